@@ -1,0 +1,20 @@
+#pragma once
+// Library-wide configuration: version, index type and the host/device annotation.
+#include <cstddef>
+#include <cstdint>
+
+#define EBM_VERSION_MAJOR 0
+#define EBM_VERSION_MINOR 1
+#define EBM_VERSION_PATCH 0
+
+// Per-element functors are written once and compiled for host and device; the annotation
+// only exists under nvcc, so CPU builds never see CUDA keywords.
+#if defined(__CUDACC__)
+#define EBM_HOST_DEVICE __host__ __device__
+#else
+#define EBM_HOST_DEVICE
+#endif
+
+namespace ebm {
+using index = std::ptrdiff_t;  // signed: sizes and loop counters mix freely without sign warnings
+}

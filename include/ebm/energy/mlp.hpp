@@ -1,0 +1,219 @@
+#pragma once
+// A fully connected energy network U(x) = W_L a_{L-1} + b_L, a_l = LeakyReLU(W_l a_{l-1} + b_l): the Anatomy
+// toy net is mlp({2, 32, 64, 64, 64, 1}, 0.05). Batched forward and backward with Eigen on chain-major batches
+// (a batch is a column-major dimension x count matrix); all buffers live in the workspace.
+// Parameters are one flat vector in PyTorch's state_dict order: per layer weight (out x in, row-major), bias.
+#include <Eigen/Core>
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "../batch.hpp"
+#include "../detail/aligned_buffer.hpp"
+#include "../error.hpp"
+#include "../random/distributions.hpp"
+
+namespace ebm {
+
+struct leaky_relu {
+    float negative_slope = 0.01f;
+};
+
+class mlp {
+    using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
+    using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using vector = Eigen::Matrix<float, Eigen::Dynamic, 1>;
+
+public:
+    struct workspace {
+        index capacity = 0;
+        std::vector<detail::aligned_vector<float>> pre;   // z_l, per hidden layer: out_l x capacity
+        std::vector<detail::aligned_vector<float>> post;  // a_l = LeakyReLU(z_l)
+        detail::aligned_vector<float> delta_a, delta_b;   // backward buffers, max width x capacity
+        detail::aligned_vector<float> output;             // 1 x capacity
+    };
+
+    /// sizes = {input, hidden..., 1}; weights drawn as PyTorch's nn.Linear default, U(-1/sqrt(in), 1/sqrt(in)),
+    /// from the Philox stream (parameter_init, layer, 0) of `init_seed`.
+    mlp(std::vector<index> sizes, leaky_relu activation, seed init_seed = seed{0})
+        : sizes_(std::move(sizes)), slope_(activation.negative_slope) {
+        if (sizes_.size() < 3) detail::fail("mlp", "sizes must list input, at least one hidden layer and output", sizes_.size());
+        for (index s : sizes_) detail::require_positive("mlp", "layer size", s);
+        if (sizes_.back() != 1) detail::fail("mlp", "the last layer size must be 1 (one energy per chain)", sizes_.back());
+        detail::require_in_closed("mlp", "negative_slope", slope_, 0.0f, 1.0f);
+        index offset = 0;
+        for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+            weight_offset_.push_back(offset);
+            offset += sizes_[l] * sizes_[l + 1];
+            bias_offset_.push_back(offset);
+            offset += sizes_[l + 1];
+        }
+        parameters_.assign(static_cast<std::size_t>(offset), 0.0f);
+        reset_parameters(init_seed);
+    }
+
+    /// PyTorch's default initialisation of nn.Linear, from the given seed.
+    void reset_parameters(seed init_seed) {
+        const philox rng(init_seed);
+        for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+            const float bound = 1.0f / std::sqrt(static_cast<float>(sizes_[l]));
+            fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(2 * l), 0,
+                         parameters_.data() + weight_offset_[l], sizes_[l] * sizes_[l + 1], -bound, bound);
+            fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(2 * l + 1), 0,
+                         parameters_.data() + bias_offset_[l], sizes_[l + 1], -bound, bound);
+        }
+    }
+
+    [[nodiscard]] index dimension() const { return sizes_.front(); }
+    [[nodiscard]] const std::vector<index>& layer_sizes() const { return sizes_; }
+    [[nodiscard]] float negative_slope() const { return slope_; }
+    [[nodiscard]] index parameter_count() const { return static_cast<index>(parameters_.size()); }
+    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), parameters_.size()}; }
+    [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
+    [[nodiscard]] index layers() const { return static_cast<index>(sizes_.size()) - 1; }
+    /// Offsets of layer l's weight and bias in the flat vector (for loaders using state_dict names).
+    [[nodiscard]] index weight_offset(index l) const { return weight_offset_[static_cast<std::size_t>(l)]; }
+    [[nodiscard]] index bias_offset(index l) const { return bias_offset_[static_cast<std::size_t>(l)]; }
+
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
+        detail::require_positive("mlp::make_workspace", "max_chains", max_chains);
+        workspace ws;
+        ws.capacity = max_chains;
+        index widest = sizes_.front();
+        for (std::size_t l = 1; l + 1 < sizes_.size(); ++l) {
+            ws.pre.emplace_back(static_cast<std::size_t>(sizes_[l] * max_chains));
+            ws.post.emplace_back(static_cast<std::size_t>(sizes_[l] * max_chains));
+            widest = std::max(widest, sizes_[l]);
+        }
+        ws.delta_a.resize(static_cast<std::size_t>(widest * max_chains));
+        ws.delta_b.resize(static_cast<std::size_t>(widest * max_chains));
+        ws.output.resize(static_cast<std::size_t>(max_chains));
+        return ws;
+    }
+
+    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+        check_call("mlp::energy", x, u, ws);
+        forward(x, ws);
+        std::copy(ws.output.begin(), ws.output.begin() + x.count, u.begin());
+    }
+
+    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+        check_call("mlp::energy_and_gradient", x, u, ws);
+        forward(x, ws);
+        std::copy(ws.output.begin(), ws.output.begin() + x.count, u.begin());
+        const index n = x.count;
+        const index last = layers() - 1;
+        // dU/da_{L-1} = w_L^T for every chain, then through the LeakyReLUs.
+        Eigen::Map<matrix> delta(ws.delta_a.data(), sizes_[static_cast<std::size_t>(last)], n);
+        const auto w_last = weight(last);
+        for (index i = 0; i < n; ++i) delta.col(i) = w_last.row(0).transpose();
+        backward(n, ws, /*accumulate_into=*/nullptr);
+        // delta now holds dU/dz_1 (first hidden pre-activation); dU/dx = W_1^T delta.
+        Eigen::Map<matrix> gx(g.data, dimension(), n);
+        Eigen::Map<const matrix> d1(first_delta(ws), sizes_[1], n);
+        gx.noalias() = weight(0).transpose() * d1;
+    }
+
+    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
+                                       std::span<float> u, workspace& ws) const {
+        check_call("mlp::accumulate_parameter_gradient", x, u, ws);
+        if (static_cast<index>(weights.size()) != x.count)
+            detail::fail("mlp::accumulate_parameter_gradient", "weights must have one entry per chain (" +
+                                                                   detail::to_text(x.count) + ")", weights.size());
+        if (static_cast<index>(grad.size()) != parameter_count())
+            detail::fail("mlp::accumulate_parameter_gradient", "grad must have parameter_count() = " +
+                                                                   detail::to_text(parameter_count()) + " entries", grad.size());
+        forward(x, ws);
+        std::copy(ws.output.begin(), ws.output.begin() + x.count, u.begin());
+        const index n = x.count;
+        const index last = layers() - 1;
+        Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>> w(weights.data(), n);
+        // Output layer: dW_L += w a_{L-1}^T, db_L += sum w.
+        const auto a_last = activation(last - 1, x, ws, n);
+        Eigen::Map<row_major>(grad.data() + weight_offset(last), 1, sizes_[static_cast<std::size_t>(last)]).noalias() +=
+            w * a_last.transpose();
+        grad[static_cast<std::size_t>(bias_offset(last))] += w.sum();
+        Eigen::Map<matrix> delta(ws.delta_a.data(), sizes_[static_cast<std::size_t>(last)], n);
+        delta.noalias() = weight(last).transpose() * w;
+        backward(n, ws, grad.data());
+        // First layer: dW_1 += delta_1 x^T, db_1 += delta_1 1.
+        Eigen::Map<const matrix> d1(first_delta(ws), sizes_[1], n);
+        Eigen::Map<const matrix> xm(x.data, dimension(), n);
+        Eigen::Map<row_major>(grad.data() + weight_offset(0), sizes_[1], dimension()).noalias() += d1 * xm.transpose();
+        Eigen::Map<vector>(grad.data() + bias_offset(0), sizes_[1]) += d1.rowwise().sum();
+    }
+
+private:
+    [[nodiscard]] Eigen::Map<const row_major> weight(index l) const {
+        return {parameters_.data() + weight_offset(l), sizes_[static_cast<std::size_t>(l) + 1],
+                sizes_[static_cast<std::size_t>(l)]};
+    }
+    [[nodiscard]] Eigen::Map<const vector> bias(index l) const {
+        return {parameters_.data() + bias_offset(l), sizes_[static_cast<std::size_t>(l) + 1]};
+    }
+    // a_l for hidden layer l (0-based over hidden layers), or x for l = -1.
+    [[nodiscard]] Eigen::Map<const matrix> activation(index hidden, const_batch_view x, const workspace& ws, index n) const {
+        if (hidden < 0) return {x.data, dimension(), n};
+        return {ws.post[static_cast<std::size_t>(hidden)].data(), sizes_[static_cast<std::size_t>(hidden) + 1], n};
+    }
+    // After backward(), dU/dz of the first hidden layer lives in delta_a or delta_b depending on depth parity.
+    [[nodiscard]] const float* first_delta(const workspace& ws) const {
+        return (layers() - 2) % 2 == 1 ? ws.delta_b.data() : ws.delta_a.data();
+    }
+
+    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+        if (x.dimension != dimension()) detail::fail(where, "x dimension must equal " + detail::to_text(dimension()), x.dimension);
+        if (x.count > ws.capacity)
+            detail::fail(where, "x holds more chains than the workspace capacity " + detail::to_text(ws.capacity), x.count);
+        if (static_cast<index>(u.size()) < x.count)
+            detail::fail(where, "u must have one entry per chain (" + detail::to_text(x.count) + ")", u.size());
+    }
+
+    void forward(const_batch_view x, workspace& ws) const {
+        const index n = x.count;
+        const index hidden = layers() - 1;
+        for (index l = 0; l < hidden; ++l) {
+            const auto input = activation(l - 1, x, ws, n);
+            Eigen::Map<matrix> z(ws.pre[static_cast<std::size_t>(l)].data(), sizes_[static_cast<std::size_t>(l) + 1], n);
+            Eigen::Map<matrix> a(ws.post[static_cast<std::size_t>(l)].data(), sizes_[static_cast<std::size_t>(l) + 1], n);
+            z.noalias() = weight(l) * input;
+            z.colwise() += bias(l);
+            a = z.cwiseMax(slope_ * z);
+        }
+        Eigen::Map<Eigen::Matrix<float, 1, Eigen::Dynamic>> out(ws.output.data(), n);
+        out.noalias() = weight(hidden) * activation(hidden - 1, x, ws, n);
+        out.array() += parameters_[static_cast<std::size_t>(bias_offset(hidden))];
+    }
+
+    // delta (in delta_a) holds dU/da of the last hidden layer. Walks down to dU/dz of the first hidden layer,
+    // ping-ponging between delta_a and delta_b; adds parameter gradients of hidden layers 2.. when asked.
+    void backward(index n, workspace& ws, float* accumulate_into) const {
+        float* current = ws.delta_a.data();
+        float* other = ws.delta_b.data();
+        for (index l = layers() - 2; l >= 0; --l) {  // hidden layer l has weight l, output size sizes_[l+1]
+            const index width = sizes_[static_cast<std::size_t>(l) + 1];
+            Eigen::Map<matrix> d(current, width, n);
+            Eigen::Map<const matrix> z(ws.pre[static_cast<std::size_t>(l)].data(), width, n);
+            d = (z.array() > 0.0f).select(d, slope_ * d);  // dU/dz_l
+            if (l == 0) break;
+            if (accumulate_into != nullptr) {
+                const auto input = activation(l - 1, const_batch_view{}, ws, n);
+                Eigen::Map<row_major>(accumulate_into + weight_offset(l), width, sizes_[static_cast<std::size_t>(l)])
+                    .noalias() += d * input.transpose();
+                Eigen::Map<vector>(accumulate_into + bias_offset(l), width) += d.rowwise().sum();
+            }
+            Eigen::Map<matrix> next(other, sizes_[static_cast<std::size_t>(l)], n);
+            next.noalias() = weight(l).transpose() * d;
+            std::swap(current, other);
+        }
+    }
+
+    std::vector<index> sizes_;
+    float slope_;
+    std::vector<index> weight_offset_, bias_offset_;
+    detail::aligned_vector<float> parameters_;
+};
+
+}  // namespace ebm

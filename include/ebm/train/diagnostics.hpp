@@ -1,0 +1,114 @@
+#pragma once
+// What the trainer records each iteration, the CSV log, and the correlation diagnostics of Anatomy Fig. 4.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../error.hpp"
+
+namespace ebm {
+
+struct iteration_record {
+    std::uint64_t iteration = 0;
+    double d = 0;                  // d_t = mean U(x+) - mean U(x-) (Anatomy Eq. 10)
+    double v = 0;                  // v_t: mean ||dU/dx|| along the chains (states 0..L)
+    double r = 0;                  // r_t = h * v_t: mean displacement per step from the gradient
+    double acceptance = -1;        // mean MH acceptance; -1 for unadjusted samplers
+    double positive_energy = 0;    // mean U(x+)
+    double negative_energy = 0;    // mean U(x-)
+    double learning_rate = 0;
+    double seconds = 0;            // wall time of the iteration
+    std::int64_t non_finite_rejections = 0;
+    bool diverged = false;         // non-finite d or parameter gradient: the update was skipped
+};
+
+inline const char* csv_header() {
+    return "iteration,d,v,r,acceptance,positive_energy,negative_energy,learning_rate,seconds,non_finite_rejections,"
+           "diverged";
+}
+
+inline std::string csv_row(const iteration_record& rec) {
+    char line[512];
+    std::snprintf(line, sizeof line, "%llu,%.9g,%.9g,%.9g,%.6g,%.9g,%.9g,%.9g,%.6g,%lld,%d",
+                  static_cast<unsigned long long>(rec.iteration), rec.d, rec.v, rec.r, rec.acceptance,
+                  rec.positive_energy, rec.negative_energy, rec.learning_rate, rec.seconds,
+                  static_cast<long long>(rec.non_finite_rejections), rec.diverged ? 1 : 0);
+    return line;
+}
+
+/// Writes the records as CSV: to `path + ".tmp"` first, renamed over `path` only when complete.
+inline void write_csv(const std::filesystem::path& path, std::span<const iteration_record> records) {
+    const std::filesystem::path temporary = path.string() + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        if (!out) throw runtime_error("ebm::write_csv: cannot open '" + temporary.string() + "' for writing");
+        out << csv_header() << '\n';
+        for (const auto& rec : records) out << csv_row(rec) << '\n';
+        out.flush();
+        if (!out) throw runtime_error("ebm::write_csv: writing '" + temporary.string() + "' failed");
+    }
+    std::filesystem::rename(temporary, path);
+}
+
+/// Normalised cross-correlation sum_t a_t b_{t+lag} / (n - 1) for lag in [-max_lag, max_lag], with a
+/// rescaled to unit mean square (uncentred) and b centred and standardised — as the Anatomy code plots
+/// d_t against r_t. Returns 2*max_lag + 1 values, lag -max_lag first.
+inline std::vector<double> cross_correlation(std::span<const double> a, std::span<const double> b, int max_lag,
+                                             bool centre_a = false) {
+    const std::size_t n = a.size();
+    if (b.size() != n) detail::fail("cross_correlation", "b must have the length of a (" + detail::to_text(n) + ")", b.size());
+    if (n < 3) detail::fail("cross_correlation", "series need at least 3 values", n);
+    detail::require_non_negative("cross_correlation", "max_lag", max_lag);
+    auto standardise = [n](std::span<const double> s, bool centre) {
+        double mean = 0;
+        for (double x : s) mean += x;
+        mean /= static_cast<double>(n);
+        std::vector<double> out(s.begin(), s.end());
+        if (centre)
+            for (double& x : out) x -= mean;
+        double sq = 0;
+        for (double x : out) sq += x * x;
+        const double scale = std::sqrt(sq / static_cast<double>(n - 1));
+        for (double& x : out) x = scale > 0 ? x / scale : 0.0;
+        return out;
+    };
+    const auto sa = standardise(a, centre_a);
+    const auto sb = standardise(b, true);
+    std::vector<double> result;
+    for (int lag = -max_lag; lag <= max_lag; ++lag) {
+        double sum = 0;
+        for (std::size_t t = 0; t < n; ++t) {
+            const auto u = static_cast<std::ptrdiff_t>(t) + lag;
+            if (u >= 0 && u < static_cast<std::ptrdiff_t>(n)) sum += sa[t] * sb[static_cast<std::size_t>(u)];
+        }
+        result.push_back(sum / static_cast<double>(n - 1));
+    }
+    return result;
+}
+
+/// Autocorrelation at lags 0..max_lag of the centred, standardised series (or uncentred, as the Anatomy code
+/// does for d_t, with centre = false).
+inline std::vector<double> autocorrelation(std::span<const double> a, int max_lag, bool centre = true) {
+    auto full = cross_correlation(a, a, max_lag, centre);
+    if (!centre) {
+        // cross_correlation always centres its second argument; redo the uncentred product.
+        const std::size_t n = a.size();
+        double sq = 0;
+        for (double x : a) sq += x * x;
+        const double scale = sq / static_cast<double>(n - 1);
+        full.assign(static_cast<std::size_t>(2 * max_lag + 1), 0.0);
+        for (int lag = 0; lag <= max_lag; ++lag) {
+            double sum = 0;
+            for (std::size_t t = 0; t + static_cast<std::size_t>(lag) < n; ++t) sum += a[t] * a[t + static_cast<std::size_t>(lag)];
+            full[static_cast<std::size_t>(max_lag + lag)] = scale > 0 ? sum / static_cast<double>(n - 1) / scale : 0.0;
+        }
+    }
+    return {full.begin() + max_lag, full.end()};
+}
+
+}  // namespace ebm

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what ebm needs from Debian's packages; skips what is already there so reruns are quick.
+# Usage: scripts/setup.sh [--with-torch]   (--with-torch adds Debian's python3-torch for cross-checks)
+set -euo pipefail
+packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev librandom123-dev libcli11-dev
+          nlohmann-json3-dev libpng-dev zlib1g-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --with-torch) packages+=(python3-torch python3-numpy) ;;
+    --with-fashion-mnist) packages+=(dataset-fashion-mnist) ;;
+    *) echo "scripts/setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: dependencies present"
