@@ -21,4 +21,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# oneDNN v3 (not in Debian 12) comes from PyPI into a project-local prefix.
+if [ -x "$(dirname "$0")/install_onednn.sh" ]; then "$(dirname "$0")/install_onednn.sh"; fi
 echo "setup: dependencies present"
