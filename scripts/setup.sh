@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh [--with-torch]   (--with-torch adds Debian's python3-torch for cross-checks)
 set -euo pipefail
 packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev librandom123-dev libcli11-dev
-          nlohmann-json3-dev libpng-dev zlib1g-dev)
+          nlohmann-json3-dev libpng-dev zlib1g-dev libplplot-dev plplot-driver-cairo dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;

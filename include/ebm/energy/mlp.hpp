@@ -5,8 +5,10 @@
 // Parameters are one flat vector in PyTorch's state_dict order: per layer weight (out x in, row-major), bias.
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -16,6 +18,122 @@
 #include "../random/distributions.hpp"
 
 namespace ebm {
+
+namespace detail::mlp_simd {
+// Register-blocked kernels for chain-major batches: y_i = sum_k x_i[k] * M[k, :] for a block of chains at once,
+// M row-major (K x N), N a multiple of the vector width. Each output element is a plain sum over k in order 0..K-1,
+// so a chain's result does not depend on which other chains share its task (hence not on the thread count).
+// GCC/Clang vector extensions; other compilers (or EBM_MLP_NO_SIMD) take the Eigen path.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(EBM_MLP_NO_SIMD)
+inline constexpr bool available = true;
+#if defined(__AVX512F__)
+inline constexpr int lanes = 16;
+inline constexpr int registers = 32;
+#elif defined(__AVX__)
+inline constexpr int lanes = 8;
+inline constexpr int registers = 16;
+#else
+inline constexpr int lanes = 4;
+inline constexpr int registers = 16;
+#endif
+typedef float vec __attribute__((vector_size(lanes * sizeof(float))));
+typedef float vec_memory __attribute__((vector_size(lanes * sizeof(float)), aligned(alignof(float)), may_alias));
+inline constexpr int max_vectors = 8;  // widths up to 8 vectors (128 floats with AVX-512) take the fast path
+
+[[gnu::always_inline]] inline vec load(const float* p) { return *reinterpret_cast<const vec_memory*>(p); }
+[[gnu::always_inline]] inline void store(float* p, vec v) { *reinterpret_cast<vec_memory*>(p) = v; }
+/// Pairwise sum of the lanes in a fixed order: t[l] += t[l + w] for w = lanes/2, ..., 1 (halves added as vectors).
+[[gnu::always_inline]] inline float horizontal_sum(vec v) {
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define EBM_MLP_SHUFFLE_SUM 1
+#endif
+#endif
+#if defined(EBM_MLP_SHUFFLE_SUM)
+    typedef float v2 __attribute__((vector_size(2 * sizeof(float))));
+    typedef float v4 __attribute__((vector_size(4 * sizeof(float))));
+#if defined(__AVX512F__)  // lanes == 16
+    typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
+    const v8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif defined(__AVX__)  // lanes == 8
+    const v4 q = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else  // lanes == 4
+    const v4 q = v;
+#endif
+    const v2 d = __builtin_shufflevector(q, q, 0, 1) + __builtin_shufflevector(q, q, 2, 3);
+    return d[0] + d[1];
+#undef EBM_MLP_SHUFFLE_SUM
+#else
+    float t[lanes];
+    std::memcpy(t, &v, sizeof t);
+    for (int w = lanes / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; ++l) t[l] += t[l + w];
+    return t[0];
+#endif
+}
+
+/// Chains per register block for NV vectors of output.
+template <int NV>
+inline constexpr int block_chains = std::min(12, std::max(1, (registers - NV - 2) / NV));
+
+// Block of C chains: acc_c = init + sum_k x_c[k] * M[k, :]; then finish(chain, acc_c).
+template <int NV, int C, class Finish>
+[[gnu::always_inline]] inline void block(const float* x, index k_count, const float* m, const float* init, index first,
+                                         Finish& finish) {
+    constexpr index n = NV * lanes;
+    vec acc[C][NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+        const vec b = init != nullptr ? load(init + v * lanes) : vec{};
+#pragma GCC unroll 12
+        for (int c = 0; c < C; ++c) acc[c][v] = b;
+    }
+    for (index k = 0; k < k_count; ++k) {
+        vec row[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) row[v] = load(m + k * n + v * lanes);
+#pragma GCC unroll 12
+        for (int c = 0; c < C; ++c) {
+            const float s = x[c * k_count + k];  // scalar * vector: a broadcast load
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) acc[c][v] += s * row[v];
+        }
+    }
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c) finish(first + c, acc[c]);
+}
+
+template <int NV, class Finish>
+inline void rows_fixed(const float* x, index k_count, const float* m, const float* init, index count, Finish& finish) {
+    constexpr int C = block_chains<NV>;
+    index i = 0;
+    for (; i + C <= count; i += C) block<NV, C>(x + i * k_count, k_count, m, init, i, finish);
+    for (; i < count; ++i) block<NV, 1>(x + i * k_count, k_count, m, init, i, finish);
+}
+
+/// For i in [0, count): finish(i, acc) with acc (vectors = N / lanes of them) = init + sum_k x_i[k] * M[k, :].
+template <class Finish>
+inline void rows(int vectors, const float* x, index k_count, const float* m, const float* init, index count,
+                 Finish&& finish) {
+    switch (vectors) {
+        case 1: rows_fixed<1>(x, k_count, m, init, count, finish); break;
+        case 2: rows_fixed<2>(x, k_count, m, init, count, finish); break;
+        case 3: rows_fixed<3>(x, k_count, m, init, count, finish); break;
+        case 4: rows_fixed<4>(x, k_count, m, init, count, finish); break;
+        case 5: rows_fixed<5>(x, k_count, m, init, count, finish); break;
+        case 6: rows_fixed<6>(x, k_count, m, init, count, finish); break;
+        case 7: rows_fixed<7>(x, k_count, m, init, count, finish); break;
+        default: rows_fixed<8>(x, k_count, m, init, count, finish); break;
+    }
+}
+#else
+inline constexpr bool available = false;
+inline constexpr int lanes = 1;
+inline constexpr int max_vectors = 0;
+#endif
+}  // namespace detail::mlp_simd
 
 struct leaky_relu {
     float negative_slope = 0.01f;
@@ -33,6 +151,10 @@ public:
         std::vector<detail::aligned_vector<float>> post;  // a_l = LeakyReLU(z_l)
         detail::aligned_vector<float> delta_a, delta_b;   // backward buffers, max width x capacity
         detail::aligned_vector<float> output;             // 1 x capacity
+        // Fast path only: W_l^T of the hidden layers (in x out, row-major) for the forward pass, and the parameters
+        // they were made from; refreshed whenever the parameters differ from that copy.
+        detail::aligned_vector<float> transposed;
+        detail::aligned_vector<float> transposed_from;
     };
 
     /// sizes = {input, hidden..., 1}; weights drawn as PyTorch's nn.Linear default, U(-1/sqrt(in), 1/sqrt(in)),
@@ -90,6 +212,12 @@ public:
         ws.delta_a.resize(static_cast<std::size_t>(widest * max_chains));
         ws.delta_b.resize(static_cast<std::size_t>(widest * max_chains));
         ws.output.resize(static_cast<std::size_t>(max_chains));
+        if (fast_path()) {
+            index total = 0;
+            for (std::size_t l = 0; l + 2 < sizes_.size(); ++l) total += sizes_[l] * sizes_[l + 1];
+            ws.transposed.resize(static_cast<std::size_t>(total));
+            ws.transposed_from.resize(parameters_.size());
+        }
         return ws;
     }
 
@@ -101,6 +229,12 @@ public:
 
     void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
         check_call("mlp::energy_and_gradient", x, u, ws);
+        if (fast_path()) {
+            fast_forward(x, ws);
+            std::copy(ws.output.begin(), ws.output.begin() + x.count, u.begin());
+            fast_input_gradient(x.count, g, ws);
+            return;
+        }
         forward(x, ws);
         std::copy(ws.output.begin(), ws.output.begin() + x.count, u.begin());
         const index n = x.count;
@@ -172,6 +306,10 @@ private:
     }
 
     void forward(const_batch_view x, workspace& ws) const {
+        if (fast_path()) {
+            fast_forward(x, ws);
+            return;
+        }
         const index n = x.count;
         const index hidden = layers() - 1;
         for (index l = 0; l < hidden; ++l) {
@@ -209,6 +347,131 @@ private:
             std::swap(current, other);
         }
     }
+
+    // The fast path needs every hidden width to be a whole number of vectors (at most max_vectors of them).
+    [[nodiscard]] bool fast_path() const {
+        if constexpr (!detail::mlp_simd::available) {
+            return false;
+        } else {
+            for (std::size_t l = 1; l + 1 < sizes_.size(); ++l)
+                if (sizes_[l] % detail::mlp_simd::lanes != 0 || sizes_[l] / detail::mlp_simd::lanes > detail::mlp_simd::max_vectors)
+                    return false;
+            return true;
+        }
+    }
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(EBM_MLP_NO_SIMD)
+    // W_l^T for hidden layers l = 0..H-1, packed one after another; rebuilt only when the parameters changed
+    // since the last call with this workspace (a sampler run keeps them fixed, so it transposes once).
+    void refresh_transposed(workspace& ws) const {
+        // A fresh workspace holds zeros in both buffers, which is consistent (zeros are their own transpose).
+        if (ws.transposed_from.size() != parameters_.size())
+            detail::fail("mlp", "the workspace was made by a network of another shape; parameters", ws.transposed_from.size());
+        const std::size_t bytes = parameters_.size() * sizeof(float);
+        if (std::memcmp(ws.transposed_from.data(), parameters_.data(), bytes) == 0) return;
+        std::memcpy(ws.transposed_from.data(), parameters_.data(), bytes);
+        float* out = ws.transposed.data();
+        for (index l = 0; l + 1 < layers(); ++l) {
+            const index rows = sizes_[static_cast<std::size_t>(l) + 1], cols = sizes_[static_cast<std::size_t>(l)];
+            const float* w = parameters_.data() + weight_offset(l);
+            for (index j = 0; j < rows; ++j)
+                for (index k = 0; k < cols; ++k) out[k * rows + j] = w[j * cols + k];
+            out += rows * cols;
+        }
+    }
+
+    void fast_forward(const_batch_view x, workspace& ws) const {
+        namespace simd = detail::mlp_simd;
+        refresh_transposed(ws);
+        const index n = x.count;
+        const index hidden = layers() - 1;
+        const float slope = slope_;
+        const float* input = x.data;
+        const float* wt = ws.transposed.data();
+        for (index l = 0; l < hidden; ++l) {
+            const index k_count = sizes_[static_cast<std::size_t>(l)], width = sizes_[static_cast<std::size_t>(l) + 1];
+            float* z = ws.pre[static_cast<std::size_t>(l)].data();
+            float* a = ws.post[static_cast<std::size_t>(l)].data();
+            const int vectors = static_cast<int>(width / simd::lanes);
+            simd::rows(vectors, input, k_count, wt, parameters_.data() + bias_offset(l), n, [&](index i, const simd::vec* acc) {
+                for (int v = 0; v < vectors; ++v) {
+                    const simd::vec zv = acc[v];
+                    simd::store(z + i * width + v * simd::lanes, zv);
+                    simd::store(a + i * width + v * simd::lanes, zv > 0.0f ? zv : slope * zv);
+                }
+            });
+            input = a;
+            wt += k_count * width;
+        }
+        // Output layer: u_i = b + w . a_i.
+        const index width = sizes_[static_cast<std::size_t>(hidden)];
+        const int vectors = static_cast<int>(width / simd::lanes);
+        const float* w = parameters_.data() + weight_offset(hidden);
+        const float b = parameters_[static_cast<std::size_t>(bias_offset(hidden))];
+        for (index i = 0; i < n; ++i) {
+            const float* ai = input + i * width;
+            simd::vec acc = simd::load(ai) * simd::load(w);
+            for (int v = 1; v < vectors; ++v) acc += simd::load(ai + v * simd::lanes) * simd::load(w + v * simd::lanes);
+            ws.output[static_cast<std::size_t>(i)] = simd::horizontal_sum(acc) + b;
+        }
+    }
+
+    // After fast_forward: g_i = dU/dx_i, walking dU/dz down the hidden layers (weights used as stored, row-major).
+    void fast_input_gradient(index n, batch_view g, workspace& ws) const {
+        namespace simd = detail::mlp_simd;
+        const index hidden = layers() - 1;
+        const float slope = slope_;
+        // dU/dz of the top hidden layer: w_out scaled by the LeakyReLU slope.
+        index width = sizes_[static_cast<std::size_t>(hidden)];
+        {
+            const int vectors = static_cast<int>(width / simd::lanes);
+            const float* w = parameters_.data() + weight_offset(hidden);
+            const float* z = ws.pre[static_cast<std::size_t>(hidden) - 1].data();
+            float* d = ws.delta_a.data();
+            for (index i = 0; i < n; ++i)
+                for (int v = 0; v < vectors; ++v) {
+                    const simd::vec wv = simd::load(w + v * simd::lanes);
+                    const simd::vec zv = simd::load(z + i * width + v * simd::lanes);
+                    simd::store(d + i * width + v * simd::lanes, zv > 0.0f ? wv : slope * wv);
+                }
+        }
+        float* current = ws.delta_a.data();
+        float* other = ws.delta_b.data();
+        for (index l = hidden - 1; l >= 1; --l) {
+            // d_{l-1} = s(z_{l-1}) .* (W_l^T d_l): rows of W_l (width x below) are M's rows.
+            const index below = sizes_[static_cast<std::size_t>(l)];
+            const int vectors = static_cast<int>(below / simd::lanes);
+            const float* z = ws.pre[static_cast<std::size_t>(l) - 1].data();
+            float* out = other;
+            simd::rows(vectors, current, width, parameters_.data() + weight_offset(l), nullptr, n,
+                       [&](index i, const simd::vec* acc) {
+                           for (int v = 0; v < vectors; ++v) {
+                               const simd::vec zv = simd::load(z + i * below + v * simd::lanes);
+                               simd::store(out + i * below + v * simd::lanes, zv > 0.0f ? acc[v] : slope * acc[v]);
+                           }
+                       });
+            std::swap(current, other);
+            width = below;
+        }
+        // dU/dx_i = W_0^T d_0, with W_0^T (dimension x width) from the transposed copy.
+        const index dim = dimension();
+        const int vectors = static_cast<int>(width / simd::lanes);
+        const float* w0t = ws.transposed.data();
+        for (index i = 0; i < n; ++i) {
+            const float* d = current + i * width;
+            for (index a = 0; a < dim; ++a) {
+                const float* row = w0t + a * width;
+                simd::vec acc = simd::load(d) * simd::load(row);
+                for (int v = 1; v < vectors; ++v) acc += simd::load(d + v * simd::lanes) * simd::load(row + v * simd::lanes);
+                g.data[i * dim + a] = simd::horizontal_sum(acc);
+            }
+        }
+    }
+#else
+    void refresh_transposed(workspace&) const {}
+    void fast_forward(const_batch_view, workspace&) const {}
+    void fast_input_gradient(index, batch_view, workspace&) const {}
+#endif
 
     std::vector<index> sizes_;
     float slope_;

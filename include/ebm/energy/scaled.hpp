@@ -20,6 +20,9 @@ public:
         detail::aligned_vector<float> weights;  // factor * w for parameter gradients
     };
 
+    /// An energy that threads internally (oneDNN) stays whole under the wrapper.
+    static constexpr bool split_chains_across_threads = ebm::split_chains_across_threads<E>();
+
     scaled_energy(E inner, float factor) : inner_(std::move(inner)), factor_(factor) {
         detail::require_positive("scaled_energy", "factor", factor);
         detail::require_finite("scaled_energy", "factor", factor);

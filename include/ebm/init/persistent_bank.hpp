@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "../batch.hpp"
@@ -34,6 +35,22 @@ struct persistent_bank {
         [[nodiscard]] std::span<const std::uint32_t> drawn_slots() const { return {slots_.data(), drawn_}; }
         /// Chains restarted from noise by the last draw().
         [[nodiscard]] index last_rejuvenated() const { return rejuvenated_; }
+        /// The slot order the partial shuffles have reached; with bank() it is all a checkpoint needs.
+        [[nodiscard]] std::span<const std::uint32_t> permutation() const { return permutation_; }
+        /// Restores a saved slot order (checkpoints); it must be a permutation of 0..size-1.
+        void restore_permutation(std::span<const std::uint32_t> order) {
+            if (order.size() != permutation_.size())
+                detail::fail("persistent_bank::state::restore_permutation",
+                             "order must have the bank's size " + detail::to_text(permutation_.size()), order.size());
+            std::vector<bool> seen(order.size(), false);
+            for (std::uint32_t slot : order) {
+                if (slot >= order.size() || seen[slot])
+                    detail::fail("persistent_bank::state::restore_permutation",
+                                 "order must be a permutation of 0..size-1", slot);
+                seen[slot] = true;
+            }
+            std::copy(order.begin(), order.end(), permutation_.begin());
+        }
 
     private:
         friend struct persistent_bank;

@@ -37,6 +37,9 @@ struct sgd {
     float step(state& st, std::span<float> params, std::span<const float> grad) const {
         if (params.size() != grad.size())
             detail::fail("sgd::step", "grad size must equal params size " + detail::to_text(params.size()), grad.size());
+        if (momentum != 0.0f && params.size() != st.momentum_buffer.size())
+            detail::fail("sgd::step", "params must have the state's size " + detail::to_text(st.momentum_buffer.size()),
+                         params.size());
         const float lr = schedule.rate(learning_rate, st.steps);
         const kernels::sgd_update update{lr, momentum, st.steps == 0};
         float unused = 0;

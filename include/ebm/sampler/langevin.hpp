@@ -94,10 +94,9 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
         for (index l = 0; l < steps; ++l) {
             energy.energy_and_gradient(xs, u, g, ws);
             norm_sum += sum_of_norms(g.data, dimension, r.count);
-            if (noise != 0.0f)
-                for (index i = 0; i < r.count; ++i)
-                    fill_normal(rng, purpose::langevin_noise, static_cast<std::uint32_t>(r.first + i),
-                                first_step + static_cast<std::uint64_t>(l), z + i * dimension, dimension);
+            if (noise != 0.0f)  // the task's chains in one batched (vectorised) pass; equals fill_normal per chain
+                fill_normal_chains(rng, purpose::langevin_noise, static_cast<std::uint32_t>(r.first), r.count,
+                                   first_step + static_cast<std::uint64_t>(l), z, dimension);
             const index n = dimension * r.count;
             float* xv = xs.data;
             const float* gv = g.data;

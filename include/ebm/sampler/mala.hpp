@@ -33,6 +33,7 @@ struct mala_buffers : langevin_buffers<E> {
     std::vector<std::int64_t> task_accepted;
     std::vector<std::int64_t> task_non_finite;
     std::vector<double> task_accept_probability;
+    aligned_vector<float> log_uniforms;       // log u of the accept tests of one step
     float epsilon = 0;                        // the step in use; adaptation changes it
 
     mala_buffers() = default;
@@ -45,6 +46,7 @@ struct mala_buffers : langevin_buffers<E> {
           task_accepted(this->workspaces.size(), 0),
           task_non_finite(this->workspaces.size(), 0),
           task_accept_probability(this->workspaces.size(), 0.0),
+          log_uniforms(static_cast<std::size_t>(chains)),
           epsilon(eps) {}
 
     /// Fraction of accepted proposals of chain i over the last run.
@@ -110,7 +112,7 @@ private:
         std::fill(st.task_gradient_norm.begin(), st.task_gradient_norm.end(), 0.0);
 
         // One step of one task; returns the sum of acceptance probabilities min(1, ratio).
-        auto step_task = [&](index task, std::uint64_t step, float eps) {
+        auto step_task = [&](index task, std::uint64_t step, float eps, bool want_probability) {
             const detail::task_range r = detail::task_chains(task, x.count, st.chains_per_task);
             const index offset = r.first * dimension;
             float* xv = x.data + offset;
@@ -123,9 +125,8 @@ private:
             auto& ws = st.workspaces[static_cast<std::size_t>(task)];
             const float h = 0.5f * eps * eps;
             const kernels::langevin_move move{h, eps, box{}};
-            for (index i = 0; i < r.count; ++i)
-                fill_normal(rng, purpose::langevin_noise, static_cast<std::uint32_t>(r.first + i), step,
-                            z + i * dimension, dimension);
+            detail::fill_normal_chains(rng, purpose::langevin_noise, static_cast<std::uint32_t>(r.first), r.count, step, z,
+                                       dimension);
             const index n = dimension * r.count;
 #pragma omp simd
             for (index k = 0; k < n; ++k) y[k] = move(xv[k], g[k], z[k]);
@@ -133,6 +134,9 @@ private:
                                        std::span<float>(uy, static_cast<std::size_t>(r.count)),
                                        batch_view{gy, dimension, r.count}, ws);
             const kernels::mala_residuals residuals{h};
+            float* log_u_task = st.log_uniforms.data() + r.first;  // log u of each chain's accept test, batched
+            detail::fill_log_uniforms(rng, purpose::mala_accept, static_cast<std::uint32_t>(r.first), r.count, step,
+                                      log_u_task);
             double probability_sum = 0;
             for (index i = 0; i < r.count; ++i) {
                 const index base = i * dimension;
@@ -142,14 +146,13 @@ private:
                     residuals(xv[base + k], g[base + k], y[base + k], gy[base + k], forward_sq, backward_sq);
                     if (clamp.enabled() && (y[base + k] < clamp.low || y[base + k] > clamp.high)) inside = false;
                 }
-                const float log_u = std::log(uniform_scalar(rng, purpose::mala_accept,
-                                                            static_cast<std::uint32_t>(r.first + i), step));
+                const float log_u = log_u_task[i];
                 const float two_noise_sq = 2.0f * eps * eps;
                 const bool finite_proposal = std::isfinite(uy[i]) && std::isfinite(forward_sq) && std::isfinite(backward_sq);
                 if (!finite_proposal) ++st.task_non_finite[static_cast<std::size_t>(task)];
                 const bool accept =
                     inside && finite_proposal && kernels::mh_accept(log_u, u[i], uy[i], forward_sq, backward_sq, two_noise_sq);
-                if (inside && finite_proposal) {
+                if (want_probability && inside && finite_proposal) {  // only adaptation reads it
                     const double log_ratio = static_cast<double>(u[i]) - uy[i] - (backward_sq - forward_sq) / two_noise_sq;
                     probability_sum += log_ratio >= 0 ? 1.0 : std::exp(log_ratio);
                 }
@@ -179,7 +182,7 @@ private:
             const float eps = st.epsilon;
             cpu::parallel_tasks(tasks, [&](index task) {
                 initialize_task(task);
-                for (index l = 0; l < n_steps; ++l) step_task(task, first_step + static_cast<std::uint64_t>(l), eps);
+                for (index l = 0; l < n_steps; ++l) step_task(task, first_step + static_cast<std::uint64_t>(l), eps, false);
             });
         } else {
             cpu::parallel_tasks(tasks, initialize_task);
@@ -187,7 +190,7 @@ private:
                 const float eps = static_cast<float>(adaptation->current());
                 cpu::parallel_tasks(tasks, [&](index task) {
                     st.task_accept_probability[static_cast<std::size_t>(task)] =
-                        step_task(task, first_step + static_cast<std::uint64_t>(l), eps);
+                        step_task(task, first_step + static_cast<std::uint64_t>(l), eps, true);
                 });
                 double probability = 0;
                 for (index t = 0; t < tasks; ++t) probability += st.task_accept_probability[static_cast<std::size_t>(t)];

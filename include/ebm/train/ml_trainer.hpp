@@ -11,6 +11,7 @@
 #include <span>
 #include <utility>
 
+#include "../backend/backend_of.hpp"
 #include "../batch.hpp"
 #include "../concepts/chain_initializer.hpp"
 #include "../concepts/learnable_energy.hpp"
@@ -35,8 +36,13 @@ struct trainer_options {
     }
 };
 
+/// The trainer for the energy's backend: this header defines the CPU one; backend/cuda/trainer.cuh specialises
+/// it for device energies, so switching a run to the GPU changes the energy's type and nothing else.
+template <class E, class S, class I, class O, class Backend = backend_of_t<E>>
+class ml_trainer;
+
 template <class E, class S, class I, class O>
-class ml_trainer {
+class ml_trainer<E, S, I, O, cpu> {
     static_assert(check_learnable_energy<E>());
     static_assert(check_sampler<S, E>());
     static_assert(check_chain_initializer<I>());
@@ -115,6 +121,31 @@ public:
     [[nodiscard]] const O& optimizer() const { return optimizer_; }
     [[nodiscard]] typename I::state& initializer_state() { return initializer_state_; }
     [[nodiscard]] typename O::state& optimizer_state() { return optimizer_state_; }
+    [[nodiscard]] const typename I::state& initializer_state() const { return initializer_state_; }
+    [[nodiscard]] const typename O::state& optimizer_state() const { return optimizer_state_; }
+
+    // --- Resume and annealing support (train/checkpoint.hpp, the training programs) -------------------------
+    // Everything an iteration depends on besides the policies' hyper-parameters is: the energy's parameters,
+    // the optimizer state, the initializer state (the persistent bank), the sampler state (MALA's adapted step)
+    // and the two counters below, which place the iteration in the Philox streams. Restoring all of them into a
+    // trainer built with the same policies and seed continues a run bit-identically.
+
+    /// The sampler's per-run state (MALA keeps its adapted step size here).
+    [[nodiscard]] typename S::template state<E>& sampler_state() { return sampler_state_; }
+    [[nodiscard]] const typename S::template state<E>& sampler_state() const { return sampler_state_; }
+    /// The optimizer policy, mutable so that a schedule can set its learning rate between iterations.
+    [[nodiscard]] O& optimizer() { return optimizer_; }
+    /// Sets the iteration and sampler-step counters (as saved by a checkpoint).
+    void restore_counters(std::uint64_t iteration, std::uint64_t sampler_steps) {
+        iteration_ = iteration;
+        sampler_step_ = sampler_steps;
+    }
+    /// Sets sigma of the data noise from the next step on (annealing, short-run paper Sec. 5.1).
+    void set_data_noise(float sigma) {
+        detail::require_non_negative("ml_trainer::set_data_noise", "sigma", sigma);
+        detail::require_finite("ml_trainer::set_data_noise", "sigma", sigma);
+        options_.data_noise = sigma;
+    }
     [[nodiscard]] const philox& rng() const { return rng_; }
     [[nodiscard]] const trainer_options& options() const { return options_; }
     [[nodiscard]] std::uint64_t iteration() const { return iteration_; }

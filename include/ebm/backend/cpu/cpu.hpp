@@ -27,7 +27,9 @@ struct cpu {
     static void parallel_tasks(index tasks, F&& f) {
 #if defined(_OPENMP)
         if (tasks > 1 && threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
+            // No more threads than tasks: idle threads would only wait at the closing barrier.
+            const int team = static_cast<int>(std::min<index>(tasks, threads()));
+#pragma omp parallel for schedule(static) num_threads(team)
             for (index t = 0; t < tasks; ++t) f(t);
             return;
         }

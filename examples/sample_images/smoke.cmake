@@ -1,0 +1,35 @@
+# cmake -DTRAIN=<train_images> -DSAMPLE=<sample_images> -DOUT=<folder> -P smoke.cmake
+if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  message(STATUS "dataset-fashion-mnist not installed: skipped")
+  cmake_language(EXIT 77)
+endif()
+file(REMOVE_RECURSE ${OUT})
+execute_process(COMMAND ${TRAIN} --preset anatomy_convergent --set data.limit=32 --set model.features=4
+                        --set sampler.steps=2 --set training.batch_size=8 --set init.bank_size=16
+                        --set training.iterations=2 --output ${OUT}/run
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train_images failed (${rc}):\n${out}${err}")
+endif()
+execute_process(COMMAND ${SAMPLE} --run ${OUT}/run --chains 4 --steps 3 --long-run-steps 4 --sampler mala
+                        --trace-every 2 --output ${OUT}/samples
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "sample_images failed (${rc}):\n${out}${err}")
+endif()
+foreach(f short_run.png short_run.npy long_run.png long_run.npy energy_trace.csv)
+  if(NOT EXISTS ${OUT}/samples/${f})
+    message(FATAL_ERROR "sample_images did not write ${f}")
+  endif()
+endforeach()
+file(STRINGS ${OUT}/samples/energy_trace.csv rows)
+list(LENGTH rows n)
+if(NOT n EQUAL 3)
+  message(FATAL_ERROR "energy_trace.csv has ${n} lines, expected 3")
+endif()
+execute_process(COMMAND ${SAMPLE} --checkpoint ${OUT}/missing.safetensors --output ${OUT}/bad
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "checkpoint file not found")
+  message(FATAL_ERROR "a missing checkpoint was not refused clearly (${rc}): ${err}")
+endif()
+message(STATUS "sample_images smoke: short run, MALA long run and energy trace written")

@@ -1,0 +1,524 @@
+// toy2d: Anatomy Fig. 6 — convergent and non-convergent ML on the gmm and rings toys — and the short-run paper's
+// 1D toy (Appendix 7.7, Fig. 8). Per toy and regime it writes a density panel (rows density / log-density; columns
+// ground truth, learned p_theta ∝ exp(-U), KDE of 10,000 short-run samples), a pixel-exact raw panel, the d_t / r_t
+// diagnostics with their correlations (Anatomy Fig. 4), the CSV log, and one metrics.json. Everything is written
+// into a temporary sibling folder that replaces --output only when the whole run succeeded. See docs/toy2d.md.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <csignal>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ebm/ebm.hpp>
+#include <ebm/eval/grid.hpp>
+#include <ebm/eval/kde.hpp>
+#include <ebm/io/plot.hpp>
+#include <ebm/io/png.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// SIGINT / SIGTERM stop training at the next iteration; the temporary folder is then removed.
+volatile std::sig_atomic_t stop_requested = 0;
+void request_stop(int) { stop_requested = 1; }
+
+// Default schedule of the quick run (a few minutes on 2 cores); --paper gives the papers' schedule.
+constexpr long default_convergent_iterations = 4000;
+constexpr long default_non_convergent_iterations = 10000;
+constexpr long default_short_run_iterations = 3000;
+constexpr long paper_convergent_iterations = 200'000;
+constexpr long paper_non_convergent_iterations = 100'000;
+
+struct options {
+    std::string toy = "all";
+    std::string regime = "both";
+    long iterations = 0;  // 0: per-regime defaults
+    long convergent_iterations = 0;
+    long non_convergent_iterations = 0;
+    long short_run_iterations = 0;
+    std::uint64_t seed = 123;
+    std::string output = "out/toy2d";
+    bool paper = false;
+    int threads = 0;  // 0: OpenMP's default
+    int resolution = 200;
+    long kde_samples = 10'000;
+    bool quiet = false;
+    long trace_every = 0;
+};
+
+// A float setting as the shortest double that prints like it (0.01f -> 0.01, not 0.009999999776).
+double tidy(float v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.7g", static_cast<double>(v));
+    return std::strtod(text, nullptr);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+ebm::mlp toy_net(ebm::index input, std::uint64_t seed) {
+    return ebm::mlp({input, 32, 64, 64, 64, 1}, ebm::leaky_relu{0.05f}, ebm::seed{seed});
+}
+
+// Trains for `iterations` steps on exact samples of `toy` (stream data_sample, step = iteration).
+// Every `trace_every` iterations (0: never) KL(q||p_theta) on the grid is appended to `trace` as [iteration, KL].
+template <class Trainer, class Toy>
+std::vector<ebm::iteration_record> train(Trainer& trainer, const Toy& toy, long iterations, std::uint64_t seed,
+                                         const std::string& tag, bool quiet, long trace_every = 0,
+                                         const ebm::eval::grid* g = nullptr, json* trace = nullptr,
+                                         double energy_factor = 1.0) {
+    std::vector<double> q;
+    if (trace_every > 0) q = ebm::eval::grid_density_from_energy(toy, *g);
+    const ebm::philox data_rng(seed + 7919);
+    ebm::batch positives(toy.dimension(), trainer.options().batch_size);
+    std::vector<ebm::iteration_record> records;
+    records.reserve(static_cast<std::size_t>(iterations));
+    const long report = std::max(1L, iterations / 10);
+    const auto start = std::chrono::steady_clock::now();
+    long diverged = 0;
+    for (long t = 0; t < iterations; ++t) {
+        if (stop_requested != 0) throw ebm::runtime_error("interrupted by a signal; nothing was written");
+        toy.sample(positives.view(), data_rng, ebm::purpose::data_sample, static_cast<std::uint64_t>(t));
+        records.push_back(trainer.step(positives.view()));
+        diverged += records.back().diverged ? 1 : 0;
+        if (trace_every > 0 && (t + 1) % trace_every == 0) {
+            auto u = ebm::eval::energy_on_grid(trainer.energy(), *g);
+            for (double& v : u) v *= energy_factor;
+            const double kl = ebm::eval::kl_divergence(q, ebm::eval::density_from_energies(u));
+            trace->push_back({t + 1, kl});
+            if (!quiet) std::fprintf(stderr, "[%s] %ld  KL(q||p_theta)=%.4f\n", tag.c_str(), t + 1, kl);
+        }
+        if (!quiet && ((t + 1) % report == 0 || t + 1 == iterations))
+            std::fprintf(stderr, "[%s] %ld/%ld  d=%.4g  r=%.4g  %.2f ms/it\n", tag.c_str(), t + 1, iterations,
+                         records.back().d, records.back().r, 1e3 * seconds_since(start) / static_cast<double>(t + 1));
+    }
+    if (diverged > iterations / 2)
+        throw ebm::runtime_error(tag + ": training diverged (" + std::to_string(diverged) + " of " +
+                                 std::to_string(iterations) + " updates skipped for non-finite values)");
+    return records;
+}
+
+// Runs the trainer's own sampler from `init` for its L steps (no write-back), with a stream of its own.
+template <class Trainer>
+ebm::batch short_run(Trainer& trainer, ebm::batch init, std::uint64_t seed) {
+    auto state = trainer.sampler().make_state(trainer.energy(), init.count());
+    trainer.sampler().run(state, trainer.energy(), init.view(), ebm::philox(seed + 104'729), 0);
+    for (float v : init.view().values())
+        if (!std::isfinite(v)) throw ebm::runtime_error("short-run samples contain non-finite values");
+    return init;
+}
+
+struct grid_result {
+    std::vector<double> q, p, kde, p_init;
+    double kl_q_p = 0, kl_q_kde = 0, kl_q_p_init = 0, h_q = 0, h_p = 0, h_kde = 0, h_p_init = 0;
+};
+
+template <class Toy, class Energy>
+grid_result evaluate(const Toy& toy, const Energy& learned, const std::vector<double>& p_init, const ebm::batch& samples,
+                     const ebm::eval::grid& g, double bandwidth) {
+    grid_result r;
+    r.q = ebm::eval::grid_density_from_energy(toy, g);
+    r.p = ebm::eval::grid_density_from_energy(learned, g);
+    r.p_init = p_init;
+    r.kde = ebm::eval::normalise_density(ebm::eval::gaussian_kde(samples.view(), bandwidth).on_grid(g));
+    const double cell = g.cell_measure();
+    r.kl_q_p = ebm::eval::kl_divergence(r.q, r.p);
+    r.kl_q_kde = ebm::eval::kl_divergence(r.q, r.kde);
+    r.kl_q_p_init = ebm::eval::kl_divergence(r.q, r.p_init);
+    r.h_q = ebm::eval::grid_entropy(r.q, cell);
+    r.h_p = ebm::eval::grid_entropy(r.p, cell);
+    r.h_kde = ebm::eval::grid_entropy(r.kde, cell);
+    r.h_p_init = ebm::eval::grid_entropy(r.p_init, cell);
+    return r;
+}
+
+json metrics_json(const grid_result& r) {
+    return {{"kl_q_p_theta", r.kl_q_p},          {"kl_q_kde", r.kl_q_kde},       {"kl_q_p_theta_at_init", r.kl_q_p_init},
+            {"entropy_q", r.h_q},                {"entropy_p_theta", r.h_p},     {"entropy_kde", r.h_kde},
+            {"entropy_p_theta_at_init", r.h_p_init}};
+}
+
+json training_json(const std::vector<ebm::iteration_record>& records, double seconds) {
+    const std::size_t n = records.size();
+    const std::size_t tail = std::min<std::size_t>(n, 1000);
+    double d = 0, r = 0, step_seconds = 0;
+    long diverged = 0;
+    for (const auto& rec : records) step_seconds += rec.seconds;
+    for (std::size_t k = n - tail; k < n; ++k) d += records[k].d, r += records[k].r;
+    for (const auto& rec : records) diverged += rec.diverged ? 1 : 0;
+    return {{"iterations", n},
+            {"seconds_training", seconds},
+            {"seconds_per_iteration", n > 0 ? step_seconds / static_cast<double>(n) : 0.0},
+            {"mean_d_last_1000", tail > 0 ? d / static_cast<double>(tail) : 0.0},
+            {"mean_r_last_1000", tail > 0 ? r / static_cast<double>(tail) : 0.0},
+            {"skipped_updates", diverged}};
+}
+
+// Anatomy Fig. 4 style diagnostics: d_t and r_t over training, their cross-correlation and autocorrelations over
+// the last (at most) 2000 iterations, normalised as the authors' plot_diagnostics.
+void diagnostics_figure(const fs::path& path, const std::string& tag, const std::vector<ebm::iteration_record>& records) {
+    std::vector<double> t, d, r;
+    for (const auto& rec : records) {
+        t.push_back(static_cast<double>(rec.iteration + 1));
+        d.push_back(rec.d);
+        r.push_back(rec.r);
+    }
+    ebm::io::figure fig(path, 1200, 900, 2, 2);
+    ebm::io::series sd{t, d, "", 1};
+    ebm::io::series sr{t, r, "", 2};
+    fig.line_panel(tag + ": energy difference", "iteration t", "d#dt#u", std::span(&sd, 1), true, false);
+    fig.line_panel(tag + ": mean Langevin displacement", "iteration t", "r#dt#u", std::span(&sr, 1), false, false);
+    const std::size_t window = std::min<std::size_t>(records.size(), 2000);
+    if (window >= 20) {
+        const std::span<const double> dw(d.data() + d.size() - window, window), rw(r.data() + r.size() - window, window);
+        const int lag = std::min(15, static_cast<int>(window) - 1);
+        const auto cross = ebm::cross_correlation(dw, rw, lag, false);
+        const auto acf_d = ebm::autocorrelation(dw, lag, false);
+        const auto acf_r = ebm::autocorrelation(rw, lag, true);
+        std::vector<double> lags_full, lags;
+        for (int k = -lag; k <= lag; ++k) lags_full.push_back(k);
+        for (int k = 0; k <= lag; ++k) lags.push_back(k);
+        ebm::io::series cc{lags_full, cross, "", 1};
+        fig.bar_panel("cross-correlation of d#dt#u and r#dt#u (last " + std::to_string(window) + " it.)", "lag",
+                      "correlation", std::span(&cc, 1), 0.7, false);
+        const ebm::io::series ac[2] = {{lags, acf_d, "d#dt#u", 1}, {lags, acf_r, "r#dt#u", 2}};
+        fig.bar_panel("autocorrelation of d#dt#u and r#dt#u", "lag", "correlation", ac, 0.7, true);
+    }
+    fig.finish();
+}
+
+// The Fig. 6 panel: rows density and log-density; columns ground truth, learned p_theta, KDE of short-run samples.
+void density_figures(const fs::path& dir, const std::string& stem, const std::string& title, const grid_result& r,
+                     const ebm::eval::grid& g) {
+    const double cell = g.cell_measure();
+    const std::vector<double>* masses[3] = {&r.q, &r.p, &r.kde};
+    const char* names[3] = {"true", "learned p#d#gh#u", "short-run KDE"};
+    std::vector<std::vector<double>> dens, logs;
+    for (const auto* m : masses) {
+        dens.push_back(ebm::eval::to_density(*m, cell));
+        logs.push_back(ebm::eval::to_log_density(*m, cell));
+    }
+    {
+        ebm::io::figure fig(dir / (stem + "_density.png"), 1020, 700, 3, 2);
+        for (int c = 0; c < 3; ++c)
+            fig.image_panel((c == 0 ? title + ": " : std::string()) + names[c] + " density", dens[static_cast<std::size_t>(c)],
+                            g.resolution, g.extent);
+        for (int c = 0; c < 3; ++c)
+            fig.image_panel(std::string(names[c]) + " log-density", logs[static_cast<std::size_t>(c)], g.resolution,
+                            g.extent);
+        fig.finish();
+    }
+    std::vector<ebm::io::image> panels;
+    for (const auto& v : dens) panels.push_back(ebm::io::colour_field(v, g.resolution, g.resolution));
+    for (const auto& v : logs) panels.push_back(ebm::io::colour_field(v, g.resolution, g.resolution));
+    ebm::io::write_png(dir / (stem + "_density_raw.png"), ebm::io::compose(panels, 3));
+}
+
+struct toy_spec {
+    std::string name;       // gmm | rings
+    double extent;          // plot half-width
+    double bandwidth;       // KDE bw_method of the authors' configs
+    float init_scale;       // Gaussian init of the non-convergent regime
+};
+
+template <class Toy>
+json run_2d(const Toy& toy, const toy_spec& spec, const std::string& regime, long iterations, const options& opt,
+            const fs::path& dir) {
+    const ebm::eval::grid g = ebm::eval::toy_grid(2, spec.extent, opt.resolution);
+    const std::string tag = spec.name + " " + regime;
+    const std::string stem = spec.name + "_" + (regime == "convergent" ? "convergent" : "non_convergent");
+    json out;
+    auto finish = [&](auto& trainer, const std::vector<double>& p_init, ebm::batch init, double train_seconds,
+                      const std::vector<ebm::iteration_record>& records, json settings) {
+        const auto eval_start = std::chrono::steady_clock::now();
+        const ebm::batch samples = short_run(trainer, std::move(init), opt.seed);
+        const grid_result r = evaluate(toy, trainer.energy(), p_init, samples, g, spec.bandwidth);
+        density_figures(dir, stem, tag, r, g);
+        diagnostics_figure(dir / (stem + "_diagnostics.png"), tag, records);
+        ebm::write_csv(dir / (stem + ".csv"), records);
+        out = metrics_json(r);
+        out.update(training_json(records, train_seconds));
+        out["seconds_evaluation"] = seconds_since(eval_start);
+        out["seed"] = opt.seed;
+        if (settings.contains("kl_q_p_theta_trace")) {
+            out["kl_q_p_theta_trace"] = settings["kl_q_p_theta_trace"];
+            settings.erase("kl_q_p_theta_trace");
+        }
+        out["settings"] = std::move(settings);
+        out["files"] = {stem + "_density.png", stem + "_density_raw.png", stem + "_diagnostics.png", stem + ".csv"};
+        if (!opt.quiet)
+            std::fprintf(stderr, "[%s] KL(q||p_theta)=%.4f  KL(q||KDE)=%.4f  H(q)=%.3f  H(p_theta)=%.3f\n", tag.c_str(),
+                         r.kl_q_p, r.kl_q_kde, r.h_q, r.h_p);
+    };
+    const long paper = regime == "convergent" ? paper_convergent_iterations : paper_non_convergent_iterations;
+    json common = {{"net", "mlp 2-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
+                   {"batch_size", 100},
+                   {"kde_bandwidth", spec.bandwidth},
+                   {"kde_samples", opt.kde_samples},
+                   {"grid", {{"resolution", g.resolution}, {"extent", g.extent}}},
+                   {"paper_iterations", paper},
+                   {"deviation_from_paper",
+                    iterations == paper ? "none"
+                                        : "iterations " + std::to_string(iterations) + " instead of the paper's " +
+                                              std::to_string(paper) + " (quick default run; --paper for the full one)"}};
+    if (regime == "convergent") {
+        ebm::convergent_settings s;
+        s.random_seed = ebm::seed{opt.seed};
+        auto trainer = ebm::make_convergent_trainer(toy_net(2, opt.seed), s);
+        const auto p_init = ebm::eval::grid_density_from_energy(trainer.energy(), g);
+        const auto start = std::chrono::steady_clock::now();
+        json trace = json::array();
+        const auto records = train(trainer, toy, iterations, opt.seed, tag, opt.quiet, opt.trace_every, &g, &trace);
+        const double seconds = seconds_since(start);
+        // As the authors' code: 10,000 chains drawn from the persistent bank, L steps, no write-back.
+        const ebm::const_batch_view bank = trainer.initializer_state().bank();
+        ebm::batch init(2, opt.kde_samples);
+        for (ebm::index i = 0; i < opt.kde_samples; ++i)
+            std::copy(bank.chain(i % bank.count), bank.chain(i % bank.count) + 2, init.chain(i));
+        json settings = common;
+        settings.update({{"regime", "convergent"},
+                         {"init", "persistent bank of 10000 states from U[-1,1]^2, write-back"},
+                         {"langevin_steps", s.steps},
+                         {"epsilon", tidy(s.epsilon)},
+                         {"energy", "U = F / (eps^2/2)"},
+                         {"optimizer", "SGD"},
+                         {"learning_rate", tidy(trainer.optimizer().learning_rate)},
+                         {"gamma0", tidy(s.gamma0)}});
+        if (opt.trace_every > 0) settings["kl_q_p_theta_trace"] = trace;
+        finish(trainer, p_init, std::move(init), seconds, records, settings);
+    } else {
+        ebm::non_convergent_settings s;
+        s.init_scale = spec.init_scale;
+        s.random_seed = ebm::seed{opt.seed};
+        auto trainer = ebm::make_non_convergent_trainer(toy_net(2, opt.seed), s);
+        const auto p_init = ebm::eval::grid_density_from_energy(trainer.energy(), g);
+        const auto start = std::chrono::steady_clock::now();
+        json trace = json::array();
+        const auto records = train(trainer, toy, iterations, opt.seed, tag, opt.quiet, opt.trace_every, &g, &trace);
+        const double seconds = seconds_since(start);
+        ebm::batch init(2, opt.kde_samples);
+        ebm::gaussian_noise{s.init_scale}.fill(init.view(), ebm::philox(opt.seed + 15'485'863), ebm::purpose::evaluation, 0);
+        json settings = common;
+        settings.update({{"regime", "non-convergent"},
+                         {"init", "N(0, " + std::to_string(s.init_scale) + "^2 I) each iteration"},
+                         {"langevin_steps", s.steps},
+                         {"epsilon", tidy(s.epsilon)},
+                         {"energy", "U = F / (eps^2/2)"},
+                         {"optimizer", "Adam"},
+                         {"learning_rate", tidy(s.learning_rate)}});
+        if (opt.trace_every > 0) settings["kl_q_p_theta_trace"] = trace;
+        finish(trainer, p_init, std::move(init), seconds, records, settings);
+    }
+    return out;
+}
+
+// Short-run paper 1D toy: MLP 1-32-64-64-64-1 energy, uniform [-1,1] init each iteration, K = 100 decoupled Langevin
+// (lambda 1, sigma 0.01), Adam 1e-4, data noise 0.03, batch 64 (make_short_run_trainer as given).
+json run_1d(long iterations, const options& opt, const fs::path& dir) {
+    const auto toy = ebm::toy::mixture_1d();
+    const ebm::eval::grid g = ebm::eval::toy_grid(1, 1.0, opt.resolution);
+    const double bandwidth = 0.1;
+    ebm::short_run_settings s;
+    s.random_seed = ebm::seed{opt.seed};
+    auto trainer = ebm::make_short_run_trainer(toy_net(1, opt.seed), s);
+    const float temperature = trainer.sampler().implied_temperature();
+    const auto p_init =
+        ebm::eval::grid_density_from_energy(ebm::scaled_energy<ebm::mlp>(trainer.energy(), 1.0f / temperature), g);
+    const auto start = std::chrono::steady_clock::now();
+    json trace = json::array();
+    const auto records = train(trainer, toy, iterations, opt.seed, "1d short-run", opt.quiet, opt.trace_every, &g, &trace,
+                               1.0 / temperature);
+    const double seconds = seconds_since(start);
+    const auto eval_start = std::chrono::steady_clock::now();
+    ebm::batch init(1, opt.kde_samples);
+    ebm::uniform_noise{-1.0f, 1.0f}.fill(init.view(), ebm::philox(opt.seed + 15'485'863), ebm::purpose::evaluation, 0);
+    const ebm::batch samples = short_run(trainer, std::move(init), opt.seed);
+    // p_theta at the sampler's temperature: exp(-U/T), T = sigma^2/(2 lambda), as the Anatomy code plots exp(-F/T)
+    // with T = eps^2/2 for its step-1 Langevin on F.
+    const ebm::scaled_energy<ebm::mlp> tempered(trainer.energy(), 1.0f / temperature);
+    const grid_result r = evaluate(toy, tempered, p_init, samples, g, bandwidth);
+
+    std::vector<double> x;
+    for (ebm::index i = 0; i < g.resolution; ++i) x.push_back(g.coordinate(i));
+    const double cell = g.cell_measure();
+    const ebm::io::series dens[3] = {{x, ebm::eval::to_density(r.q, cell), "ground truth", 0},
+                                     {x, ebm::eval::to_density(r.p, cell), "learned EBM p#d#gh#u", 4},
+                                     {x, ebm::eval::to_density(r.kde, cell), "KDE of short-run samples", 1, 2}};
+    const ebm::io::series logs[3] = {{x, ebm::eval::to_log_density(r.q, cell), "ground truth", 0},
+                                     {x, ebm::eval::to_log_density(r.p, cell), "learned EBM p#d#gh#u", 4},
+                                     {x, ebm::eval::to_log_density(r.kde, cell), "KDE of short-run samples", 1, 2}};
+    {
+        ebm::io::figure fig(dir / "1d_short_run_density.png", 1200, 480, 2, 1);
+        fig.line_panel("1D toy: density", "x", "density", dens);
+        fig.line_panel("1D toy: log-density", "x", "log-density", logs, false, true, true);
+        fig.finish();
+    }
+    diagnostics_figure(dir / "1d_short_run_diagnostics.png", "1d short-run", records);
+    ebm::write_csv(dir / "1d_short_run.csv", records);
+    json out = metrics_json(r);
+    out.update(training_json(records, seconds));
+    out["seconds_evaluation"] = seconds_since(eval_start);
+    out["seed"] = opt.seed;
+    out["settings"] = {{"toy", "mixture_1d: weights 0.3/0.4/0.3, means -0.6/0/0.6, sd 0.1"},
+                       {"net", "mlp 1-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
+                       {"init", "U[-1,1] each iteration"},
+                       {"sampler", "x <- x - lambda dU/dx + sigma z"},
+                       {"langevin_steps", s.steps},
+                       {"lambda", tidy(s.step_size_lambda)},
+                       {"sigma", tidy(s.noise_sigma)},
+                       {"implied_temperature", tidy(temperature)},
+                       {"p_theta", "exp(-U/T) normalised on the grid, T = implied temperature of the sampler"},
+                       {"optimizer", "Adam"},
+                       {"learning_rate", tidy(s.learning_rate)},
+                       {"data_noise", tidy(s.data_noise)},
+                       {"batch_size", s.batch_size},
+                       {"kde_bandwidth", bandwidth},
+                       {"kde_samples", opt.kde_samples},
+                       {"grid", {{"resolution", g.resolution}, {"extent", g.extent}}}};
+    if (opt.trace_every > 0) out["kl_q_p_theta_trace"] = trace;
+    out["files"] = {"1d_short_run_density.png", "1d_short_run_diagnostics.png", "1d_short_run.csv"};
+    if (!opt.quiet)
+        std::fprintf(stderr, "[1d short-run] KL(q||p_theta)=%.4f  KL(q||KDE)=%.4f  H(q)=%.3f  H(p_theta)=%.3f\n",
+                     r.kl_q_p, r.kl_q_kde, r.h_q, r.h_p);
+    return out;
+}
+
+// Everything goes into `temporary`; returns the metrics document.
+json run_all(const options& opt, const fs::path& temporary) {
+    const bool all = opt.toy == "all";
+    const bool convergent = opt.regime != "non-convergent";
+    const bool non_convergent = opt.regime != "convergent";
+    auto pick = [&](long specific, long fallback, long paper) {
+        if (specific > 0) return specific;
+        if (opt.iterations > 0) return opt.iterations;
+        return opt.paper ? paper : fallback;
+    };
+    const long n_conv = pick(opt.convergent_iterations, default_convergent_iterations, paper_convergent_iterations);
+    const long n_non = pick(opt.non_convergent_iterations, default_non_convergent_iterations, paper_non_convergent_iterations);
+    const long n_1d = pick(opt.short_run_iterations, default_short_run_iterations, default_short_run_iterations);
+    json metrics;
+    metrics["program"] = "toy2d";
+    metrics["threads"] = ebm::cpu::threads();
+    metrics["paper_schedule"] = opt.paper;
+    const auto start = std::chrono::steady_clock::now();
+    const toy_spec specs[2] = {{"gmm", ebm::toy::plot_extent("gmm"), 0.1, 1.0f},
+                               {"rings", ebm::toy::plot_extent("rings"), 0.075, 2.0f}};
+    for (const auto& spec : specs) {
+        if (!all && opt.toy != spec.name) continue;
+        auto run = [&](const auto& toy) {
+            if (convergent) metrics[spec.name]["convergent"] = run_2d(toy, spec, "convergent", n_conv, opt, temporary);
+            if (non_convergent)
+                metrics[spec.name]["non-convergent"] = run_2d(toy, spec, "non-convergent", n_non, opt, temporary);
+        };
+        if (spec.name == "gmm")
+            run(ebm::toy::gmm());
+        else
+            run(ebm::toy::rings());
+    }
+    if (all || opt.toy == "1d") metrics["1d"]["short-run"] = run_1d(n_1d, opt, temporary);
+    metrics["seconds_total"] = seconds_since(start);
+    std::ofstream file(temporary / "metrics.json");
+    file << metrics.dump(2) << '\n';
+    file.close();
+    if (!file) throw ebm::runtime_error("writing metrics.json failed");
+    return metrics;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options opt;
+    CLI::App app{"toy2d: Anatomy Fig. 6 (gmm, rings; convergent / non-convergent ML) and the short-run 1D toy"};
+    app.add_option("--toy", opt.toy, "toy to run")->check(CLI::IsMember({"gmm", "rings", "1d", "all"}))->capture_default_str();
+    app.add_option("--regime", opt.regime, "learning regime of the 2D toys")
+        ->check(CLI::IsMember({"convergent", "non-convergent", "both"}))
+        ->capture_default_str();
+    const CLI::Range positive(1L, 100'000'000L);
+    app.add_option("--iterations", opt.iterations, "training iterations for every regime (default: per regime)")->check(positive);
+    app.add_option("--convergent-iterations", opt.convergent_iterations,
+                   "iterations of convergent ML (default 4000; paper 200000)")->check(positive);
+    app.add_option("--non-convergent-iterations", opt.non_convergent_iterations,
+                   "iterations of non-convergent ML (default 10000; paper 100000)")->check(positive);
+    app.add_option("--short-run-iterations", opt.short_run_iterations, "iterations of the 1D short-run toy (default 3000)")
+        ->check(positive);
+    app.add_option("--seed", opt.seed, "seed of the network initialisation, data and chains")->capture_default_str();
+    app.add_option("--output", opt.output, "output folder (replaced only after a successful run)")->capture_default_str();
+    app.add_flag("--paper", opt.paper, "the papers' schedule: 200k convergent / 100k non-convergent iterations");
+    app.add_option("--threads", opt.threads, "OpenMP threads (default: all)")->check(CLI::Range(1, 1024));
+    app.add_option("--resolution", opt.resolution, "grid points per axis")->check(CLI::Range(16, 2000))->capture_default_str();
+    app.add_option("--kde-samples", opt.kde_samples, "short-run samples for the KDE")
+        ->check(CLI::Range(100L, 1'000'000L))
+        ->capture_default_str();
+    app.add_flag("--quiet", opt.quiet, "no progress lines");
+    app.add_option("--trace-every", opt.trace_every, "record KL(q||p_theta) every N iterations (0: off)")
+        ->check(CLI::Range(0L, 100'000'000L));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    if (opt.output.empty()) {
+        std::cerr << "toy2d: --output must not be empty\n";
+        return 2;
+    }
+    fs::path target = fs::absolute(fs::path(opt.output)).lexically_normal();
+    if (!target.has_filename()) target = target.parent_path();
+    if (fs::exists(target) && !fs::is_directory(target)) {
+        std::cerr << "toy2d: --output '" << opt.output << "' exists and is not a directory\n";
+        return 2;
+    }
+    // Only an empty folder or an earlier toy2d result (it has metrics.json) is ever replaced.
+    if (fs::is_directory(target) && !fs::is_empty(target) && !fs::exists(target / "metrics.json")) {
+        std::cerr << "toy2d: --output '" << opt.output
+                  << "' is a non-empty folder without metrics.json (not a toy2d result); refusing to replace it\n";
+        return 2;
+    }
+#if defined(_OPENMP)
+    if (opt.threads > 0) omp_set_num_threads(opt.threads);
+#endif
+    const std::string suffix = "." + std::to_string(::getpid());
+    const fs::path temporary = target.parent_path() / (target.filename().string() + ".tmp" + suffix);
+    const fs::path previous = target.parent_path() / (target.filename().string() + ".old" + suffix);
+    try {
+        std::signal(SIGINT, request_stop);
+        std::signal(SIGTERM, request_stop);
+        fs::create_directories(target.parent_path());
+        fs::remove_all(temporary);
+        fs::create_directory(temporary);
+        const auto start = std::chrono::steady_clock::now();
+        run_all(opt, temporary);
+        if (fs::exists(target)) fs::rename(target, previous);
+        try {
+            fs::rename(temporary, target);
+        } catch (...) {
+            if (fs::exists(previous)) fs::rename(previous, target);  // put the old result back
+            throw;
+        }
+        fs::remove_all(previous);
+        std::fprintf(stderr, "toy2d: wrote %s in %.1f s\n", target.c_str(), seconds_since(start));
+    } catch (const std::exception& e) {
+        std::cerr << "toy2d: " << e.what() << '\n';
+        std::error_code ignored;
+        fs::remove_all(temporary, ignored);
+        return 1;
+    }
+    return 0;
+}

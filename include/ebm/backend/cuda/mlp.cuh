@@ -1,0 +1,326 @@
+#pragma once
+// The toy MLP energy on the GPU with cuBLAS: U(x) = W_L a_{L-1} + b_L, a_l = LeakyReLU(W_l a_{l-1} + b_l), exactly
+// the network and the flat parameter layout of ebm::mlp (energy/mlp.hpp: per layer weight out x in row-major, then
+// bias, PyTorch's state_dict order), so parameters copy across backends as one array.
+//
+// It satisfies the same concepts as ebm::mlp (energy_function, learnable_energy) with the same signatures; the
+// difference is where the pointers point: batches (const_batch_view / batch_view), energies and parameter spans
+// are DEVICE memory, and every call is enqueued on the workspace's stream (asynchronous; synchronise the stream
+// before reading results on the host). A workspace owns its stream, cuBLAS handle and cuBLAS workspace, so a
+// sampler can capture a K-step chain of these calls in one CUDA graph.
+//
+// cuBLAS runs in FP32 (no TF32) unless the workspace is made with tf32 = true. Needs nvcc.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "../../batch.hpp"
+#include "../../config.hpp"
+#include "../../error.hpp"
+#include "../../random/philox.hpp"
+#include "check.cuh"
+#include "cuda_tag.hpp"
+#include "functors.cuh"
+#include "launch.cuh"
+#include "memory.cuh"
+
+namespace ebm::cuda_backend {
+
+namespace mlp_functors {
+
+/// a = LeakyReLU(z + b) and z += b, column-major (width x n): element k is row k % width.
+struct bias_leaky_relu {
+    float* z;
+    float* a;
+    const float* bias;
+    index width;
+    float slope;
+    EBM_HOST_DEVICE void operator()(index k) const {
+        const float v = z[k] + bias[k % width];
+        z[k] = v;
+        a[k] = v > slope * v ? v : slope * v;  // max(v, slope v), as the CPU's cwiseMax
+    }
+};
+
+/// u[i] += b (the output bias, read from device memory).
+struct add_scalar_bias {
+    float* u;
+    const float* bias;
+    EBM_HOST_DEVICE void operator()(index k) const { u[k] += *bias; }
+};
+
+/// delta[:, i] = w_last * (weights ? weights[i] : 1): dU/da of the last hidden layer (weighted for the parameter
+/// gradient).
+struct broadcast_last_weight {
+    float* delta;
+    const float* w_last;
+    const float* weights;
+    index width;
+    EBM_HOST_DEVICE void operator()(index k) const {
+        const index i = k / width;
+        const float w = w_last[k - i * width];
+        delta[k] = weights != nullptr ? w * weights[i] : w;
+    }
+};
+
+/// d <- d * LeakyReLU'(z): dU/dz from dU/da.
+struct leaky_relu_backward {
+    float* d;
+    const float* z;
+    float slope;
+    EBM_HOST_DEVICE void operator()(index k) const { d[k] = z[k] > 0.0f ? d[k] : slope * d[k]; }
+};
+
+struct fill_value {
+    float* out;
+    float value;
+    EBM_HOST_DEVICE void operator()(index k) const { out[k] = value; }
+};
+
+}  // namespace mlp_functors
+
+class mlp {
+public:
+    using backend = ebm::cuda;
+    static constexpr bool split_chains_across_threads = false;  // one workspace drives the whole batch on the GPU
+
+    struct workspace {
+        index capacity = 0;
+        stream work_stream;
+        cublas_handle blas;
+        device_buffer<unsigned char> blas_workspace;          // fixed cuBLAS workspace: graph capture never allocates
+        std::vector<device_buffer<float>> pre, post;          // z_l, a_l per hidden layer: width x capacity
+        device_buffer<float> delta_a, delta_b;                // widest x capacity
+        device_buffer<float> ones;                            // capacity ones (bias gradients as GEMV)
+        device_buffer<float> output;                          // capacity energies (for energy_and_gradient's u)
+
+        [[nodiscard]] cudaStream_t get_stream() const { return work_stream.get(); }
+    };
+
+    /// sizes = {input, hidden..., 1}; parameters initialised as ebm::mlp does (PyTorch's nn.Linear default,
+    /// U(-1/sqrt(in), 1/sqrt(in)) from the Philox stream (parameter_init, 2l or 2l+1, 0) of init_seed), on the GPU.
+    mlp(std::vector<index> sizes, float negative_slope, seed init_seed = seed{0}) : sizes_(std::move(sizes)), slope_(negative_slope) {
+        layout();
+        reset_parameters(init_seed);
+    }
+    /// The same network with the given host parameters (e.g. ebm::mlp::parameters() of a CPU network).
+    mlp(std::vector<index> sizes, float negative_slope, std::span<const float> host_parameters)
+        : sizes_(std::move(sizes)), slope_(negative_slope) {
+        layout();
+        if (static_cast<index>(host_parameters.size()) != parameter_count_)
+            ebm::detail::fail("cuda::mlp", "host_parameters must have parameter_count() = " +
+                                               ebm::detail::to_text(parameter_count_) + " entries",
+                              host_parameters.size());
+        parameters_.upload(host_parameters);
+    }
+    mlp(const mlp& other) : sizes_(other.sizes_), slope_(other.slope_) {
+        layout();
+        EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
+                                  cudaMemcpyDeviceToDevice));
+    }
+    mlp(mlp&&) noexcept = default;
+    mlp& operator=(const mlp& other) {
+        if (this != &other) {
+            mlp copy(other);
+            *this = std::move(copy);
+        }
+        return *this;
+    }
+    mlp& operator=(mlp&&) noexcept = default;
+
+    void reset_parameters(seed init_seed) {
+        const philox rng(init_seed);
+        for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+            const float bound = 1.0f / std::sqrt(static_cast<float>(sizes_[l]));
+            const index nw = sizes_[l] * sizes_[l + 1], nb = sizes_[l + 1];
+            launch_elements(blocks_per_chain(nw),
+                            uniform_fill{parameters_.data() + weight_offset_[l], nw, rng, purpose::parameter_init,
+                                         static_cast<std::uint32_t>(2 * l), {}, -bound, bound});
+            launch_elements(blocks_per_chain(nb),
+                            uniform_fill{parameters_.data() + bias_offset_[l], nb, rng, purpose::parameter_init,
+                                         static_cast<std::uint32_t>(2 * l + 1), {}, -bound, bound});
+        }
+        EBM_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+
+    [[nodiscard]] index dimension() const { return sizes_.front(); }
+    [[nodiscard]] const std::vector<index>& layer_sizes() const { return sizes_; }
+    [[nodiscard]] float negative_slope() const { return slope_; }
+    [[nodiscard]] index parameter_count() const { return parameter_count_; }
+    /// Device spans: the flat parameters in ebm::mlp's order.
+    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(parameter_count_)}; }
+    [[nodiscard]] std::span<const float> parameters() const {
+        return {parameters_.data(), static_cast<std::size_t>(parameter_count_)};
+    }
+    void upload_parameters(std::span<const float> host) { parameters_.upload(host); }
+    void download_parameters(std::span<float> host) const { parameters_.download(host); }
+    [[nodiscard]] index layers() const { return static_cast<index>(sizes_.size()) - 1; }
+    [[nodiscard]] index weight_offset(index l) const { return weight_offset_[static_cast<std::size_t>(l)]; }
+    [[nodiscard]] index bias_offset(index l) const { return bias_offset_[static_cast<std::size_t>(l)]; }
+
+    /// A workspace for up to max_chains chains, with its own stream and cuBLAS handle (tf32: TF32 tensor cores).
+    [[nodiscard]] workspace make_workspace(index max_chains, bool tf32 = false) const {
+        ebm::detail::require_positive("cuda::mlp::make_workspace", "max_chains", max_chains);
+        workspace ws;
+        ws.capacity = max_chains;
+        ws.blas.set_stream(ws.work_stream.get());
+        ws.blas.set_tf32(tf32);
+        ws.blas_workspace.resize(index{32} << 20);  // 32 MiB, NVIDIA's recommendation for Hopper
+        EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas.get(), ws.blas_workspace.data(),
+                                            static_cast<std::size_t>(ws.blas_workspace.size())));
+        index widest = sizes_.front();
+        for (std::size_t l = 1; l + 1 < sizes_.size(); ++l) {
+            ws.pre.emplace_back(sizes_[l] * max_chains);
+            ws.post.emplace_back(sizes_[l] * max_chains);
+            widest = std::max(widest, sizes_[l]);
+        }
+        ws.delta_a.resize(widest * max_chains);
+        ws.delta_b.resize(widest * max_chains);
+        ws.ones.resize(max_chains);
+        launch_elements(max_chains, mlp_functors::fill_value{ws.ones.data(), 1.0f}, ws.get_stream());
+        ws.output.resize(max_chains);
+        ws.work_stream.synchronize();
+        return ws;
+    }
+
+    /// u[i] = U(x_i) (device pointers), enqueued on ws's stream.
+    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+        check_call("cuda::mlp::energy", x, u, ws);
+        forward(x, u.data(), ws);
+    }
+
+    /// u[i] = U(x_i), g_i = dU/dx(x_i) (device pointers), enqueued on ws's stream.
+    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+        check_call("cuda::mlp::energy_and_gradient", x, u, ws);
+        forward(x, u.data(), ws);
+        backward(x, nullptr, nullptr, g.data, ws);
+    }
+
+    /// grad += sum_i weights[i] dU(x_i)/dtheta, u[i] = U(x_i) (all device pointers), enqueued on ws's stream.
+    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
+                                       std::span<float> u, workspace& ws) const {
+        check_call("cuda::mlp::accumulate_parameter_gradient", x, u, ws);
+        if (static_cast<index>(weights.size()) != x.count)
+            ebm::detail::fail("cuda::mlp::accumulate_parameter_gradient",
+                              "weights must have one entry per chain (" + ebm::detail::to_text(x.count) + ")",
+                              weights.size());
+        if (static_cast<index>(grad.size()) != parameter_count_)
+            ebm::detail::fail("cuda::mlp::accumulate_parameter_gradient",
+                              "grad must have parameter_count() = " + ebm::detail::to_text(parameter_count_) + " entries",
+                              grad.size());
+        forward(x, u.data(), ws);
+        backward(x, weights.data(), grad.data(), nullptr, ws);
+    }
+
+private:
+    void layout() {
+        if (sizes_.size() < 3)
+            ebm::detail::fail("cuda::mlp", "sizes must list input, at least one hidden layer and output", sizes_.size());
+        for (index s : sizes_) ebm::detail::require_positive("cuda::mlp", "layer size", s);
+        if (sizes_.back() != 1)
+            ebm::detail::fail("cuda::mlp", "the last layer size must be 1 (one energy per chain)", sizes_.back());
+        ebm::detail::require_in_closed("cuda::mlp", "negative_slope", slope_, 0.0f, 1.0f);
+        weight_offset_.clear();
+        bias_offset_.clear();
+        index offset = 0;
+        for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+            weight_offset_.push_back(offset);
+            offset += sizes_[l] * sizes_[l + 1];
+            bias_offset_.push_back(offset);
+            offset += sizes_[l + 1];
+        }
+        parameter_count_ = offset;
+        parameters_.resize(offset);
+    }
+
+    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+        if (x.dimension != dimension())
+            ebm::detail::fail(where, "x dimension must equal " + ebm::detail::to_text(dimension()), x.dimension);
+        if (x.count <= 0 || x.count > ws.capacity)
+            ebm::detail::fail(where, "x must hold between 1 and the workspace capacity " +
+                                         ebm::detail::to_text(ws.capacity) + " chains", x.count);
+        if (static_cast<index>(u.size()) < x.count)
+            ebm::detail::fail(where, "u must have one entry per chain (" + ebm::detail::to_text(x.count) + ")", u.size());
+    }
+
+    [[nodiscard]] const float* weight(index l) const { return parameters_.data() + weight_offset(l); }
+    [[nodiscard]] const float* bias(index l) const { return parameters_.data() + bias_offset(l); }
+    [[nodiscard]] index width(index l) const { return sizes_[static_cast<std::size_t>(l)]; }
+
+    // Column-major views: a batch is (width x n); W_l (out x in, row-major) is the column-major (in x out) matrix
+    // W_l^T, so W_l A = op_T(W_l^T) A.
+    void forward(const_batch_view x, float* u, workspace& ws) const {
+        const int n = static_cast<int>(x.count);
+        const index hidden = layers() - 1;
+        const float one = 1.0f, zero = 0.0f;
+        const float* input = x.data;
+        for (index l = 0; l < hidden; ++l) {
+            const int in = static_cast<int>(width(l)), out = static_cast<int>(width(l + 1));
+            float* z = ws.pre[static_cast<std::size_t>(l)].data();
+            float* a = ws.post[static_cast<std::size_t>(l)].data();
+            EBM_CUBLAS_CHECK(cublasSgemm(ws.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, weight(l), in,
+                                         input, in, &zero, z, out));
+            launch_elements(static_cast<index>(out) * n, mlp_functors::bias_leaky_relu{z, a, bias(l), out, slope_},
+                            ws.get_stream());
+            input = a;
+        }
+        const int in = static_cast<int>(width(hidden));
+        EBM_CUBLAS_CHECK(cublasSgemm(ws.blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, 1, n, in, &one, weight(hidden), in, input,
+                                     in, &zero, u, 1));
+        launch_elements(n, mlp_functors::add_scalar_bias{u, bias(hidden)}, ws.get_stream());
+    }
+
+    // From dU/da of the last hidden layer (w_L, times weights[i] when given) down to dU/dz_1; then either
+    // gx = W_1^T dU/dz_1 (gradient to the input) or, with grad, the weighted parameter gradients of every layer.
+    void backward(const_batch_view x, const float* weights, float* grad, float* gx, workspace& ws) const {
+        const int n = static_cast<int>(x.count);
+        const index last = layers() - 1;
+        const float one = 1.0f, zero = 0.0f;
+        cublasHandle_t h = ws.blas.get();
+        if (grad != nullptr) {
+            // Output layer: dW_L += sum_i w_i a_i (GEMV), db_L += sum_i w_i (a 1 x n GEMV against ones).
+            const int in = static_cast<int>(width(last));
+            EBM_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_N, in, n, &one, ws.post[static_cast<std::size_t>(last) - 1].data(),
+                                         in, weights, 1, &one, grad + weight_offset(last), 1));
+            EBM_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_N, 1, n, &one, weights, 1, ws.ones.data(), 1, &one,
+                                         grad + bias_offset(last), 1));
+        }
+        float* current = ws.delta_a.data();
+        float* other = ws.delta_b.data();
+        launch_elements(width(last) * n,
+                        mlp_functors::broadcast_last_weight{current, weight(last), weights, width(last)}, ws.get_stream());
+        for (index l = last - 1; l >= 0; --l) {  // hidden layer l: weight l, in = width(l), out = width(l + 1)
+            const int in = static_cast<int>(width(l)), out = static_cast<int>(width(l + 1));
+            launch_elements(static_cast<index>(out) * n,
+                            mlp_functors::leaky_relu_backward{current, ws.pre[static_cast<std::size_t>(l)].data(), slope_},
+                            ws.get_stream());
+            if (grad != nullptr) {
+                const float* input = l == 0 ? x.data : ws.post[static_cast<std::size_t>(l) - 1].data();
+                // dW_l (column-major in x out) += A_{l-1} D^T;  db_l += D 1.
+                EBM_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, input, in, current, out,
+                                             &one, grad + weight_offset(l), in));
+                EBM_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_N, out, n, &one, current, out, ws.ones.data(), 1, &one,
+                                             grad + bias_offset(l), 1));
+                if (l == 0) break;
+            }
+            // next = W_l^T D  (in x n); at the first layer this is dU/dx.
+            float* next = (l == 0) ? gx : other;
+            EBM_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, weight(l), in, current, out,
+                                         &zero, next, in));
+            std::swap(current, other);
+        }
+    }
+
+    std::vector<index> sizes_;
+    float slope_ = 0.01f;
+    std::vector<index> weight_offset_, bias_offset_;
+    index parameter_count_ = 0;
+    device_buffer<float> parameters_;
+};
+
+}  // namespace ebm::cuda_backend

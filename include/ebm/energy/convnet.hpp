@@ -1,0 +1,646 @@
+#pragma once
+// ConvNet energies on the CPU through oneDNN v3: the short-run paper's networks (Appendix 7.4, Tables 4-6) and the
+// Anatomy code's VanillaNet — a chain of convolutions, each but the last followed by LeakyReLU, ending in one
+// scalar per chain.
+//
+//   short_run(32):  conv3x3 s1 p1 (C -> n_f), conv4x4 s2 p1 (n_f -> 2n_f -> 4n_f -> 8n_f), conv4x4 s1 p0 (8n_f -> 1)
+//   short_run(64):  ... one more conv4x4 s2 p1 (8n_f -> 8n_f) before the last
+//   short_run(128): ... two more
+//   vanilla():      short_run(32) with n_f 32 and LeakyReLU 0.05 (Anatomy code's VanillaNet)
+//
+// Sign convention: U(x) = network output (as in the Anatomy code, where f(x) is the energy). The short-run code's
+// network f is the NEGATIVE energy (its Langevin step is x += f'(x) + sigma z), so weights trained there are used with
+// convnet_options{.negate_output = true}, which makes U(x) = -f(x).
+//
+// Parameters: one flat vector in PyTorch's state_dict order and layout — "f.<2l>.weight" (out, in, kh, kw) then
+// "f.<2l>.bias" (out) for conv l — so tensors load from and save to safetensors files written by PyTorch
+// (include/ebm/io/safetensors.hpp). Default initialisation is PyTorch's (kaiming_uniform a = sqrt(5)):
+// weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in * kh * kw, drawn from Philox stream
+// (parameter_init, tensor index, 0) of the seed.
+//
+// Execution: primitives (convolutions with bias and LeakyReLU fused as a post-op, backward-data, backward-weights,
+// LeakyReLU backward from the stored outputs) and their memory are created once per batch size inside the
+// workspace, with activations in the layouts oneDNN prefers (format_tag::any); a call only rebinds the caller's
+// input and gradient buffers. energy_and_gradient runs forward + backward-data only (no parameter gradients).
+// Calls with fewer chains than max_chains build (once, on first use) a second set of primitives for that batch
+// size and keep it in the workspace. oneDNN threads internally (OpenMP), so the samplers pass the whole batch in
+// one call (split_chains_across_threads = false). The last convolution covers its whole input, so it runs as an
+// inner product (oneDNN's JIT convolutions do not serve a single output channel).
+// Without oneDNN v3 on the include path (see cmake/ebm_onednn.cmake) this header declares nothing.
+//
+// Reordered (blocked) weight copies are refreshed when the parameters may have changed: every call of the
+// non-const parameters() marks them stale. Code that keeps a std::span from parameters() and writes through it
+// after an evaluation must call parameters_changed() before the next evaluation.
+#include "../backend/cpu/onednn.hpp"
+
+#if EBM_HAVE_ONEDNN
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../batch.hpp"
+#include "../config.hpp"
+#include "../detail/aligned_buffer.hpp"
+#include "../error.hpp"
+#include "../random/distributions.hpp"
+#include "convnet_tensor.hpp"
+
+namespace ebm {
+
+/// One convolution of a convnet: out_channels, square kernel, stride and zero padding.
+struct conv_layer {
+    index out_channels = 1;
+    index kernel = 3;
+    index stride = 1;
+    index padding = 0;
+};
+
+/// The shape of a convnet: input image (channels x height x width), the convolutions (all but the last followed
+/// by LeakyReLU(negative_slope); the last must produce 1 x 1 x 1 per chain), and the state_dict prefix of the
+/// nn.Sequential holding them (conv l is "<prefix>.<2l>").
+struct convnet_architecture {
+    std::string name = "convnet";
+    index channels = 3;
+    index height = 32;
+    index width = 32;
+    std::vector<conv_layer> layers;
+    float negative_slope = 0.2f;
+    std::string module_prefix = "f";
+};
+
+struct convnet_options {
+    bool negate_output = false;  // U = -network(x): for weights trained with the short-run code (f = -U)
+};
+
+/// Wall time per primitive of a workspace (switch on with `ws.profiling().enabled = true`).
+using convnet_profile = onednn::profile;
+
+namespace detail {
+
+inline std::atomic<std::uint64_t>& convnet_parameter_version_counter() {
+    static std::atomic<std::uint64_t> counter{1};
+    return counter;
+}
+
+struct convnet_level {
+    // geometry
+    index in_channels = 0, in_h = 0, in_w = 0, out_channels = 0, out_h = 0, out_w = 0, kernel = 0;
+    onednn::dims strides, padding_l, padding_r;
+    bool activation = true;
+    bool inner_product = false;  // the last conv covers its whole input: run as an inner product (oneDNN's JIT
+                                 // convolutions want >= 16 output channels; one output is a dot product)
+    index weight_offset = 0, bias_offset = 0;
+    // primitives (forward primitive descriptors are kept as hints for backward-weights, built lazily)
+    dnnl::convolution_forward::primitive_desc conv_fwd_pd;
+    dnnl::inner_product_forward::primitive_desc ip_fwd_pd;
+    dnnl::memory::desc src_md, dst_md;
+    dnnl::primitive fwd;
+    dnnl::primitive bwd_data;
+    dnnl::eltwise_backward relu_bwd;
+    bool have_bwd_weights = false;
+    dnnl::primitive bwd_weights;
+    dnnl::reorder diff_weights_to_user;  // diff weights (blocked) += into the caller's gradient (OIHW)
+    // memory
+    dnnl::memory user_weights;      // OIHW view of parameters()
+    dnnl::memory user_bias;         // view of parameters()
+    dnnl::memory fwd_weights;       // reordered for the forward primitive (may be user_weights itself)
+    dnnl::memory bwd_weights_mem;   // reordered for backward-data (may alias fwd_weights)
+    dnnl::reorder to_fwd_weights, to_bwd_weights;
+    bool fwd_weights_reorder = false, bwd_weights_reorder = false, bwd_shares_fwd = false;
+    dnnl::memory output;            // activations after LeakyReLU (layout chosen by oneDNN); energies for the last
+    dnnl::memory diff;              // dU/d(output), then dU/d(pre-activation) in place; in a ping-pong buffer
+    dnnl::memory diff_weights, diff_bias, user_diff_weights;
+    std::string label_fwd, label_bwd_data, label_relu, label_bwd_weights, label_grad;
+};
+
+/// Primitives and buffers for one batch size.
+struct convnet_plan {
+    index chains = 0;
+    std::vector<convnet_level> levels;
+    dnnl::memory input;          // caller's x (NCHW), handle set per call
+    dnnl::memory input_grad;     // caller's dU/dx (NCHW), handle set per call
+    bool reorder_input_grad = false;  // backward-data of the first conv writes a blocked layout, then a reorder
+    dnnl::memory input_grad_blocked;
+    dnnl::reorder input_grad_reorder;
+    dnnl::memory top_diff;       // dU/d(output) of the last conv: +-1 or +-w_i
+    aligned_vector<float> ping, pong;
+    std::uint64_t weights_version = 0;
+    const float* weights_source = nullptr;
+};
+
+struct convnet_state {
+    dnnl::stream stream{onednn::engine()};
+    std::vector<std::unique_ptr<convnet_plan>> plans;
+    onednn::profile prof;
+};
+
+}  // namespace detail
+
+class convnet {
+public:
+    static constexpr bool split_chains_across_threads = false;  // oneDNN threads inside each call
+
+    /// Per-run buffers and primitives; move-only. profiling() exposes per-primitive timings.
+    class workspace {
+    public:
+        workspace() = default;
+        [[nodiscard]] index capacity() const { return capacity_; }
+        [[nodiscard]] convnet_profile& profiling() { return state_->prof; }
+        /// Number of batch sizes that have primitives (1 after make_workspace; +1 per new smaller size used).
+        [[nodiscard]] index cached_batch_sizes() const { return static_cast<index>(state_->plans.size()); }
+
+    private:
+        friend class convnet;
+        index capacity_ = 0;
+        std::unique_ptr<detail::convnet_state> state_;
+    };
+
+    convnet(convnet_architecture arch, convnet_options options = {}, seed init_seed = seed{0})
+        : arch_(std::move(arch)), options_(options) {
+        validate_architecture();
+        index offset = 0;
+        index c = arch_.channels;
+        for (std::size_t l = 0; l < arch_.layers.size(); ++l) {
+            const conv_layer& layer = arch_.layers[l];
+            const std::string module = arch_.module_prefix + "." + std::to_string(2 * l);
+            tensors_.push_back({module + ".weight", {layer.out_channels, c, layer.kernel, layer.kernel}, offset});
+            offset += tensors_.back().count();
+            tensors_.push_back({module + ".bias", {layer.out_channels}, offset});
+            offset += tensors_.back().count();
+            c = layer.out_channels;
+        }
+        parameters_.assign(static_cast<std::size_t>(offset), 0.0f);
+        reset_parameters(init_seed);
+    }
+
+    /// The short-run paper's network for image_size 32, 64 or 128 (Tables 4-6).
+    static convnet short_run(index image_size = 32, index n_f = 64, index channels = 3, float negative_slope = 0.2f,
+                             convnet_options options = {}, seed init_seed = seed{0}) {
+        if (image_size != 32 && image_size != 64 && image_size != 128)
+            detail::fail("convnet::short_run", "image_size must be 32, 64 or 128", image_size);
+        detail::require_positive("convnet::short_run", "n_f", n_f);
+        if (channels != 1 && channels != 3) detail::fail("convnet::short_run", "channels must be 1 or 3", channels);
+        convnet_architecture arch;
+        arch.name = "short_run_" + std::to_string(image_size);
+        arch.channels = channels;
+        arch.height = arch.width = image_size;
+        arch.negative_slope = negative_slope;
+        arch.layers.push_back({n_f, 3, 1, 1});
+        arch.layers.push_back({2 * n_f, 4, 2, 1});
+        arch.layers.push_back({4 * n_f, 4, 2, 1});
+        arch.layers.push_back({8 * n_f, 4, 2, 1});
+        for (index size = 4; size < image_size / 8; size *= 2) arch.layers.push_back({8 * n_f, 4, 2, 1});
+        arch.layers.push_back({1, 4, 1, 0});
+        return convnet(std::move(arch), options, init_seed);
+    }
+
+    /// The Anatomy code's VanillaNet (32 x 32 inputs): the short-run shape with n_f 32 and LeakyReLU 0.05.
+    static convnet vanilla(index channels = 3, index n_f = 32, float negative_slope = 0.05f, convnet_options options = {},
+                           seed init_seed = seed{0}) {
+        if (channels != 1 && channels != 3) detail::fail("convnet::vanilla", "channels must be 1 or 3", channels);
+        convnet net = short_run(32, n_f, channels, negative_slope, options, init_seed);
+        net.arch_.name = "vanilla";
+        return net;
+    }
+
+    /// PyTorch's default initialisation of nn.Conv2d from the given seed; marks the parameters changed.
+    void reset_parameters(seed init_seed) {
+        const philox rng(init_seed);
+        for (std::size_t t = 0; t < tensors_.size(); ++t) {
+            const parameter_tensor& tensor = tensors_[t];
+            const parameter_tensor& weight = tensors_[t - t % 2];  // fan_in from the layer's weight
+            const index fan_in = weight.shape[1] * weight.shape[2] * weight.shape[3];
+            const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+            fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(t), 0,
+                         parameters_.data() + tensor.offset, tensor.count(), -bound, bound);
+        }
+        parameters_changed();
+    }
+
+    [[nodiscard]] const convnet_architecture& architecture() const { return arch_; }
+    [[nodiscard]] const convnet_options& options() const { return options_; }
+    [[nodiscard]] index channels() const { return arch_.channels; }
+    [[nodiscard]] index height() const { return arch_.height; }
+    [[nodiscard]] index width() const { return arch_.width; }
+    [[nodiscard]] index dimension() const { return arch_.channels * arch_.height * arch_.width; }
+    [[nodiscard]] float negative_slope() const { return arch_.negative_slope; }
+    [[nodiscard]] index parameter_count() const { return static_cast<index>(parameters_.size()); }
+    /// Mutable access marks the parameters changed (the workspace re-reads them at the next evaluation).
+    [[nodiscard]] std::span<float> parameters() {
+        parameters_changed();
+        return {parameters_.data(), parameters_.size()};
+    }
+    [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
+    /// Names, shapes and offsets of the parameter tensors, in state_dict order.
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
+    void parameters_changed() { version_ = detail::convnet_parameter_version_counter().fetch_add(1) + 1; }
+
+    /// Multiply-adds x 2 of one forward pass per chain (backward-data costs about the same).
+    [[nodiscard]] double forward_flops_per_chain() const {
+        double flops = 0;
+        index c = arch_.channels, h = arch_.height, w = arch_.width;
+        for (const conv_layer& layer : arch_.layers) {
+            const index oh = (h + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+            const index ow = (w + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+            flops += 2.0 * static_cast<double>(oh * ow * layer.out_channels * c * layer.kernel * layer.kernel);
+            c = layer.out_channels;
+            h = oh;
+            w = ow;
+        }
+        return flops;
+    }
+
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
+        detail::require_positive("convnet::make_workspace", "max_chains", max_chains);
+        workspace ws;
+        ws.capacity_ = max_chains;
+        try {
+            ws.state_ = std::make_unique<detail::convnet_state>();
+            ws.state_->plans.push_back(make_plan(max_chains));
+        } catch (const dnnl::error& e) {
+            onednn::rethrow("convnet::make_workspace", e);
+        }
+        return ws;
+    }
+
+    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+        check_call("convnet::energy", x, u, ws);
+        try {
+            detail::convnet_plan& plan = plan_for(ws, x.count);
+            forward(plan, x, ws);
+            read_energies(plan, x.count, u);
+        } catch (const dnnl::error& e) {
+            onednn::rethrow("convnet::energy", e);
+        }
+    }
+
+    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+        check_call("convnet::energy_and_gradient", x, u, ws);
+        if (g.dimension != dimension() || g.count != x.count || g.data == nullptr)
+            detail::fail("convnet::energy_and_gradient", "grad must have the shape of x (" + detail::to_text(x.count) +
+                                                             " chains of " + detail::to_text(dimension()) + ")",
+                         g.count);
+        try {
+            detail::convnet_plan& plan = plan_for(ws, x.count);
+            forward(plan, x, ws);
+            read_energies(plan, x.count, u);
+            float* top = static_cast<float*>(plan.top_diff.get_data_handle());
+            const float sign = options_.negate_output ? -1.0f : 1.0f;
+            for (index i = 0; i < x.count; ++i) top[i] = sign;
+            plan.input_grad.set_data_handle(g.data);
+            backward(plan, ws, nullptr);
+        } catch (const dnnl::error& e) {
+            onednn::rethrow("convnet::energy_and_gradient", e);
+        }
+    }
+
+    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
+                                       std::span<float> u, workspace& ws) const {
+        const char* where = "convnet::accumulate_parameter_gradient";
+        check_call(where, x, u, ws);
+        if (static_cast<index>(weights.size()) != x.count)
+            detail::fail(where, "weights must have one entry per chain (" + detail::to_text(x.count) + ")",
+                         weights.size());
+        if (static_cast<index>(grad.size()) != parameter_count())
+            detail::fail(where, "grad must have parameter_count() = " + detail::to_text(parameter_count()) + " entries",
+                         grad.size());
+        try {
+            detail::convnet_plan& plan = plan_for(ws, x.count);
+            forward(plan, x, ws);
+            read_energies(plan, x.count, u);
+            float* top = static_cast<float*>(plan.top_diff.get_data_handle());
+            const float sign = options_.negate_output ? -1.0f : 1.0f;
+            for (index i = 0; i < x.count; ++i) top[i] = sign * weights[static_cast<std::size_t>(i)];
+            backward(plan, ws, grad.data());
+        } catch (const dnnl::error& e) {
+            onednn::rethrow(where, e);
+        }
+    }
+
+private:
+    void validate_architecture() const {
+        const char* where = "convnet";
+        detail::require_positive(where, "channels", arch_.channels);
+        detail::require_positive(where, "height", arch_.height);
+        detail::require_positive(where, "width", arch_.width);
+        if (arch_.layers.empty()) detail::fail(where, "the architecture needs at least one convolution", 0);
+        detail::require_in_closed(where, "negative_slope", arch_.negative_slope, 0.0f, 1.0f);
+        index h = arch_.height, w = arch_.width;
+        for (const conv_layer& layer : arch_.layers) {
+            if (&layer == &arch_.layers.back() && (layer.kernel != h || layer.kernel != w))
+                detail::fail(where, "the last convolution's kernel must cover its whole " + std::to_string(h) + " x " +
+                                        std::to_string(w) + " input",
+                             layer.kernel);
+            detail::require_positive(where, "out_channels", layer.out_channels);
+            detail::require_positive(where, "kernel", layer.kernel);
+            detail::require_positive(where, "stride", layer.stride);
+            detail::require_non_negative(where, "padding", layer.padding);
+            if (h + 2 * layer.padding < layer.kernel || w + 2 * layer.padding < layer.kernel)
+                detail::fail(where, "a convolution's kernel is larger than its padded input", layer.kernel);
+            h = (h + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+            w = (w + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+        }
+        if (arch_.layers.back().out_channels != 1 || h != 1 || w != 1)
+            detail::fail(where, "the last convolution must give 1 x 1 x 1 per chain (one energy); output channels x height x width",
+                         std::to_string(arch_.layers.back().out_channels) + "x" + std::to_string(h) + "x" +
+                             std::to_string(w));
+        if (arch_.layers.back().padding != 0)
+            detail::fail(where, "the last convolution must be unpadded (it covers its whole input)", arch_.layers.back().padding);
+    }
+
+    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+        if (!ws.state_) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
+        if (x.dimension != dimension())
+            detail::fail(where, "x dimension must equal channels x height x width = " + detail::to_text(arch_.channels) +
+                                    " x " + detail::to_text(arch_.height) + " x " + detail::to_text(arch_.width) +
+                                    " = " + detail::to_text(dimension()),
+                         x.dimension);
+        if (x.count <= 0 || x.data == nullptr) detail::fail(where, "x must hold at least one chain", x.count);
+        if (x.count > ws.capacity_)
+            detail::fail(where, "x holds more chains than the workspace capacity " + detail::to_text(ws.capacity_),
+                         x.count);
+        if (static_cast<index>(u.size()) < x.count)
+            detail::fail(where, "u must have one entry per chain (" + detail::to_text(x.count) + ")", u.size());
+    }
+
+    detail::convnet_plan& plan_for(const workspace& ws, index n) const {
+        for (auto& plan : ws.state_->plans)
+            if (plan->chains == n) return *plan;
+        ws.state_->plans.push_back(make_plan(n));
+        return *ws.state_->plans.back();
+    }
+
+    std::unique_ptr<detail::convnet_plan> make_plan(index n) const {
+        using namespace dnnl;
+        using onednn::f32;
+        using onednn::tag;
+        const engine& eng = onednn::engine();
+        auto plan = std::make_unique<detail::convnet_plan>();
+        plan->chains = n;
+        const index levels = static_cast<index>(arch_.layers.size());
+        plan->levels.resize(static_cast<std::size_t>(levels));
+        index c = arch_.channels, h = arch_.height, w = arch_.width;
+        memory::desc src_md = f32({n, c, h, w}, tag::nchw);
+        const memory::desc input_md = src_md;
+        index ping_floats = 0, pong_floats = 0;
+        for (index l = 0; l < levels; ++l) {
+            const conv_layer& layer = arch_.layers[static_cast<std::size_t>(l)];
+            auto& lv = plan->levels[static_cast<std::size_t>(l)];
+            const bool last = l == levels - 1;
+            lv.in_channels = c;
+            lv.in_h = h;
+            lv.in_w = w;
+            lv.out_channels = layer.out_channels;
+            lv.kernel = layer.kernel;
+            lv.out_h = (h + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+            lv.out_w = (w + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+            lv.strides = {layer.stride, layer.stride};
+            lv.padding_l = {layer.padding, layer.padding};
+            // PyTorch pads symmetrically; oneDNN wants the right padding that makes the output size come out.
+            const index pad_r_h = (lv.out_h - 1) * layer.stride + layer.kernel - h - layer.padding;
+            const index pad_r_w = (lv.out_w - 1) * layer.stride + layer.kernel - w - layer.padding;
+            lv.padding_r = {pad_r_h, pad_r_w};
+            lv.activation = !last;
+            lv.weight_offset = tensors_[static_cast<std::size_t>(2 * l)].offset;
+            lv.bias_offset = tensors_[static_cast<std::size_t>(2 * l + 1)].offset;
+            const std::string name = "conv" + std::to_string(l) + (l == levels - 1 ? "(inner_product)" : "");
+            lv.label_fwd = name + ".forward";
+            lv.label_bwd_data = name + ".backward_data";
+            lv.label_relu = name + ".leaky_relu_backward";
+            lv.label_bwd_weights = name + ".backward_weights";
+            lv.label_grad = name + ".weight_gradient_reorder";
+
+            const memory::dims wdims = {layer.out_channels, c, layer.kernel, layer.kernel};
+            const memory::desc user_w_md = f32(wdims, tag::oihw);
+            const memory::desc any_w_md = f32(wdims, tag::any);
+            const memory::desc bias_md = f32({layer.out_channels}, tag::x);
+            lv.inner_product = last;
+            lv.src_md = src_md;
+            memory::desc fwd_w_md, bwd_w_md;
+            if (lv.inner_product) {
+                lv.ip_fwd_pd = inner_product_forward::primitive_desc(eng, prop_kind::forward_training, src_md, any_w_md,
+                                                                     bias_md, f32({n, 1}, tag::nc));
+                lv.fwd = inner_product_forward(lv.ip_fwd_pd);
+                lv.dst_md = lv.ip_fwd_pd.dst_desc();
+                fwd_w_md = lv.ip_fwd_pd.weights_desc();
+                const auto bwd_pd = inner_product_backward_data::primitive_desc(eng, src_md, any_w_md, lv.dst_md,
+                                                                                lv.ip_fwd_pd);
+                lv.bwd_data = inner_product_backward_data(bwd_pd);
+                bwd_w_md = bwd_pd.weights_desc();
+            } else {
+                primitive_attr attr;
+                post_ops ops;
+                ops.append_eltwise(algorithm::eltwise_relu, arch_.negative_slope, 0.0f);
+                attr.set_post_ops(ops);
+                const memory::desc dst_any = f32({n, layer.out_channels, lv.out_h, lv.out_w}, tag::any);
+                lv.conv_fwd_pd = convolution_forward::primitive_desc(
+                    eng, prop_kind::forward_training, algorithm::convolution_direct, src_md, any_w_md, bias_md, dst_any,
+                    lv.strides, lv.padding_l, lv.padding_r, attr);
+                lv.fwd = convolution_forward(lv.conv_fwd_pd);
+                lv.dst_md = lv.conv_fwd_pd.dst_desc();
+                fwd_w_md = lv.conv_fwd_pd.weights_desc();
+                // backward-data: dU/d(input) in the layout the previous level's output has; for the caller's x the
+                // layout oneDNN prefers (forcing NCHW for 3 channels selects a reference kernel), then a reorder.
+                const memory::desc diff_src_md = l == 0 ? f32({n, c, h, w}, tag::any) : src_md;
+                const auto bwd_pd = convolution_backward_data::primitive_desc(
+                    eng, algorithm::convolution_direct, diff_src_md, any_w_md, lv.dst_md, lv.strides, lv.padding_l,
+                    lv.padding_r, lv.conv_fwd_pd);
+                lv.bwd_data = convolution_backward_data(bwd_pd);
+                bwd_w_md = bwd_pd.weights_desc();
+                if (l == 0 && bwd_pd.diff_src_desc() != input_md) {
+                    plan->input_grad_blocked = memory(bwd_pd.diff_src_desc(), eng);
+                    plan->input_grad_reorder = reorder(plan->input_grad_blocked, memory(input_md, eng, DNNL_MEMORY_NONE));
+                    plan->reorder_input_grad = true;
+                }
+            }
+            const memory::desc out_md = lv.dst_md;
+
+            float* params = const_cast<float*>(parameters_.data());  // read-only use by oneDNN
+            lv.user_weights = memory(user_w_md, eng, params + lv.weight_offset);
+            lv.user_bias = memory(bias_md, eng, params + lv.bias_offset);
+            if (fwd_w_md != user_w_md) {
+                lv.fwd_weights = memory(fwd_w_md, eng);
+                lv.to_fwd_weights = reorder(lv.user_weights, lv.fwd_weights);
+                lv.fwd_weights_reorder = true;
+            } else {
+                lv.fwd_weights = lv.user_weights;
+            }
+            if (bwd_w_md == fwd_w_md) {
+                lv.bwd_weights_mem = lv.fwd_weights;
+                lv.bwd_shares_fwd = true;
+            } else if (bwd_w_md == user_w_md) {
+                lv.bwd_weights_mem = lv.user_weights;
+            } else {
+                lv.bwd_weights_mem = memory(bwd_w_md, eng);
+                lv.to_bwd_weights = reorder(lv.user_weights, lv.bwd_weights_mem);
+                lv.bwd_weights_reorder = true;
+            }
+            lv.output = memory(out_md, eng);
+            // dU/d(output) lives in ping (even levels) or pong (odd levels); the handles are set below.
+            const index diff_floats = onednn::floats(out_md);
+            (l % 2 == 0 ? ping_floats : pong_floats) = std::max(l % 2 == 0 ? ping_floats : pong_floats, diff_floats);
+            if (lv.activation) {
+                const auto relu_fwd_hint = eltwise_forward::primitive_desc(
+                    eng, prop_kind::forward_training, algorithm::eltwise_relu_use_dst_for_bwd, out_md, out_md,
+                    arch_.negative_slope, 0.0f);
+                const auto relu_bwd_pd = eltwise_backward::primitive_desc(
+                    eng, algorithm::eltwise_relu_use_dst_for_bwd, out_md, out_md, out_md, arch_.negative_slope, 0.0f,
+                    relu_fwd_hint);
+                lv.relu_bwd = eltwise_backward(relu_bwd_pd);
+            }
+            src_md = out_md;
+            c = layer.out_channels;
+            h = lv.out_h;
+            w = lv.out_w;
+        }
+        plan->ping.assign(static_cast<std::size_t>(std::max<index>(ping_floats, 1)), 0.0f);
+        plan->pong.assign(static_cast<std::size_t>(std::max<index>(pong_floats, 1)), 0.0f);
+        for (index l = 0; l < levels; ++l) {
+            auto& lv = plan->levels[static_cast<std::size_t>(l)];
+            float* buffer = l % 2 == 0 ? plan->ping.data() : plan->pong.data();
+            lv.diff = memory(lv.dst_md, eng, buffer);
+        }
+        plan->input = memory(input_md, eng, DNNL_MEMORY_NONE);
+        plan->input_grad = memory(input_md, eng, DNNL_MEMORY_NONE);
+        plan->top_diff = memory(plan->levels.back().dst_md, eng);
+        return plan;
+    }
+
+    // Backward-weights primitives are built on the first parameter-gradient call of a plan.
+    void ensure_backward_weights(detail::convnet_plan& plan) const {
+        using namespace dnnl;
+        using onednn::f32;
+        using onednn::tag;
+        const engine& eng = onednn::engine();
+        for (std::size_t l = 0; l < plan.levels.size(); ++l) {
+            auto& lv = plan.levels[l];
+            if (lv.have_bwd_weights) continue;
+            const memory::dims wdims = {lv.out_channels, lv.in_channels, lv.kernel, lv.kernel};
+            const memory::desc bias_md = f32({lv.out_channels}, tag::x);
+            memory::desc diff_w_md, diff_b_md;
+            if (lv.inner_product) {
+                const auto pd = inner_product_backward_weights::primitive_desc(eng, lv.src_md, f32(wdims, tag::any),
+                                                                               bias_md, lv.dst_md, lv.ip_fwd_pd);
+                lv.bwd_weights = inner_product_backward_weights(pd);
+                diff_w_md = pd.diff_weights_desc();
+                diff_b_md = pd.diff_bias_desc();
+            } else {
+                const auto pd = convolution_backward_weights::primitive_desc(
+                    eng, algorithm::convolution_direct, lv.src_md, f32(wdims, tag::any), bias_md, lv.dst_md, lv.strides,
+                    lv.padding_l, lv.padding_r, lv.conv_fwd_pd);
+                lv.bwd_weights = convolution_backward_weights(pd);
+                diff_w_md = pd.diff_weights_desc();
+                diff_b_md = pd.diff_bias_desc();
+            }
+            lv.diff_weights = memory(diff_w_md, eng);
+            lv.diff_bias = memory(diff_b_md, eng);
+            lv.user_diff_weights = memory(f32(wdims, tag::oihw), eng, DNNL_MEMORY_NONE);
+            primitive_attr sum_attr;
+            post_ops ops;
+            ops.append_sum(1.0f);
+            sum_attr.set_post_ops(ops);
+            lv.diff_weights_to_user = reorder(reorder::primitive_desc(lv.diff_weights, lv.user_diff_weights, sum_attr));
+            lv.have_bwd_weights = true;
+        }
+    }
+
+    void sync_weights(detail::convnet_plan& plan, workspace& ws) const {
+        if (plan.weights_version == version_ && plan.weights_source == parameters_.data()) return;
+        float* params = const_cast<float*>(parameters_.data());
+        for (auto& lv : plan.levels) {
+            lv.user_weights.set_data_handle(params + lv.weight_offset);
+            lv.user_bias.set_data_handle(params + lv.bias_offset);
+            onednn::profile* prof = &ws.state_->prof;
+            if (lv.fwd_weights_reorder)
+                onednn::execute(lv.to_fwd_weights, ws.state_->stream,
+                                {{DNNL_ARG_FROM, lv.user_weights}, {DNNL_ARG_TO, lv.fwd_weights}}, prof, "weights.reorder");
+            if (lv.bwd_weights_reorder)
+                onednn::execute(lv.to_bwd_weights, ws.state_->stream,
+                                {{DNNL_ARG_FROM, lv.user_weights}, {DNNL_ARG_TO, lv.bwd_weights_mem}}, prof,
+                                "weights.reorder");
+        }
+        plan.weights_version = version_;
+        plan.weights_source = parameters_.data();
+    }
+
+    void forward(detail::convnet_plan& plan, const_batch_view x, workspace& ws) const {
+        sync_weights(plan, ws);
+        plan.input.set_data_handle(const_cast<float*>(x.data));
+        dnnl::stream& s = ws.state_->stream;
+        onednn::profile* prof = &ws.state_->prof;
+        for (std::size_t l = 0; l < plan.levels.size(); ++l) {
+            auto& lv = plan.levels[l];
+            const dnnl::memory& src = l == 0 ? plan.input : plan.levels[l - 1].output;
+            onednn::execute(lv.fwd, s,
+                            {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lv.fwd_weights}, {DNNL_ARG_BIAS, lv.user_bias},
+                             {DNNL_ARG_DST, lv.output}},
+                            prof, lv.label_fwd.c_str());
+        }
+        s.wait();
+    }
+
+    void read_energies(const detail::convnet_plan& plan, index n, std::span<float> u) const {
+        const float* out = static_cast<const float*>(plan.levels.back().output.get_data_handle());
+        const float sign = options_.negate_output ? -1.0f : 1.0f;
+        for (index i = 0; i < n; ++i) u[static_cast<std::size_t>(i)] = sign * out[i];
+    }
+
+    // From top_diff (dU/d network output per chain) down to the caller's input gradient (grad == nullptr) or,
+    // with grad != nullptr, adding every parameter gradient into grad (no input gradient).
+    void backward(detail::convnet_plan& plan, workspace& ws, float* grad) const {
+        if (grad != nullptr) ensure_backward_weights(plan);
+        dnnl::stream& s = ws.state_->stream;
+        onednn::profile* prof = &ws.state_->prof;
+        const index levels = static_cast<index>(plan.levels.size());
+        for (index l = levels - 1; l >= 0; --l) {
+            auto& lv = plan.levels[static_cast<std::size_t>(l)];
+            const dnnl::memory& diff_dst = l == levels - 1 ? plan.top_diff : lv.diff;
+            if (lv.activation)
+                onednn::execute(lv.relu_bwd, s,
+                                {{DNNL_ARG_DST, lv.output}, {DNNL_ARG_DIFF_DST, lv.diff}, {DNNL_ARG_DIFF_SRC, lv.diff}},
+                                prof, lv.label_relu.c_str());
+            if (grad != nullptr) {
+                const dnnl::memory& src = l == 0 ? plan.input : plan.levels[static_cast<std::size_t>(l) - 1].output;
+                onednn::execute(lv.bwd_weights, s,
+                                {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
+                                 {DNNL_ARG_DIFF_WEIGHTS, lv.diff_weights}, {DNNL_ARG_DIFF_BIAS, lv.diff_bias}},
+                                prof, lv.label_bwd_weights.c_str());
+                lv.user_diff_weights.set_data_handle(grad + lv.weight_offset);
+                onednn::execute(lv.diff_weights_to_user, s,
+                                {{DNNL_ARG_FROM, lv.diff_weights}, {DNNL_ARG_TO, lv.user_diff_weights}}, prof,
+                                lv.label_grad.c_str());
+                s.wait();
+                const float* db = static_cast<const float*>(lv.diff_bias.get_data_handle());
+                for (index o = 0; o < lv.out_channels; ++o) grad[lv.bias_offset + o] += db[o];
+                if (l == 0) break;  // no input gradient wanted
+            }
+            const dnnl::memory& diff_src =
+                l == 0 ? (plan.reorder_input_grad ? plan.input_grad_blocked : plan.input_grad)
+                       : plan.levels[static_cast<std::size_t>(l) - 1].diff;
+            onednn::execute(lv.bwd_data, s,
+                            {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, lv.bwd_weights_mem},
+                             {DNNL_ARG_DIFF_SRC, diff_src}},
+                            prof, lv.label_bwd_data.c_str());
+            if (l == 0 && plan.reorder_input_grad)
+                onednn::execute(plan.input_grad_reorder, s,
+                                {{DNNL_ARG_FROM, plan.input_grad_blocked}, {DNNL_ARG_TO, plan.input_grad}}, prof,
+                                "input_gradient.reorder");
+        }
+        s.wait();
+    }
+
+    convnet_architecture arch_;
+    convnet_options options_;
+    std::vector<parameter_tensor> tensors_;
+    detail::aligned_vector<float> parameters_;
+    std::uint64_t version_ = 0;
+};
+
+}  // namespace ebm
+#endif  // EBM_HAVE_ONEDNN

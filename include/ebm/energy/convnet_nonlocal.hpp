@@ -1,0 +1,513 @@
+#pragma once
+// The Anatomy code's non-local ConvNet for convergent learning (NonlocalNet, 32 x 32 inputs):
+//   conv3x3(C -> n_f), LeakyReLU, maxpool 2                      32x32 -> 16x16
+//   non-local block(n_f), conv3x3(n_f -> 2n_f), LeakyReLU, maxpool 2   16x16 -> 8x8
+//   non-local block(2n_f), conv3x3(2n_f -> 4n_f), LeakyReLU, maxpool 2  8x8 -> 4x4
+//   fully connected 16*4n_f -> 8n_f, LeakyReLU, 8n_f -> 1        (n_f 32: 2048 -> 256 -> 1)
+// Non-local block (embedded Gaussian, Wang et al. 2018) on x (c x N), inner width c/2:
+//   theta = W_t x, phi = maxpool(W_p x), g = maxpool(W_g x)   (1x1 convolutions with bias)
+//   A = softmax_rows(theta^T phi), y = g A^T, z = W_o y + x     (W_o and its bias start at zero: identity block)
+// U(x) = network output (the Anatomy convention). Parameters are one flat vector in PyTorch's state_dict order of
+// that NonlocalNet ("convs.0.weight", "convs.3.g.0.weight", "convs.3.W.weight", "convs.3.theta.weight",
+// "convs.3.phi.0.weight", ..., "fc.2.bias"); initialisation is PyTorch's default (U(+-1/sqrt(fan_in))) except
+// the zeroed output projections.
+//
+// Implementation: the layers are small (about 22 MFLOP per chain forward at n_f 32), so each chain runs through
+// Eigen GEMMs (3x3 convolutions by im2col) on one thread, chains spread over OpenMP threads inside the call
+// (split_chains_across_threads = false); every buffer lives in the workspace (per thread). Parameter gradients are
+// summed per thread and then in thread order: bit-identical for a fixed thread count.
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "../batch.hpp"
+#include "../config.hpp"
+#include "../detail/aligned_buffer.hpp"
+#include "../error.hpp"
+#include "../random/distributions.hpp"
+#include "convnet_tensor.hpp"
+
+namespace ebm {
+
+class nonlocal_net {
+    using rmatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using map = Eigen::Map<rmatrix>;
+    using cmap = Eigen::Map<const rmatrix>;
+
+public:
+    static constexpr bool split_chains_across_threads = false;  // threads over chains inside each call
+
+    /// Scratch of one thread: activations of one chain and their gradients.
+    struct scratch {
+        detail::aligned_vector<float> buffer;
+        std::vector<std::int32_t> argmax;
+        detail::aligned_vector<float> grad;  // per-thread parameter gradient
+    };
+    struct workspace {
+        index capacity = 0;
+        std::vector<scratch> threads;
+    };
+
+    explicit nonlocal_net(index channels = 3, index n_f = 32, float negative_slope = 0.05f, seed init_seed = seed{0})
+        : channels_(channels), n_f_(n_f), slope_(negative_slope) {
+        if (channels != 1 && channels != 3) detail::fail("nonlocal_net", "channels must be 1 or 3", channels);
+        detail::require_positive("nonlocal_net", "n_f", n_f);
+        if (n_f < 2) detail::fail("nonlocal_net", "n_f must be >= 2 (the non-local blocks halve it)", n_f);
+        detail::require_in_closed("nonlocal_net", "negative_slope", negative_slope, 0.0f, 1.0f);
+        add_conv("convs.0", n_f, channels, 3);
+        add_block("convs.3", n_f);
+        add_conv("convs.4", 2 * n_f, n_f, 3);
+        add_block("convs.7", 2 * n_f);
+        add_conv("convs.8", 4 * n_f, 2 * n_f, 3);
+        add_linear("fc.0", 8 * n_f, 4 * n_f * 16);
+        add_linear("fc.2", 1, 8 * n_f);
+        parameters_.assign(static_cast<std::size_t>(size_), 0.0f);
+        reset_parameters(init_seed);
+        plan_scratch();
+    }
+
+    /// PyTorch's default initialisation; the non-local output projections (".W.") start at zero.
+    void reset_parameters(seed init_seed) {
+        const philox rng(init_seed);
+        for (std::size_t t = 0; t < tensors_.size(); ++t) {
+            const parameter_tensor& tensor = tensors_[t];
+            float* p = parameters_.data() + tensor.offset;
+            if (tensor.name.find(".W.") != std::string::npos) {
+                std::fill(p, p + tensor.count(), 0.0f);
+                continue;
+            }
+            const parameter_tensor& weight = tensors_[t - t % 2];
+            index fan_in = 1;
+            for (std::size_t k = 1; k < weight.shape.size(); ++k) fan_in *= weight.shape[k];
+            const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+            fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(t), 0, p, tensor.count(), -bound, bound);
+        }
+    }
+
+    [[nodiscard]] index channels() const { return channels_; }
+    [[nodiscard]] index height() const { return 32; }
+    [[nodiscard]] index width() const { return 32; }
+    [[nodiscard]] index n_f() const { return n_f_; }
+    [[nodiscard]] float negative_slope() const { return slope_; }
+    [[nodiscard]] index dimension() const { return channels_ * 32 * 32; }
+    [[nodiscard]] index parameter_count() const { return size_; }
+    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), parameters_.size()}; }
+    [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
+
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
+        detail::require_positive("nonlocal_net::make_workspace", "max_chains", max_chains);
+        workspace ws;
+        ws.capacity = max_chains;
+        ws.threads.resize(static_cast<std::size_t>(max_threads()));
+        for (auto& s : ws.threads) {
+            s.buffer.assign(static_cast<std::size_t>(scratch_floats_), 0.0f);
+            s.argmax.assign(static_cast<std::size_t>(argmax_count_), 0);
+            s.grad.assign(static_cast<std::size_t>(size_), 0.0f);  // parameter gradient of this thread's chains
+        }
+        return ws;
+    }
+
+    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+        check_call("nonlocal_net::energy", x, u, ws);
+        for_chains(ws, x.count, [&](index i, scratch& s) { u[static_cast<std::size_t>(i)] = forward(x.chain(i), s); });
+    }
+
+    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+        check_call("nonlocal_net::energy_and_gradient", x, u, ws);
+        if (g.dimension != dimension() || g.count != x.count || g.data == nullptr)
+            detail::fail("nonlocal_net::energy_and_gradient", "grad must have the shape of x", g.count);
+        for_chains(ws, x.count, [&](index i, scratch& s) {
+            u[static_cast<std::size_t>(i)] = forward(x.chain(i), s);
+            backward(x.chain(i), 1.0f, s, g.chain(i), nullptr);
+        });
+    }
+
+    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
+                                       std::span<float> u, workspace& ws) const {
+        const char* where = "nonlocal_net::accumulate_parameter_gradient";
+        check_call(where, x, u, ws);
+        if (static_cast<index>(weights.size()) != x.count)
+            detail::fail(where, "weights must have one entry per chain (" + detail::to_text(x.count) + ")", weights.size());
+        if (static_cast<index>(grad.size()) != parameter_count())
+            detail::fail(where, "grad must have parameter_count() = " + detail::to_text(parameter_count()) + " entries",
+                         grad.size());
+        for (auto& s : ws.threads) std::fill(s.grad.begin(), s.grad.end(), 0.0f);
+        for_chains(ws, x.count, [&](index i, scratch& s) {
+            u[static_cast<std::size_t>(i)] = forward(x.chain(i), s);
+            backward(x.chain(i), weights[static_cast<std::size_t>(i)], s, nullptr, s.grad.data());
+        });
+        for (auto& s : ws.threads) {
+            for (index k = 0; k < size_; ++k) grad[static_cast<std::size_t>(k)] += s.grad[static_cast<std::size_t>(k)];
+        }
+    }
+
+private:
+    struct conv_ref {
+        index weight = 0, bias = 0, out = 0, in = 0, kernel = 1;
+    };
+    struct block_ref {
+        conv_ref g, w, theta, phi;
+        index c = 0, inner = 0;
+    };
+
+    static int max_threads() {
+#if defined(_OPENMP)
+        return std::max(1, omp_get_max_threads());
+#else
+        return 1;
+#endif
+    }
+
+    template <class F>
+    void for_chains(workspace& ws, index n, F&& f) const {
+        const int threads = static_cast<int>(std::min<index>(static_cast<index>(ws.threads.size()), n));
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (index i = 0; i < n; ++i) {
+#if defined(_OPENMP)
+            scratch& s = ws.threads[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+            scratch& s = ws.threads[0];
+#endif
+            f(i, s);
+        }
+        (void)threads;
+    }
+
+    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+        if (x.dimension != dimension())
+            detail::fail(where, "x dimension must equal channels x 32 x 32 = " + detail::to_text(dimension()), x.dimension);
+        if (x.count <= 0 || x.data == nullptr) detail::fail(where, "x must hold at least one chain", x.count);
+        if (x.count > ws.capacity)
+            detail::fail(where, "x holds more chains than the workspace capacity " + detail::to_text(ws.capacity), x.count);
+        if (static_cast<index>(u.size()) < x.count)
+            detail::fail(where, "u must have one entry per chain (" + detail::to_text(x.count) + ")", u.size());
+        if (ws.threads.empty()) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
+    }
+
+    conv_ref add_tensor_pair(const std::string& name, std::vector<index> wshape, index out) {
+        conv_ref r;
+        r.out = out;
+        r.in = wshape[1];
+        r.kernel = wshape.size() == 4 ? wshape[2] : 1;
+        tensors_.push_back({name + ".weight", wshape, size_});
+        r.weight = size_;
+        size_ += tensors_.back().count();
+        tensors_.push_back({name + ".bias", {out}, size_});
+        r.bias = size_;
+        size_ += out;
+        return r;
+    }
+    void add_conv(const std::string& name, index out, index in, index k) {
+        convs_.push_back(add_tensor_pair(name, {out, in, k, k}, out));
+    }
+    void add_linear(const std::string& name, index out, index in) { fcs_.push_back(add_tensor_pair(name, {out, in}, out)); }
+    void add_block(const std::string& name, index c) {
+        block_ref b;
+        b.c = c;
+        b.inner = std::max<index>(1, c / 2);
+        b.g = add_tensor_pair(name + ".g.0", {b.inner, c, 1, 1}, b.inner);
+        b.w = add_tensor_pair(name + ".W", {c, b.inner, 1, 1}, c);
+        b.theta = add_tensor_pair(name + ".theta", {b.inner, c, 1, 1}, b.inner);
+        b.phi = add_tensor_pair(name + ".phi.0", {b.inner, c, 1, 1}, b.inner);
+        blocks_.push_back(b);
+    }
+
+    // ---- scratch layout (floats), per chain --------------------------------------------------------------------
+    // stage s (0..2): conv input spatial side S = 32 >> s, channels cin; conv output a_s (cout x S^2, after LeakyReLU)
+    // and its pooled p_s (cout x (S/2)^2). Blocks b (0, 1) run on p_b (c x N, N = (16 >> b)^2) and write z_b.
+    struct layout {
+        index cols = 0;              // im2col buffer (largest)
+        index a[3] = {}, p[3] = {};  // conv outputs and pooled outputs
+        index theta[2] = {}, pg[2] = {}, pp[2] = {}, g[2] = {}, phi[2] = {}, att[2] = {}, y[2] = {}, z[2] = {};
+        index h = 0, ha = 0;         // fc1 pre-activation and activation
+        index d0 = 0, d1 = 0, d2 = 0;  // gradient buffers (largest activation each)
+        index dsmall[8] = {};        // block backward buffers
+        index total = 0;
+        index am_a[3] = {}, am_pg[2] = {}, am_pp[2] = {}, am_total = 0;  // argmax offsets (ints)
+    } lay_;
+    index scratch_floats_ = 0, argmax_count_ = 0;
+
+    void plan_scratch() {
+        index off = 0;
+        const auto take = [&](index n) {
+            const index at = off;
+            off += (n + 15) / 16 * 16;
+            return at;
+        };
+        index largest_cols = 0, largest_act = 0;
+        index am = 0;
+        for (int s = 0; s < 3; ++s) {
+            const index side = 32 >> s;
+            const conv_ref& c = convs_[static_cast<std::size_t>(s)];
+            largest_cols = std::max(largest_cols, c.in * 9 * side * side);
+            largest_act = std::max(largest_act, c.out * side * side);
+            largest_act = std::max(largest_act, c.in * side * side);
+        }
+        lay_.cols = take(largest_cols);
+        for (int s = 0; s < 3; ++s) {
+            const index side = 32 >> s;
+            const conv_ref& c = convs_[static_cast<std::size_t>(s)];
+            lay_.a[s] = take(c.out * side * side);
+            lay_.p[s] = take(c.out * side * side / 4);
+            lay_.am_a[s] = am;
+            am += c.out * side * side / 4;
+        }
+        for (int b = 0; b < 2; ++b) {
+            const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+            const index n = (16 >> b) * (16 >> b), m = n / 4;
+            lay_.theta[b] = take(bl.inner * n);
+            lay_.pg[b] = take(bl.inner * n);
+            lay_.pp[b] = take(bl.inner * n);
+            lay_.g[b] = take(bl.inner * m);
+            lay_.phi[b] = take(bl.inner * m);
+            lay_.att[b] = take(n * m);
+            lay_.y[b] = take(bl.inner * n);
+            lay_.z[b] = take(bl.c * n);
+            lay_.am_pg[b] = am;
+            am += bl.inner * m;
+            lay_.am_pp[b] = am;
+            am += bl.inner * m;
+        }
+        lay_.h = take(fcs_[0].out);
+        lay_.ha = take(fcs_[0].out);
+        lay_.d0 = take(std::max(largest_act, fcs_[0].in));
+        lay_.d1 = take(std::max(largest_act, fcs_[0].in));
+        lay_.d2 = take(largest_act);
+        for (auto& d : lay_.dsmall) d = take(std::max<index>(blocks_[0].inner * 256, 256 * 64));
+        lay_.total = off;
+        lay_.am_total = am;
+        scratch_floats_ = off;
+        argmax_count_ = am;
+    }
+
+    [[nodiscard]] const float* param(index offset) const { return parameters_.data() + offset; }
+
+    // ---- kernels on one chain ---------------------------------------------------------------------------------
+    static void im2col3(const float* in, index c, index side, float* cols) {
+        const index hw = side * side;
+        for (index ci = 0; ci < c; ++ci)
+            for (index ky = 0; ky < 3; ++ky)
+                for (index kx = 0; kx < 3; ++kx) {
+                    float* row = cols + ((ci * 3 + ky) * 3 + kx) * hw;
+                    for (index y = 0; y < side; ++y) {
+                        const index iy = y + ky - 1;
+                        for (index x = 0; x < side; ++x) {
+                            const index ix = x + kx - 1;
+                            row[y * side + x] =
+                                (iy >= 0 && iy < side && ix >= 0 && ix < side) ? in[(ci * side + iy) * side + ix] : 0.0f;
+                        }
+                    }
+                }
+    }
+    static void col2im3_add(const float* cols, index c, index side, float* out) {
+        const index hw = side * side;
+        for (index ci = 0; ci < c; ++ci)
+            for (index ky = 0; ky < 3; ++ky)
+                for (index kx = 0; kx < 3; ++kx) {
+                    const float* row = cols + ((ci * 3 + ky) * 3 + kx) * hw;
+                    for (index y = 0; y < side; ++y) {
+                        const index iy = y + ky - 1;
+                        if (iy < 0 || iy >= side) continue;
+                        for (index x = 0; x < side; ++x) {
+                            const index ix = x + kx - 1;
+                            if (ix >= 0 && ix < side) out[(ci * side + iy) * side + ix] += row[y * side + x];
+                        }
+                    }
+                }
+    }
+    // 2x2 max-pool, stride 2 (PyTorch picks the first maximum in row-major window order).
+    static void maxpool2(const float* in, index c, index side, float* out, std::int32_t* arg) {
+        const index half = side / 2;
+        for (index ci = 0; ci < c; ++ci)
+            for (index y = 0; y < half; ++y)
+                for (index x = 0; x < half; ++x) {
+                    const float* base = in + (ci * side + 2 * y) * side + 2 * x;
+                    const float v[4] = {base[0], base[1], base[side], base[side + 1]};
+                    int best = 0;
+                    for (int k = 1; k < 4; ++k)
+                        if (v[k] > v[best] || std::isnan(v[k])) best = k;
+                    const index o = (ci * half + y) * half + x;
+                    out[o] = v[best];
+                    arg[o] = best;
+                }
+    }
+    static void unpool2(const float* dout, const std::int32_t* arg, index c, index side, float* din) {
+        const index half = side / 2;
+        std::fill(din, din + c * side * side, 0.0f);
+        for (index ci = 0; ci < c; ++ci)
+            for (index y = 0; y < half; ++y)
+                for (index x = 0; x < half; ++x) {
+                    const index o = (ci * half + y) * half + x;
+                    const int k = arg[o];
+                    din[(ci * side + 2 * y + k / 2) * side + 2 * x + k % 2] = dout[o];
+                }
+    }
+    void leaky(float* v, index n) const {
+        for (index k = 0; k < n; ++k) v[k] = v[k] > 0.0f ? v[k] : slope_ * v[k];
+    }
+    // d <- d * LeakyReLU'(from the activation's sign)
+    void leaky_back(const float* act, float* d, index n) const {
+        for (index k = 0; k < n; ++k) d[k] = act[k] > 0.0f ? d[k] : slope_ * d[k];
+    }
+    // out (r.out x n) = W x + b, W (r.out x r.in) a 1x1 convolution or linear layer
+    void dense(const conv_ref& r, const float* x, index n, float* out) const {
+        map o(out, r.out, n);
+        o.noalias() = cmap(param(r.weight), r.out, r.in) * cmap(x, r.in, n);
+        o.colwise() += Eigen::Map<const Eigen::VectorXf>(param(r.bias), r.out);
+    }
+    // Adds dW += d x^T, db += rowsum(d) into grad, and (if dx) dx (+)= W^T d.
+    void dense_back(const conv_ref& r, const float* x, const float* d, index n, float* dx, bool accumulate_dx,
+                    float* grad) const {
+        const cmap dm(d, r.out, n);
+        if (grad != nullptr) {
+            map(grad + r.weight, r.out, r.in).noalias() += dm * cmap(x, r.in, n).transpose();
+            Eigen::Map<Eigen::VectorXf>(grad + r.bias, r.out) += dm.rowwise().sum();
+        }
+        if (dx != nullptr) {
+            if (accumulate_dx)
+                map(dx, r.in, n).noalias() += cmap(param(r.weight), r.out, r.in).transpose() * dm;
+            else
+                map(dx, r.in, n).noalias() = cmap(param(r.weight), r.out, r.in).transpose() * dm;
+        }
+    }
+
+    // ---- forward of one chain ---------------------------------------------------------------------------------
+    float forward(const float* x, scratch& s) const {
+        float* buf = s.buffer.data();
+        const float* in = x;
+        for (int st = 0; st < 3; ++st) {
+            const index side = 32 >> st;
+            const conv_ref& c = convs_[static_cast<std::size_t>(st)];
+            if (st > 0) in = block_forward(st - 1, buf + lay_.p[st - 1], s);
+            im2col3(in, c.in, side, buf + lay_.cols);
+            dense({c.weight, c.bias, c.out, c.in * 9, 3}, buf + lay_.cols, side * side, buf + lay_.a[st]);
+            leaky(buf + lay_.a[st], c.out * side * side);
+            maxpool2(buf + lay_.a[st], c.out, side, buf + lay_.p[st], s.argmax.data() + lay_.am_a[st]);
+        }
+        const conv_ref& f1 = fcs_[0];
+        const conv_ref& f2 = fcs_[1];
+        dense(f1, buf + lay_.p[2], 1, buf + lay_.h);
+        std::copy(buf + lay_.h, buf + lay_.h + f1.out, buf + lay_.ha);
+        leaky(buf + lay_.ha, f1.out);
+        float u = 0;
+        dense(f2, buf + lay_.ha, 1, &u);
+        return u;
+    }
+
+    // Non-local block b on x (c x n); returns z (c x n).
+    const float* block_forward(int b, const float* x, scratch& s) const {
+        float* buf = s.buffer.data();
+        const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+        const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
+        dense(bl.theta, x, n, buf + lay_.theta[b]);
+        dense(bl.g, x, n, buf + lay_.pg[b]);
+        dense(bl.phi, x, n, buf + lay_.pp[b]);
+        maxpool2(buf + lay_.pg[b], ci, side, buf + lay_.g[b], s.argmax.data() + lay_.am_pg[b]);
+        maxpool2(buf + lay_.pp[b], ci, side, buf + lay_.phi[b], s.argmax.data() + lay_.am_pp[b]);
+        map att(buf + lay_.att[b], n, m);
+        att.noalias() = cmap(buf + lay_.theta[b], ci, n).transpose() * cmap(buf + lay_.phi[b], ci, m);
+        for (index r = 0; r < n; ++r) {
+            auto row = att.row(r);
+            const float top = row.maxCoeff();
+            row = (row.array() - top).exp();
+            row /= row.sum();
+        }
+        map(buf + lay_.y[b], ci, n).noalias() = cmap(buf + lay_.g[b], ci, m) * att.transpose();
+        dense(bl.w, buf + lay_.y[b], n, buf + lay_.z[b]);
+        map(buf + lay_.z[b], bl.c, n) += cmap(x, bl.c, n);
+        return buf + lay_.z[b];
+    }
+
+    // ---- backward of one chain (after forward): dU/dx into gx and/or weight * dU/dtheta into grad ------------
+    void backward(const float* x, float weight, scratch& s, float* gx, float* grad) const {
+        float* buf = s.buffer.data();
+        const conv_ref& f1 = fcs_[0];
+        const conv_ref& f2 = fcs_[1];
+        float top = weight;
+        float* dha = buf + lay_.d0;
+        dense_back(f2, buf + lay_.ha, &top, 1, dha, false, grad);
+        leaky_back(buf + lay_.ha, dha, f1.out);
+        float* dp = buf + lay_.d1;  // dU/d p_2
+        dense_back(f1, buf + lay_.p[2], dha, 1, dp, false, grad);
+        for (int st = 2; st >= 0; --st) {
+            const index side = 32 >> st;
+            const conv_ref& c = convs_[static_cast<std::size_t>(st)];
+            float* da = buf + lay_.d2;
+            unpool2(dp, s.argmax.data() + lay_.am_a[st], c.out, side, da);
+            leaky_back(buf + lay_.a[st], da, c.out * side * side);
+            // conv input: x for stage 0, z of block st-1 otherwise; rebuild its columns.
+            const float* in = st == 0 ? x : buf + lay_.z[st - 1];
+            const bool want_input = st > 0 || gx != nullptr;
+            im2col3(in, c.in, side, buf + lay_.cols);
+            const conv_ref flat{c.weight, c.bias, c.out, c.in * 9, 3};
+            const cmap dm(da, c.out, side * side);
+            if (grad != nullptr) {
+                map(grad + c.weight, c.out, c.in * 9).noalias() += dm * cmap(buf + lay_.cols, c.in * 9, side * side).transpose();
+                Eigen::Map<Eigen::VectorXf>(grad + c.bias, c.out) += dm.rowwise().sum();
+            }
+            if (!want_input) break;
+            map(buf + lay_.cols, c.in * 9, side * side).noalias() = cmap(param(flat.weight), c.out, c.in * 9).transpose() * dm;
+            float* din = st == 0 ? gx : buf + lay_.d0;
+            std::fill(din, din + c.in * side * side, 0.0f);
+            col2im3_add(buf + lay_.cols, c.in, side, din);
+            if (st == 0) break;
+            // through block st-1 into dU/d p_{st-1}
+            float* dx = buf + lay_.d1;
+            block_backward(st - 1, buf + lay_.p[st - 1], din, dx, s, grad);
+            dp = dx;
+        }
+    }
+
+    void block_backward(int b, const float* x, const float* dz, float* dx, scratch& s, float* grad) const {
+        float* buf = s.buffer.data();
+        const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+        const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
+        std::copy(dz, dz + bl.c * n, dx);  // residual
+        float* dy = buf + lay_.dsmall[0];
+        dense_back(bl.w, buf + lay_.y[b], dz, n, dy, false, grad);
+        const cmap att(buf + lay_.att[b], n, m);
+        float* dg = buf + lay_.dsmall[1];
+        map(dg, ci, m).noalias() = cmap(dy, ci, n) * att;
+        map datt(buf + lay_.dsmall[2], n, m);
+        datt.noalias() = cmap(dy, ci, n).transpose() * cmap(buf + lay_.g[b], ci, m);
+        // softmax backward, row-wise: df = A .* (dA - sum(dA .* A))
+        for (index r = 0; r < n; ++r) {
+            const float dot = datt.row(r).dot(att.row(r));
+            datt.row(r) = att.row(r).cwiseProduct((datt.row(r).array() - dot).matrix());
+        }
+        float* dtheta = buf + lay_.dsmall[3];
+        float* dphi = buf + lay_.dsmall[4];
+        map(dtheta, ci, n).noalias() = cmap(buf + lay_.phi[b], ci, m) * datt.transpose();
+        map(dphi, ci, m).noalias() = cmap(buf + lay_.theta[b], ci, n) * datt;
+        float* dpg = buf + lay_.dsmall[5];
+        float* dpp = buf + lay_.dsmall[6];
+        unpool2(dg, s.argmax.data() + lay_.am_pg[b], ci, side, dpg);
+        unpool2(dphi, s.argmax.data() + lay_.am_pp[b], ci, side, dpp);
+        dense_back(bl.g, x, dpg, n, dx, true, grad);
+        dense_back(bl.phi, x, dpp, n, dx, true, grad);
+        dense_back(bl.theta, x, dtheta, n, dx, true, grad);
+    }
+
+    index channels_, n_f_;
+    float slope_;
+    std::vector<parameter_tensor> tensors_;
+    std::vector<conv_ref> convs_, fcs_;
+    std::vector<block_ref> blocks_;
+    index size_ = 0;
+    detail::aligned_vector<float> parameters_;
+};
+
+}  // namespace ebm

@@ -1,0 +1,564 @@
+#pragma once
+// Checkpoints of an ml_trainer: everything a run needs to continue bit-identically, in one safetensors file.
+//   tensors   energy.parameters (F32), optimizer.* (Adam moments, SGD momentum; U64 step count),
+//             initializer.* (persistent bank states F32 [size, dimension] and slot order U32),
+//             sampler.epsilon (F32, only for samplers whose state adapts a step, e.g. MALA),
+//             trainer.iteration, trainer.sampler_steps, trainer.seed (U64 [1]) — the Philox counters
+//   metadata  format, architecture (a description of the energy that must match on load), config (the run's
+//             JSON, returned on load), iteration, and crc32.<tensor> (zlib CRC-32 of each tensor's bytes)
+// Writing is atomic: a temporary file in the same folder, fsync, rename over the target, fsync of the folder; a
+// failed save (I/O error, or a state that is not finite) leaves any existing file untouched. Loading checks the
+// whole file first (header, every checksum, every name, dtype and shape, the architecture and the seed) and
+// only then changes the trainer, so a bad checkpoint is an ebm::error before any work and never half-applied.
+// checkpoint_folder keeps the newest `keep` checkpoints of a run (checkpoint-<iteration>.safetensors).
+//
+// The safetensors reader/writer lives in ebm::detail::safetensors until a shared io/safetensors.hpp replaces it.
+// Needs zlib (link ZLIB::ZLIB) and nlohmann-json.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../energy/mlp.hpp"
+#include "../energy/scaled.hpp"
+#include "../error.hpp"
+#include "ml_trainer.hpp"
+
+namespace ebm {
+
+inline constexpr const char* checkpoint_format = "ebm.checkpoint.v1";
+
+/// What a checkpoint says about itself besides the tensors.
+struct checkpoint_info {
+    std::string architecture;     // description of the energy; a checkpoint loads only into the same one
+    std::string config;           // the run's configuration (JSON text), stored verbatim
+    std::uint64_t iteration = 0;  // iterations completed when it was written
+    std::uint64_t seed = 0;
+};
+
+namespace detail::safetensors {
+
+struct tensor {
+    std::string dtype;                 // F32, U32, U64
+    std::vector<std::uint64_t> shape;
+    std::vector<std::uint8_t> bytes;   // little-endian (the only byte order ebm supports)
+
+    [[nodiscard]] std::uint64_t elements() const {
+        std::uint64_t n = 1;
+        for (auto s : shape) n *= s;
+        return n;
+    }
+};
+
+inline std::size_t dtype_size(const std::string& dtype) {
+    if (dtype == "F32" || dtype == "U32" || dtype == "I32") return 4;
+    if (dtype == "U64" || dtype == "I64" || dtype == "F64") return 8;
+    if (dtype == "U8" || dtype == "I8") return 1;
+    if (dtype == "F16" || dtype == "BF16") return 2;
+    return 0;
+}
+
+inline std::uint32_t crc32_of(const std::vector<std::uint8_t>& bytes) {
+    uLong crc = ::crc32(0L, Z_NULL, 0);
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const auto chunk = static_cast<uInt>(std::min<std::size_t>(bytes.size() - done, 1u << 30));
+        crc = ::crc32(crc, bytes.data() + done, chunk);
+        done += chunk;
+    }
+    return static_cast<std::uint32_t>(crc);
+}
+
+inline std::string hex(std::uint32_t value) {
+    char text[12];
+    std::snprintf(text, sizeof text, "%08x", value);
+    return text;
+}
+
+/// Tensors by name plus string metadata; crc32.<name> entries are added on write and checked on read.
+struct file {
+    std::map<std::string, tensor> tensors;
+    std::map<std::string, std::string> metadata;
+
+    [[nodiscard]] std::vector<std::uint8_t> serialize() const {
+        nlohmann::ordered_json header;
+        nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+        for (const auto& [key, value] : metadata) meta[key] = value;
+        for (const auto& [name, t] : tensors) meta["crc32." + name] = hex(crc32_of(t.bytes));
+        header["__metadata__"] = meta;
+        std::uint64_t offset = 0;
+        for (const auto& [name, t] : tensors) {
+            header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+            offset += t.bytes.size();
+        }
+        std::string text = header.dump();
+        while (text.size() % 8 != 0) text.push_back(' ');
+        std::vector<std::uint8_t> out(8 + text.size() + offset);
+        const std::uint64_t n = text.size();
+        for (int k = 0; k < 8; ++k) out[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(n >> (8 * k));
+        std::memcpy(out.data() + 8, text.data(), text.size());
+        std::size_t at = 8 + text.size();
+        for (const auto& [name, t] : tensors) {
+            if (!t.bytes.empty()) std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
+            at += t.bytes.size();
+        }
+        return out;
+    }
+
+    /// Parses and verifies (header, offsets, dtypes, checksums). `where` names the caller in errors.
+    static file parse(const std::vector<std::uint8_t>& bytes, const std::string& source, const char* where) {
+        auto bad = [&](const std::string& what, const auto& got) {
+            ebm::detail::fail(where, "'" + source + "' is not a valid checkpoint: " + what, got);
+        };
+        if (bytes.size() < 8) bad("shorter than the 8-byte header length; bytes", bytes.size());
+        std::uint64_t n = 0;
+        for (int k = 7; k >= 0; --k) n = (n << 8) | bytes[static_cast<std::size_t>(k)];
+        if (n > bytes.size() - 8) bad("truncated: header length exceeds the file", n);
+        nlohmann::json header;
+        try {
+            header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+        } catch (const nlohmann::json::exception& e) {
+            bad("the JSON header does not parse", std::string(e.what()));
+        }
+        if (!header.is_object()) bad("the JSON header is not an object", header.type_name());
+        file result;
+        const std::size_t data_start = 8 + static_cast<std::size_t>(n);
+        const std::size_t data_size = bytes.size() - data_start;
+        try {
+            for (const auto& [name, entry] : header.items()) {
+                if (name == "__metadata__") {
+                    for (const auto& [key, value] : entry.items()) result.metadata[key] = value.get<std::string>();
+                    continue;
+                }
+                tensor t;
+                t.dtype = entry.at("dtype").get<std::string>();
+                t.shape = entry.at("shape").get<std::vector<std::uint64_t>>();
+                const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
+                if (dtype_size(t.dtype) == 0) bad("tensor '" + name + "' has an unknown dtype", t.dtype);
+                if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
+                    bad("tensor '" + name + "' lies outside the file (truncated?); end offset",
+                        offsets.size() == 2 ? offsets[1] : 0);
+                if (offsets[1] - offsets[0] != t.elements() * dtype_size(t.dtype))
+                    bad("tensor '" + name + "' byte size does not match its shape", offsets[1] - offsets[0]);
+                t.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_start + offsets[0]),
+                               bytes.begin() + static_cast<std::ptrdiff_t>(data_start + offsets[1]));
+                result.tensors.emplace(name, std::move(t));
+            }
+        } catch (const nlohmann::json::exception& e) {
+            bad("malformed header entry", std::string(e.what()));
+        }
+        for (const auto& [name, t] : result.tensors) {
+            const auto it = result.metadata.find("crc32." + name);
+            if (it == result.metadata.end()) bad("no checksum for tensor '" + name + "'", name);
+            const std::string actual = hex(crc32_of(t.bytes));
+            if (it->second != actual)
+                ebm::detail::fail(where, "checksum mismatch in '" + source + "': tensor '" + name + "' is corrupted (stored crc32 " +
+                                             it->second + ")", actual);
+        }
+        return result;
+    }
+};
+
+inline std::vector<std::uint8_t> read_all(const std::filesystem::path& path, const char* where) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) ebm::detail::fail(where, "checkpoint file not found", path.string());
+    std::ifstream in(path, std::ios::binary);
+    if (!in) ebm::detail::fail(where, "cannot open checkpoint for reading", path.string());
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Atomic replace: write `path.tmp`, fsync, rename over `path`, fsync the folder. Throws ebm::runtime_error and
+/// removes the temporary on failure; `path` is then untouched.
+inline void write_atomically(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes, const char* where) {
+    const std::filesystem::path temporary = path.string() + ".tmp";
+    auto failure = [&](const std::string& what) {
+        const int err = errno;
+        std::error_code ignored;
+        if (!std::filesystem::is_directory(temporary, ignored)) std::filesystem::remove(temporary, ignored);
+        throw ebm::runtime_error("ebm::" + std::string(where) + ": " + what + ": " + std::strerror(err) + " (got '" +
+                                 temporary.string() + "')");
+    };
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) failure("cannot create the temporary file");
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            ::close(fd);
+            failure("writing the temporary file failed");
+        }
+        done += static_cast<std::size_t>(w);
+    }
+    if (::fsync(fd) != 0) {
+        ::close(fd);
+        failure("fsync of the temporary file failed");
+    }
+    if (::close(fd) != 0) failure("closing the temporary file failed");
+    if (::rename(temporary.c_str(), path.c_str()) != 0) failure("renaming the temporary file over the checkpoint failed");
+    std::filesystem::path folder = path.parent_path();
+    if (folder.empty()) folder = ".";
+    const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+}
+
+}  // namespace detail::safetensors
+
+// ---- describing an energy --------------------------------------------------------------------------------------
+
+namespace detail {
+template <class E>
+concept has_architecture_member = requires(const E& e) {
+    { e.architecture() } -> std::convertible_to<std::string>;
+};
+template <class E>
+struct is_scaled_energy : std::false_type {};
+template <class E>
+struct is_scaled_energy<scaled_energy<E>> : std::true_type {};
+}  // namespace detail
+
+/// A description of an energy's architecture; checkpoints load only into an energy with the same description.
+/// Energies may provide `std::string architecture() const`; mlp, convnet (an architecture() with name and
+/// layers) and scaled_energy are described here.
+template <class E>
+std::string energy_architecture(const E& energy) {
+    if constexpr (detail::has_architecture_member<E>) {
+        return energy.architecture();
+    } else if constexpr (requires { energy.architecture().layers; energy.architecture().name; }) {
+        // Convolutional energies (energy/convnet.hpp): name, input shape, every layer, activation, sign.
+        const auto& a = energy.architecture();
+        std::string text = a.name + "[" + std::to_string(a.channels) + "x" + std::to_string(a.height) + "x" +
+                           std::to_string(a.width) + ";";
+        for (const auto& layer : a.layers)
+            text += " conv(" + std::to_string(layer.out_channels) + ",k" + std::to_string(layer.kernel) + ",s" +
+                    std::to_string(layer.stride) + ",p" + std::to_string(layer.padding) + ")";
+        text += "] leaky_relu(" + detail::to_text(a.negative_slope) + ")";
+        if constexpr (requires { energy.options().negate_output; })
+            if (energy.options().negate_output) text += " negated";
+        return text;
+    } else if constexpr (std::is_same_v<E, mlp>) {
+        std::string text = "mlp[";
+        for (std::size_t l = 0; l < energy.layer_sizes().size(); ++l) {
+            if (l > 0) text += ',';
+            text += std::to_string(energy.layer_sizes()[l]);
+        }
+        return text + "] leaky_relu(" + detail::to_text(energy.negative_slope()) + ")";
+    } else if constexpr (detail::is_scaled_energy<E>::value) {
+        return "scaled(" + energy_architecture(energy.inner()) + ", factor " + detail::to_text(energy.factor()) + ")";
+    } else if constexpr (requires { energy.parameter_count(); }) {
+        return "energy with " + std::to_string(energy.parameter_count()) + " parameters";
+    } else {
+        return "energy of dimension " + std::to_string(energy.dimension());
+    }
+}
+
+// ---- visiting the trainer state ----------------------------------------------------------------------------------
+
+namespace detail::checkpointing {
+
+template <class>
+inline constexpr bool always_false = false;
+
+inline bool is_permutation(std::span<const std::uint32_t> order) {
+    std::vector<bool> seen(order.size(), false);
+    for (std::uint32_t slot : order) {
+        if (slot >= order.size() || seen[slot]) return false;
+        seen[slot] = true;
+    }
+    return true;
+}
+
+/// Optimizer state: Adam moments, SGD momentum (recognised by their members), empty states, or a user hook
+/// `checkpoint_fields(visitor, state)` found by ADL.
+template <class V, class State>
+void visit_optimizer(V& v, State& st) {
+    if constexpr (std::is_empty_v<State>) {
+    } else if constexpr (requires { st.first_moment; st.second_moment; st.steps; }) {
+        v.floats("optimizer.first_moment", st.first_moment);
+        v.floats("optimizer.second_moment", st.second_moment);
+        v.counter("optimizer.steps", st.steps);
+    } else if constexpr (requires { st.momentum_buffer; st.steps; }) {
+        v.floats("optimizer.momentum_buffer", st.momentum_buffer);
+        v.counter("optimizer.steps", st.steps);
+    } else if constexpr (requires { checkpoint_fields(v, st); }) {
+        checkpoint_fields(v, st);
+    } else {
+        static_assert(always_false<State>, "ebm::checkpoint: this optimizer state is unknown; give it a "
+                                           "`checkpoint_fields(visitor, state&)` overload");
+    }
+}
+
+template <class V, class State>
+void visit_initializer(V& v, State& st) {
+    if constexpr (std::is_empty_v<State>) {
+    } else if constexpr (requires { st.bank(); st.permutation(); }) {
+        const batch_view bank = st.bank();
+        v.floats("initializer.bank", std::span<float>(bank.data, static_cast<std::size_t>(bank.size())),
+                 {static_cast<std::uint64_t>(bank.count), static_cast<std::uint64_t>(bank.dimension)});
+        std::vector<std::uint32_t> order(st.permutation().begin(), st.permutation().end());
+        v.words("initializer.permutation", order);
+        if constexpr (V::loading) {
+            if (!is_permutation(order))
+                ebm::detail::fail(v.where, "'" + v.source + "' is corrupted: initializer.permutation is not a permutation",
+                                  order.size());
+            if (v.apply) st.restore_permutation(order);
+        }
+    } else if constexpr (requires { checkpoint_fields(v, st); }) {
+        checkpoint_fields(v, st);
+    } else {
+        static_assert(always_false<State>, "ebm::checkpoint: this initializer state is unknown; give it a "
+                                           "`checkpoint_fields(visitor, state&)` overload");
+    }
+}
+
+/// Sampler states are scratch space except an adapted step size (`float epsilon`, MALA).
+template <class V, class State>
+void visit_sampler(V& v, State& st) {
+    if constexpr (requires { checkpoint_fields(v, st); }) {
+        checkpoint_fields(v, st);
+    } else if constexpr (requires { { st.epsilon } -> std::convertible_to<float>; }) {
+        std::vector<float> eps{st.epsilon};
+        v.floats("sampler.epsilon", std::span<float>(eps));
+        if constexpr (V::loading)
+            if (v.apply) st.epsilon = eps[0];
+    }
+}
+
+template <class V, class Trainer>
+void visit_trainer(V& v, Trainer& trainer) {
+    auto params = trainer.energy().parameters();
+    v.floats("energy.parameters", params);
+    visit_optimizer(v, trainer.optimizer_state());
+    visit_initializer(v, trainer.initializer_state());
+    visit_sampler(v, trainer.sampler_state());
+}
+
+template <class T>
+std::vector<std::uint8_t> to_bytes(std::span<const T> values) {
+    std::vector<std::uint8_t> bytes(values.size_bytes());
+    if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+    return bytes;
+}
+
+struct saver {
+    static constexpr bool loading = false;
+    const char* where = "save_checkpoint";
+    safetensors::file out;
+
+    template <class Container>
+    void floats(const std::string& name, Container&& values, std::vector<std::uint64_t> shape = {}) {
+        const std::span<const float> s(values.data(), values.size());
+        for (std::size_t k = 0; k < s.size(); ++k)
+            if (!std::isfinite(s[k]))
+                ebm::detail::fail(where, "refusing to save a non-finite state: " + name + "[" + std::to_string(k) + "]",
+                                  s[k]);
+        if (shape.empty()) shape = {s.size()};
+        out.tensors[name] = {"F32", shape, to_bytes(s)};
+    }
+    void words(const std::string& name, std::vector<std::uint32_t>& values) {
+        out.tensors[name] = {"U32", {values.size()}, to_bytes(std::span<const std::uint32_t>(values))};
+    }
+    void counter(const std::string& name, std::uint64_t& value) {
+        out.tensors[name] = {"U64", {1}, to_bytes(std::span<const std::uint64_t>(&value, 1))};
+    }
+};
+
+/// Two passes: apply = false checks every tensor's presence, dtype and shape; apply = true copies.
+struct loader {
+    static constexpr bool loading = true;
+    const char* where = "load_checkpoint";
+    std::string source;
+    const safetensors::file* in = nullptr;
+    bool apply = false;
+
+    const safetensors::tensor& find(const std::string& name, const char* dtype, std::uint64_t elements) const {
+        const auto it = in->tensors.find(name);
+        if (it == in->tensors.end())
+            ebm::detail::fail(where, "'" + source + "' does not match this trainer: it has no tensor", name);
+        if (it->second.dtype != dtype)
+            ebm::detail::fail(where, "'" + source + "' does not match this trainer: tensor '" + name + "' must be " + dtype,
+                              it->second.dtype);
+        if (it->second.elements() != elements)
+            ebm::detail::fail(where, "'" + source + "' does not match this trainer (another architecture or configuration?): "
+                                     "tensor '" + name + "' must have " + std::to_string(elements) + " elements",
+                              it->second.elements());
+        return it->second;
+    }
+    template <class Container>
+    void floats(const std::string& name, Container&& values, std::vector<std::uint64_t> = {}) {
+        const auto& t = find(name, "F32", values.size());
+        if (apply && !t.bytes.empty()) std::memcpy(values.data(), t.bytes.data(), t.bytes.size());
+    }
+    void words(const std::string& name, std::vector<std::uint32_t>& values) {
+        const auto& t = find(name, "U32", values.size());
+        if (!t.bytes.empty()) std::memcpy(values.data(), t.bytes.data(), t.bytes.size());  // a copy: safe in both passes
+    }
+    void counter(const std::string& name, std::uint64_t& value) {
+        const auto& t = find(name, "U64", 1);
+        if (apply) std::memcpy(&value, t.bytes.data(), 8);
+    }
+    [[nodiscard]] std::uint64_t read_counter(const std::string& name) const {
+        const auto& t = find(name, "U64", 1);
+        std::uint64_t value = 0;
+        std::memcpy(&value, t.bytes.data(), 8);
+        return value;
+    }
+};
+
+inline checkpoint_info info_of(const safetensors::file& f, const std::string& source, const char* where) {
+    auto get = [&](const char* key) -> std::string {
+        const auto it = f.metadata.find(key);
+        if (it == f.metadata.end())
+            ebm::detail::fail(where, "'" + source + "' is not an ebm checkpoint: metadata lacks", std::string(key));
+        return it->second;
+    };
+    if (get("format") != checkpoint_format)
+        ebm::detail::fail(where, "'" + source + "' has an unsupported format (expected '" + std::string(checkpoint_format) + "')",
+                          get("format"));
+    checkpoint_info info;
+    info.architecture = get("architecture");
+    info.config = get("config");
+    loader l{.where = where, .source = source, .in = &f};
+    info.iteration = l.read_counter("trainer.iteration");
+    info.seed = l.read_counter("trainer.seed");
+    return info;
+}
+
+}  // namespace detail::checkpointing
+
+/// The state of `trainer` as checkpoint bytes (safetensors). The architecture defaults to
+/// energy_architecture(trainer.energy()).
+template <class E, class S, class I, class O>
+std::vector<std::uint8_t> checkpoint_bytes(ml_trainer<E, S, I, O>& trainer, const std::string& config = "{}",
+                                           std::optional<std::string> architecture = std::nullopt) {
+    detail::checkpointing::saver s;
+    detail::checkpointing::visit_trainer(s, trainer);
+    std::uint64_t iteration = trainer.iteration(), steps = trainer.sampler_steps(), seed_value = trainer.rng().seed_value();
+    s.counter("trainer.iteration", iteration);
+    s.counter("trainer.sampler_steps", steps);
+    s.counter("trainer.seed", seed_value);
+    s.out.metadata["format"] = checkpoint_format;
+    s.out.metadata["architecture"] = architecture ? *architecture : energy_architecture(trainer.energy());
+    s.out.metadata["config"] = config;
+    s.out.metadata["iteration"] = std::to_string(iteration);
+    return s.out.serialize();
+}
+
+/// Saves the trainer atomically to `path` (see the file comment). A non-finite state is refused (ebm::error)
+/// before anything is written.
+template <class E, class S, class I, class O>
+void save_checkpoint(const std::filesystem::path& path, ml_trainer<E, S, I, O>& trainer, const std::string& config = "{}",
+                     std::optional<std::string> architecture = std::nullopt) {
+    const auto bytes = checkpoint_bytes(trainer, config, std::move(architecture));
+    detail::safetensors::write_atomically(path, bytes, "save_checkpoint");
+}
+
+/// Reads and verifies a checkpoint's header and checksums, and returns what it says about itself.
+inline checkpoint_info read_checkpoint_info(const std::filesystem::path& path) {
+    const auto bytes = detail::safetensors::read_all(path, "read_checkpoint_info");
+    const auto f = detail::safetensors::file::parse(bytes, path.string(), "read_checkpoint_info");
+    return detail::checkpointing::info_of(f, path.string(), "read_checkpoint_info");
+}
+
+/// Restores the trainer from a checkpoint. Everything is verified before the trainer changes: checksums, the
+/// architecture (against energy_architecture(trainer.energy()) unless given), the seed, every tensor's dtype and
+/// size. Returns the checkpoint's info (its config, for instance).
+template <class E, class S, class I, class O>
+checkpoint_info load_checkpoint(const std::filesystem::path& path, ml_trainer<E, S, I, O>& trainer,
+                                std::optional<std::string> architecture = std::nullopt) {
+    const char* where = "load_checkpoint";
+    const auto bytes = detail::safetensors::read_all(path, where);
+    const auto f = detail::safetensors::file::parse(bytes, path.string(), where);
+    const checkpoint_info info = detail::checkpointing::info_of(f, path.string(), where);
+    const std::string expected = architecture ? *architecture : energy_architecture(trainer.energy());
+    if (info.architecture != expected)
+        detail::fail(where, "'" + path.string() + "' was written for another architecture; this trainer's energy is '" +
+                                expected + "'", info.architecture);
+    if (info.seed != trainer.rng().seed_value())
+        detail::fail(where, "'" + path.string() + "' was written with another seed; this trainer's seed is " +
+                                std::to_string(trainer.rng().seed_value()), info.seed);
+    detail::checkpointing::loader check{.where = where, .source = path.string(), .in = &f, .apply = false};
+    detail::checkpointing::visit_trainer(check, trainer);
+    const std::uint64_t steps = check.read_counter("trainer.sampler_steps");
+    detail::checkpointing::loader apply{.where = where, .source = path.string(), .in = &f, .apply = true};
+    detail::checkpointing::visit_trainer(apply, trainer);
+    trainer.restore_counters(info.iteration, steps);
+    return info;
+}
+
+/// The checkpoints of one run in a folder: checkpoint-<iteration, 12 digits>.safetensors, the newest `keep` kept.
+class checkpoint_folder {
+public:
+    explicit checkpoint_folder(std::filesystem::path folder, int keep = 2) : folder_(std::move(folder)), keep_(keep) {
+        detail::require_positive("checkpoint_folder", "keep", keep);
+    }
+
+    [[nodiscard]] const std::filesystem::path& folder() const { return folder_; }
+
+    [[nodiscard]] std::filesystem::path path_for(std::uint64_t iteration) const {
+        char name[64];
+        std::snprintf(name, sizeof name, "checkpoint-%012llu.safetensors", static_cast<unsigned long long>(iteration));
+        return folder_ / name;
+    }
+
+    /// Existing checkpoints, oldest first.
+    [[nodiscard]] std::vector<std::filesystem::path> list() const {
+        std::vector<std::filesystem::path> found;
+        std::error_code ec;
+        if (!std::filesystem::is_directory(folder_, ec)) return found;
+        for (const auto& entry : std::filesystem::directory_iterator(folder_)) {
+            const std::string name = entry.path().filename().string();
+            if (entry.is_regular_file() && name.size() == 35 && name.starts_with("checkpoint-") &&
+                name.ends_with(".safetensors"))
+                found.push_back(entry.path());
+        }
+        std::sort(found.begin(), found.end());
+        return found;
+    }
+
+    [[nodiscard]] std::optional<std::filesystem::path> latest() const {
+        auto all = list();
+        if (all.empty()) return std::nullopt;
+        return all.back();
+    }
+
+    /// Saves atomically, then removes the oldest beyond `keep` (never the one just written).
+    template <class E, class S, class I, class O>
+    std::filesystem::path save(ml_trainer<E, S, I, O>& trainer, const std::string& config = "{}",
+                               std::optional<std::string> architecture = std::nullopt) {
+        std::filesystem::create_directories(folder_);
+        const auto path = path_for(trainer.iteration());
+        save_checkpoint(path, trainer, config, std::move(architecture));
+        auto all = list();
+        for (std::size_t k = 0; k + static_cast<std::size_t>(keep_) < all.size(); ++k)
+            if (all[k] != path) std::filesystem::remove(all[k]);
+        return path;
+    }
+
+private:
+    std::filesystem::path folder_;
+    int keep_;
+};
+
+}  // namespace ebm

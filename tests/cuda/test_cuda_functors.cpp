@@ -1,0 +1,265 @@
+// The CUDA backend's per-element functors (include/ebm/backend/cuda/functors.cuh), compiled here as plain C++ and
+// run by the host launcher: the very code the GPU runs, checked against the CPU backend on any machine.
+#include <doctest/doctest.h>
+
+#include <ebm/backend/cuda/functors.cuh>
+#include <ebm/ebm.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace cb = ebm::cuda_backend;
+using idx = ebm::index;
+
+namespace {
+
+std::size_t mismatches(const std::vector<float>& a, const std::vector<float>& b) {
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) n += std::memcmp(&a[k], &b[k], sizeof(float)) != 0 ? 1 : 0;
+    return n;
+}
+
+/// The device noise of `count` chains, computed by the device functor on the host.
+std::vector<float> functor_noise(const ebm::philox& rng, ebm::purpose p, std::uint32_t first_chain, std::uint64_t step,
+                                 idx dimension, idx count, float scale) {
+    std::vector<float> out(static_cast<std::size_t>(dimension * count), -7.0f);
+    cb::host_launch_elements(count * cb::blocks_per_chain(dimension),
+                             cb::normal_fill{out.data(), dimension, rng, p, first_chain, {nullptr, step}, scale});
+    return out;
+}
+
+/// Whether random/distributions.hpp's Box-Muller already is the portable one (then fill_normal must match the
+/// device functor bit for bit; until then the difference is reported, see docs/cuda.md).
+bool distributions_use_portable_math() {
+    for (std::uint32_t k = 0; k < (1u << 23); k += 977) {
+        const float u = ebm::uniform_open01(k << 9);
+        float c1, s1, c2, s2;
+        ebm::detail::cos_sin_two_pi(u, c1, s1);
+        ebm::portable::cos_sin_two_pi(u, c2, s2);
+        if (std::memcmp(&c1, &c2, 4) != 0 || std::memcmp(&s1, &s2, 4) != 0) return false;
+        const float l1 = ebm::detail::log_positive(u), l2 = ebm::portable::log_positive(u);
+        if (std::memcmp(&l1, &l2, 4) != 0) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("device noise functor: element e of chain c is Box-Muller pair (e%4)/2 of Philox block e/4") {
+    const ebm::philox rng(ebm::seed{20240601});
+    for (idx dimension : {1, 2, 3, 4, 5, 7, 8, 17, 3072}) {
+        for (std::uint64_t step : {std::uint64_t{0}, std::uint64_t{12345}, (std::uint64_t{1} << 35) + 3}) {
+            const idx count = 3;
+            const auto noise = functor_noise(rng, ebm::purpose::langevin_noise, 5, step, dimension, count, 0.5f);
+            std::vector<float> reference(noise.size());
+            for (idx c = 0; c < count; ++c)
+                for (idx e = 0; e < dimension; ++e) {
+                    const auto w = rng.block(ebm::purpose::langevin_noise, static_cast<std::uint32_t>(5 + c), step,
+                                             static_cast<std::uint32_t>(e / 4));
+                    const std::size_t pair = static_cast<std::size_t>(e % 4) / 2;
+                    const auto z = ebm::portable::box_muller(w[2 * pair], w[2 * pair + 1], 0.5f);
+                    reference[static_cast<std::size_t>(c * dimension + e)] = e % 2 == 0 ? z.first : z.second;
+                }
+            INFO("dimension " << dimension << ", step " << step << ", seed 20240601");
+            CHECK(mismatches(noise, reference) == 0);
+        }
+    }
+}
+
+TEST_CASE("device noise functor versus ebm::fill_normal (CPU backend)") {
+    const ebm::philox rng(ebm::seed{7});
+    const idx dimension = 3072, count = 16;
+    const auto device = functor_noise(rng, ebm::purpose::langevin_noise, 0, 5, dimension, count, 1.0f);
+    std::vector<float> cpu(device.size());
+    for (idx i = 0; i < count; ++i)
+        ebm::fill_normal(rng, ebm::purpose::langevin_noise, static_cast<std::uint32_t>(i), 5,
+                         cpu.data() + i * dimension, dimension);
+    double max_difference = 0;
+    for (std::size_t k = 0; k < cpu.size(); ++k)
+        max_difference = std::max(max_difference, static_cast<double>(std::fabs(cpu[k] - device[k])));
+    const std::size_t differ = mismatches(cpu, device);
+    INFO("seed 7, " << differ << " of " << cpu.size() << " elements differ, largest difference " << max_difference);
+    if (distributions_use_portable_math()) {
+        CHECK(differ == 0);  // the requirement: same seed, same noise, bit for bit
+    } else {
+        // distributions.hpp still has its own (compiler-contracted) Box-Muller: the two agree to rounding only.
+        MESSAGE("ebm::fill_normal does not use kernels/portable_math.hpp yet: " << differ << " of " << cpu.size()
+                << " elements differ (largest " << max_difference << "); bitwise CPU/GPU identity needs the switch");
+        CHECK(max_difference < 1e-5);
+    }
+}
+
+TEST_CASE("langevin_step functor equals the CPU's move with fill_normal noise, in place and into a proposal") {
+    const ebm::philox rng(ebm::seed{99});
+    const idx dimension = 7, count = 5;
+    std::vector<float> x(static_cast<std::size_t>(dimension * count)), g(x.size());
+    for (std::size_t k = 0; k < x.size(); ++k) {
+        x[k] = std::sin(0.37f * static_cast<float>(k));
+        g[k] = std::cos(0.11f * static_cast<float>(k)) * 3.0f;
+    }
+    const ebm::kernels::langevin_move move{0.005f, 0.1f, ebm::kernels::box{-1.0f, 1.0f}};
+    for (bool noise : {true, false}) {
+        std::vector<float> y(x.size());
+        cb::host_launch_elements(count * cb::blocks_per_chain(dimension),
+                                 cb::langevin_step{y.data(), x.data(), g.data(), dimension, rng, 0, {nullptr, 42}, move, noise});
+        // The reference: the device's noise functor (checked against fill_normal above) and the shared move.
+        const auto z = functor_noise(rng, ebm::purpose::langevin_noise, 0, 42, dimension, count, 1.0f);
+        std::vector<float> reference(x.size());
+        for (std::size_t k = 0; k < x.size(); ++k) reference[k] = move(x[k], g[k], noise ? z[k] : 0.0f);
+        CHECK(mismatches(y, reference) == 0);
+        std::vector<float> in_place = x;
+        cb::host_launch_elements(count * cb::blocks_per_chain(dimension),
+                                 cb::langevin_step{in_place.data(), in_place.data(), g.data(), dimension, rng, 0,
+                                                   {nullptr, 42}, move, noise});
+        CHECK(mismatches(in_place, y) == 0);
+    }
+}
+
+TEST_CASE("step_counter reads the run's first step from memory (the CUDA graph's way)") {
+    const ebm::philox rng(ebm::seed{3});
+    const std::uint64_t base = 1000;
+    std::vector<float> a(8), b(8);
+    cb::host_launch_elements(2, cb::normal_fill{a.data(), 8, rng, ebm::purpose::langevin_noise, 0, {&base, 7}, 1.0f});
+    cb::host_launch_elements(2, cb::normal_fill{b.data(), 8, rng, ebm::purpose::langevin_noise, 0, {nullptr, 1007}, 1.0f});
+    CHECK(mismatches(a, b) == 0);
+}
+
+TEST_CASE("uniform_fill functor versus ebm::fill_uniform and the initializers") {
+    const ebm::philox rng(ebm::seed{11});
+    const idx dimension = 13, count = 4;
+    std::vector<float> device(static_cast<std::size_t>(dimension * count));
+    cb::host_launch_elements(count * cb::blocks_per_chain(dimension),
+                             cb::uniform_fill{device.data(), dimension, rng, ebm::purpose::init_noise, 0, {nullptr, 9},
+                                              -1.0f, 1.0f});
+    ebm::batch cpu(dimension, count);
+    ebm::uniform_noise{-1.0f, 1.0f}.fill(cpu.view(), rng, ebm::purpose::init_noise, 9);
+    std::vector<float> cpu_values(cpu.data(), cpu.data() + cpu.view().size());
+    double max_difference = 0;
+    for (std::size_t k = 0; k < device.size(); ++k)
+        max_difference = std::max(max_difference, static_cast<double>(std::fabs(device[k] - cpu_values[k])));
+    INFO(mismatches(device, cpu_values) << " elements differ (fused vs compiler-chosen low + (high - low) u)");
+    CHECK(max_difference <= 1.2e-7);
+    for (float v : device) CHECK((v > -1.0f && v < 1.0f));
+
+    // Gaussian initializer = normal_fill with the scale.
+    ebm::batch gauss(dimension, count);
+    ebm::gaussian_noise{2.0f}.fill(gauss.view(), rng, ebm::purpose::init_noise, 9);
+    const auto device_gauss = functor_noise(rng, ebm::purpose::init_noise, 0, 9, dimension, count, 2.0f);
+    for (std::size_t k = 0; k < device_gauss.size(); ++k) CHECK(std::fabs(device_gauss[k] - gauss.data()[k]) < 1e-5f);
+}
+
+TEST_CASE("normal_fill with a chain list writes only the listed chains (bank rejuvenation)") {
+    const ebm::philox rng(ebm::seed{5});
+    const idx dimension = 6, count = 4;
+    std::vector<float> out(static_cast<std::size_t>(dimension * count), 0.0f);
+    const std::uint32_t chains[2] = {1, 3};
+    cb::host_launch_elements(2 * cb::blocks_per_chain(dimension),
+                             cb::normal_fill{out.data(), dimension, rng, ebm::purpose::init_noise, 0, {nullptr, 2}, 1.0f,
+                                             false, chains});
+    const auto all = functor_noise(rng, ebm::purpose::init_noise, 0, 2, dimension, count, 1.0f);
+    for (idx i = 0; i < count; ++i)
+        for (idx e = 0; e < dimension; ++e) {
+            const auto k = static_cast<std::size_t>(i * dimension + e);
+            CHECK(out[k] == ((i == 1 || i == 3) ? all[k] : 0.0f));
+        }
+}
+
+TEST_CASE("data noise functor (accumulate) adds sigma z of (data_noise, i, iteration)") {
+    const ebm::philox rng(ebm::seed{8});
+    const idx dimension = 10, count = 3;
+    std::vector<float> x(static_cast<std::size_t>(dimension * count), 0.25f);
+    cb::host_launch_elements(count * cb::blocks_per_chain(dimension),
+                             cb::normal_fill{x.data(), dimension, rng, ebm::purpose::data_noise, 0, {nullptr, 4}, 0.03f, true});
+    const auto z = functor_noise(rng, ebm::purpose::data_noise, 0, 4, dimension, count, 0.03f);
+    for (std::size_t k = 0; k < x.size(); ++k) CHECK(x[k] == 0.25f + z[k]);
+}
+
+TEST_CASE("bank gather and scatter functors move whole chains between bank slots and the batch") {
+    const idx dimension = 3, size = 10, count = 4;
+    const ebm::philox rng(ebm::seed{1});
+    const ebm::persistent_bank<> policy{.size = size};
+    auto st = policy.make_state(dimension, count, rng);
+    ebm::batch x(dimension, count);
+    policy.draw(st, x.view(), ebm::const_batch_view{}, rng, 0);
+    const auto slots = st.drawn_slots();
+    std::vector<float> bank(st.bank().data, st.bank().data + st.bank().size());
+    std::vector<float> gathered(static_cast<std::size_t>(dimension * count));
+    cb::host_launch_elements(count * dimension, cb::bank_gather{gathered.data(), bank.data(), slots.data(), dimension});
+    CHECK(std::memcmp(gathered.data(), x.data(), gathered.size() * sizeof(float)) == 0);
+    for (auto& v : gathered) v += 1.0f;
+    cb::host_launch_elements(count * dimension, cb::bank_scatter{bank.data(), gathered.data(), slots.data(), dimension});
+    for (auto& v : std::span<float>(x.data(), static_cast<std::size_t>(x.view().size()))) v += 1.0f;
+    policy.write_back(st, x.view());
+    CHECK(std::memcmp(bank.data(), st.bank().data, bank.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("SGD and Adam element functors equal ebm::sgd and ebm::adam step for step") {
+    const idx n = 37;
+    std::vector<float> p(static_cast<std::size_t>(n)), g(p.size());
+    for (idx k = 0; k < n; ++k) {
+        p[static_cast<std::size_t>(k)] = 0.1f * static_cast<float>(k) - 1.0f;
+        g[static_cast<std::size_t>(k)] = std::sin(static_cast<float>(k));
+    }
+    {
+        const ebm::sgd policy{.learning_rate = 0.05f, .momentum = 0.9f};
+        auto st = policy.make_state(n);
+        std::vector<float> cpu = p, dev = p, buffer(p.size(), 0.0f);
+        for (std::uint64_t t = 0; t < 3; ++t) {
+            policy.step(st, cpu, g);
+            const ebm::kernels::sgd_update update{policy.learning_rate, policy.momentum, t == 0};
+            cb::host_launch_elements(n, cb::sgd_elements{update, dev.data(), g.data(), buffer.data()});
+        }
+        CHECK(mismatches(cpu, dev) == 0);
+    }
+    {
+        const ebm::adam policy{.learning_rate = 1e-3f};
+        auto st = policy.make_state(n);
+        std::vector<float> cpu = p, dev = p, m(p.size(), 0.0f), v(p.size(), 0.0f);
+        for (int t = 1; t <= 3; ++t) {
+            policy.step(st, cpu, g);
+            const ebm::kernels::adam_update update{
+                policy.learning_rate, policy.beta1, policy.beta2, policy.epsilon,
+                static_cast<float>(1.0 - std::pow(static_cast<double>(policy.beta1), t)),
+                static_cast<float>(1.0 - std::pow(static_cast<double>(policy.beta2), t))};
+            cb::host_launch_elements(n, cb::adam_elements{update, dev.data(), g.data(), m.data(), v.data()});
+        }
+        CHECK(mismatches(cpu, dev) == 0);
+    }
+}
+
+TEST_CASE("mala_decide: the CPU sampler's decision, NaN and out-of-box proposals rejected") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    // log ratio = U(x) - U(y) - (b - f) / (2 s^2) = 1 - 0.5 - (0.3 - 0.1) / 0.02 = -9.5
+    auto out = cb::mala_decide(-10.0f, 1.0f, 0.5f, 0.1f, 0.3f, 0.02f, true);
+    CHECK(out.accept);
+    CHECK(out.finite);
+    CHECK(out.probability == doctest::Approx(std::exp(-9.5)).epsilon(1e-5));
+    CHECK_FALSE(cb::mala_decide(-9.0f, 1.0f, 0.5f, 0.1f, 0.3f, 0.02f, true).accept);
+    CHECK_FALSE(cb::mala_decide(-10.0f, 1.0f, 0.5f, 0.1f, 0.3f, 0.02f, false).accept);  // outside the box
+    CHECK(cb::mala_decide(-10.0f, 1.0f, 0.5f, 0.1f, 0.3f, 0.02f, false).probability == 0.0);
+    for (float bad : {nan, inf, -inf}) {
+        const auto r = cb::mala_decide(-100.0f, 1.0f, bad, 0.1f, 0.3f, 0.02f, true);
+        CHECK_FALSE(r.accept);
+        CHECK_FALSE(r.finite);
+        CHECK_FALSE(cb::mala_decide(-100.0f, 1.0f, 0.5f, bad, 0.3f, 0.02f, true).accept);
+    }
+    CHECK(cb::is_finite(1.0f));
+    CHECK_FALSE(cb::is_finite(nan));
+    CHECK_FALSE(cb::is_finite(-inf));
+    // log u of the accept test: the portable log of the CPU's uniform_scalar, within an ulp of std::log, and the
+    // CPU MALA's batched log-uniforms (bit for bit once distributions.hpp uses the portable log).
+    const ebm::philox rng(ebm::seed{2});
+    std::vector<float> cpu_log_u(50);
+    ebm::detail::fill_log_uniforms(rng, ebm::purpose::mala_accept, 0, 50, 17, cpu_log_u.data());
+    std::vector<float> device_log_u(50);
+    for (std::uint32_t chain = 0; chain < 50; ++chain) {
+        const float u = ebm::uniform_scalar(rng, ebm::purpose::mala_accept, chain, 17);
+        device_log_u[chain] = cb::accept_log_uniform(rng, chain, 17);
+        CHECK(device_log_u[chain] == doctest::Approx(std::log(u)).epsilon(3e-7));
+        CHECK(device_log_u[chain] == doctest::Approx(cpu_log_u[chain]).epsilon(3e-7));
+    }
+    if (distributions_use_portable_math()) CHECK(mismatches(device_log_u, cpu_log_u) == 0);
+}

@@ -1,0 +1,127 @@
+#include <doctest/doctest.h>
+
+#include <ebm/energy/mlp.hpp>
+#include <ebm/train/config.hpp>
+
+#include <string>
+#include <vector>
+
+namespace {
+std::string message_of(auto&& f) {
+    try {
+        f();
+    } catch (const ebm::error& e) {
+        return e.what();
+    }
+    return "";
+}
+}  // namespace
+
+TEST_CASE("presets spell the papers' settings") {
+    const auto s = ebm::parse_config("{}");
+    CHECK(s.preset == "short_run");
+    CHECK(s.init.kind == "uniform");
+    CHECK(s.sampler.kind == "langevin_decoupled");
+    CHECK(s.sampler.steps == 100);
+    CHECK(s.sampler.step_size == 1.0f);
+    CHECK(s.sampler.noise == 0.01f);
+    CHECK(s.optimizer.kind == "adam");
+    CHECK(s.optimizer.learning_rate == 1e-4f);
+    CHECK(s.training.data_noise == 0.03f);
+    CHECK(s.training.batch_size == 64);
+
+    const auto nc = ebm::parse_config(R"({"preset": "anatomy_non_convergent"})");
+    CHECK(nc.sampler.kind == "langevin");
+    CHECK(nc.sampler.epsilon == 0.01f);
+    CHECK(nc.init.kind == "uniform");
+    CHECK(nc.optimizer.kind == "adam");
+    CHECK(nc.training.batch_size == 100);
+
+    const auto c = ebm::parse_config(R"({"preset": "anatomy_convergent"})");
+    CHECK(c.init.kind == "persistent_bank");
+    CHECK(c.init.bank_size == 10000);
+    CHECK(c.sampler.steps == 500);
+    CHECK(c.sampler.epsilon == 0.015f);
+    CHECK(c.training.data_noise == doctest::Approx(0.03f));
+    CHECK(c.optimizer.kind == "sgd");
+    CHECK(c.optimizer.momentum == 0.0f);
+    // gamma = (eps^2/2) gamma0, gamma0 annealed from 0.05 to 0.0005 over 100k updates.
+    CHECK(c.learning_rate_at(0) == doctest::Approx(0.05 * 0.5 * 0.015 * 0.015).epsilon(1e-5));
+    CHECK(c.learning_rate_at(100000) == doctest::Approx(0.0005 * 0.5 * 0.015 * 0.015).epsilon(1e-5));
+    CHECK(c.learning_rate_at(50000) == doctest::Approx(0.005 * 0.5 * 0.015 * 0.015).epsilon(1e-4));
+
+    const auto code = ebm::parse_config(R"({"preset": "anatomy_convergent_code"})");
+    CHECK(code.sampler.epsilon == 0.0075f);
+    CHECK(code.training.data_noise == doctest::Approx(0.015f));
+}
+
+TEST_CASE("file entries override the preset, command-line overrides override the file") {
+    const auto c = ebm::parse_config(R"({"preset": "anatomy_convergent", "sampler": {"steps": 50}, "training": {"batch_size": 20}})",
+                                     {"sampler.steps=7", "output.folder=runs/x y", "training.data_noise=0.1",
+                                      "optimizer.anneal={\"start\": 10, \"end\": 20, \"final_factor\": 0.5}"});
+    CHECK(c.preset == "anatomy_convergent");
+    CHECK(c.sampler.steps == 7);
+    CHECK(c.training.batch_size == 20);
+    CHECK(c.output.folder == "runs/x y");
+    CHECK(c.training.data_noise == doctest::Approx(0.1f));
+    CHECK(c.optimizer.anneal.start == 10);
+    CHECK(c.optimizer.anneal.initial_factor == 100.0);  // keys not given keep the preset's values
+    CHECK(c.optimizer.anneal.factor(15) == doctest::Approx(std::sqrt(100.0 * 0.5)));
+    CHECK(c.init.kind == "persistent_bank");
+
+    const auto p = ebm::parse_config("{}", {"preset=anatomy_non_convergent"});
+    CHECK(p.sampler.kind == "langevin");
+}
+
+TEST_CASE("to_json and parse_config round-trip") {
+    for (const auto& name : ebm::config_presets()) {
+        const auto c = ebm::preset_config(name);
+        const auto again = ebm::config_from_json(ebm::to_json(c));
+        CHECK(ebm::to_json(again) == ebm::to_json(c));
+    }
+}
+
+TEST_CASE("unknown presets, sections and keys, and bad values, are errors naming the key") {
+    CHECK(message_of([] { (void)ebm::parse_config(R"({"preset": "long_run"})"); }) ==
+          "ebm::train_config: unknown preset (known: short_run, anatomy_non_convergent, anatomy_convergent, "
+          "anatomy_convergent_code) (got 'long_run')");
+    CHECK(message_of([] { (void)ebm::parse_config(R"({"sampler": {"stepz": 3}})"); }) ==
+          "ebm::train_config: unknown key in the configuration (got 'sampler.stepz')");
+    CHECK(message_of([] { (void)ebm::parse_config(R"({"samplr": {}})"); }) ==
+          "ebm::train_config: unknown key in the configuration (got 'samplr')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"optimizer.anneal.stop=3"}); }) ==
+          "ebm::train_config: unknown key in the configuration (got 'optimizer.anneal.stop')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"sampler.steps=many"}); }) ==
+          "ebm::train_config: key 'sampler.steps' must be an integer (got '\"many\"')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"sampler.steps=-3"}); }).find("sampler.steps must be >= 0") !=
+          std::string::npos);
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"init.kind=data"}); }) ==
+          "ebm::train_config: init.kind must be one of uniform, gaussian, persistent_bank (got 'data')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"steps"}); }).find("ebm::apply_override: an override must read") == 0);
+    CHECK(message_of([] { (void)ebm::parse_config("{not json"); }).find("ebm::parse_config: the configuration is not valid JSON") == 0);
+    CHECK(message_of([] { (void)ebm::parse_config(R"({"data": {"source": "idx"}})"); }).find("data.path must be set") !=
+          std::string::npos);
+    CHECK(message_of([] { (void)ebm::load_config("/nonexistent/config.json"); }) ==
+          "ebm::load_config: configuration file not found (got '/nonexistent/config.json')");
+}
+
+TEST_CASE("with_trainer builds every configured combination, apply_schedules anneals rate and data noise") {
+    int built = 0;
+    for (const char* sampler : {"langevin", "langevin_decoupled"})
+        for (const char* init : {"uniform", "gaussian", "persistent_bank"})
+            for (const char* opt : {"adam", "sgd"}) {
+                const auto c = ebm::parse_config(
+                    "{}", {std::string("sampler.kind=") + sampler, std::string("init.kind=") + init,
+                           std::string("optimizer.kind=") + opt, "sampler.steps=2", "training.batch_size=4",
+                           "init.bank_size=8", "training.data_noise_anneal={\"start\": 0, \"end\": 1, \"final_factor\": 0.5}"});
+                ebm::with_trainer(c, ebm::mlp({2, 4, 1}, ebm::leaky_relu{0.1f}), [&](auto& trainer) {
+                    std::vector<float> x(8, 0.1f);
+                    ebm::apply_schedules(trainer, c, 1);
+                    CHECK(trainer.options().data_noise == doctest::Approx(0.015f));
+                    const auto rec = trainer.step(ebm::const_batch_view(x.data(), 2, 4));
+                    CHECK(!rec.diverged);
+                    ++built;
+                });
+            }
+    CHECK(built == 12);
+}
