@@ -7,7 +7,6 @@ packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev l
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;
-    --with-fashion-mnist) packages+=(dataset-fashion-mnist) ;;
     *) echo "scripts/setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

@@ -1,6 +1,7 @@
 // The CUDA backend's host-side API (check.cuh, memory.cuh) compiled by the C++ compiler and linked with cudart:
 // error messages name the call, file and line; an allocation failure names the bytes requested; without a GPU
 // the calls fail with a readable ebm::runtime_error instead of crashing. Runs on any machine with the toolkit.
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 
 #include <ebm/backend/cuda/check.cuh>
@@ -12,14 +13,7 @@
 namespace cb = ebm::cuda_backend;
 
 namespace {
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ebm::runtime_error& e) {
-        return e.what();
-    }
-    return "";
-}
+std::string message_of(auto&& f) { return ebm_test::message_of<ebm::runtime_error>(f); }
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
 

@@ -1,3 +1,4 @@
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 
 #include <ebm/data/cifar.hpp>
@@ -21,14 +22,7 @@ void write(const std::filesystem::path& p, const std::vector<std::uint8_t>& byte
     std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ebm::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ebm_test::message_of;
 
 }  // namespace
 

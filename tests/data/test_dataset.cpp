@@ -1,3 +1,4 @@
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 
 #include <ebm/data/dataset.hpp>
@@ -21,14 +22,7 @@ ebm::data::byte_images bytes_of(ebm::index count, ebm::index channels, ebm::inde
     return b;
 }
 
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ebm::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ebm_test::message_of;
 
 }  // namespace
 

@@ -1,3 +1,4 @@
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -39,14 +40,7 @@ std::vector<std::uint8_t> ramp(std::size_t n) {
     return v;
 }
 
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ebm::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ebm_test::message_of;
 
 }  // namespace
 

@@ -1,3 +1,4 @@
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 #include <png.h>
 
@@ -24,14 +25,7 @@ void write_png(const std::filesystem::path& p, int width, int height, bool rgb, 
     REQUIRE(png_image_write_to_file(&image, p.c_str(), 0, pixels.data(), 0, nullptr) != 0);
 }
 
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ebm::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ebm_test::message_of;
 
 }  // namespace
 

@@ -1,3 +1,4 @@
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 
 #include <ebm/train/checkpoint.hpp>
@@ -13,14 +14,7 @@
 
 namespace {
 
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "";
-}
+std::string message_of(auto&& f) { return ebm_test::message_of<std::exception>(f); }
 
 template <class Trainer>
 void run(Trainer& trainer, ebm_test::toy_data& data, int iterations) {

@@ -1,3 +1,4 @@
+#include "common/error_message.hpp"
 #include <doctest/doctest.h>
 
 #include <ebm/energy/mlp.hpp>
@@ -7,14 +8,7 @@
 #include <vector>
 
 namespace {
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ebm::error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ebm_test::message_of;
 }  // namespace
 
 TEST_CASE("presets spell the papers' settings") {

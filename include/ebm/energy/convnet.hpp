@@ -49,30 +49,10 @@
 #include "../detail/aligned_buffer.hpp"
 #include "../error.hpp"
 #include "../random/distributions.hpp"
+#include "convnet_architecture.hpp"
 #include "convnet_tensor.hpp"
 
 namespace ebm {
-
-/// One convolution of a convnet: out_channels, square kernel, stride and zero padding.
-struct conv_layer {
-    index out_channels = 1;
-    index kernel = 3;
-    index stride = 1;
-    index padding = 0;
-};
-
-/// The shape of a convnet: input image (channels x height x width), the convolutions (all but the last followed
-/// by LeakyReLU(negative_slope); the last must produce 1 x 1 x 1 per chain), and the state_dict prefix of the
-/// nn.Sequential holding them (conv l is "<prefix>.<2l>").
-struct convnet_architecture {
-    std::string name = "convnet";
-    index channels = 3;
-    index height = 32;
-    index width = 32;
-    std::vector<conv_layer> layers;
-    float negative_slope = 0.2f;
-    std::string module_prefix = "f";
-};
 
 struct convnet_options {
     bool negate_output = false;  // U = -network(x): for weights trained with the short-run code (f = -U)
@@ -182,31 +162,13 @@ public:
     /// The short-run paper's network for image_size 32, 64 or 128 (Tables 4-6).
     static convnet short_run(index image_size = 32, index n_f = 64, index channels = 3, float negative_slope = 0.2f,
                              convnet_options options = {}, seed init_seed = seed{0}) {
-        if (image_size != 32 && image_size != 64 && image_size != 128)
-            detail::fail("convnet::short_run", "image_size must be 32, 64 or 128", image_size);
-        detail::require_positive("convnet::short_run", "n_f", n_f);
-        if (channels != 1 && channels != 3) detail::fail("convnet::short_run", "channels must be 1 or 3", channels);
-        convnet_architecture arch;
-        arch.name = "short_run_" + std::to_string(image_size);
-        arch.channels = channels;
-        arch.height = arch.width = image_size;
-        arch.negative_slope = negative_slope;
-        arch.layers.push_back({n_f, 3, 1, 1});
-        arch.layers.push_back({2 * n_f, 4, 2, 1});
-        arch.layers.push_back({4 * n_f, 4, 2, 1});
-        arch.layers.push_back({8 * n_f, 4, 2, 1});
-        for (index size = 4; size < image_size / 8; size *= 2) arch.layers.push_back({8 * n_f, 4, 2, 1});
-        arch.layers.push_back({1, 4, 1, 0});
-        return convnet(std::move(arch), options, init_seed);
+        return convnet(short_run_architecture(image_size, n_f, channels, negative_slope), options, init_seed);
     }
 
     /// The Anatomy code's VanillaNet (32 x 32 inputs): the short-run shape with n_f 32 and LeakyReLU 0.05.
     static convnet vanilla(index channels = 3, index n_f = 32, float negative_slope = 0.05f, convnet_options options = {},
                            seed init_seed = seed{0}) {
-        if (channels != 1 && channels != 3) detail::fail("convnet::vanilla", "channels must be 1 or 3", channels);
-        convnet net = short_run(32, n_f, channels, negative_slope, options, init_seed);
-        net.arch_.name = "vanilla";
-        return net;
+        return convnet(vanilla_architecture(channels, n_f, negative_slope), options, init_seed);
     }
 
     /// PyTorch's default initialisation of nn.Conv2d from the given seed; marks the parameters changed.

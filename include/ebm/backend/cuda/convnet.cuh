@@ -30,6 +30,7 @@
 
 #include "../../batch.hpp"
 #include "../../config.hpp"
+#include "../../energy/convnet_architecture.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
 #include "check.cuh"
@@ -40,23 +41,9 @@
 
 namespace ebm::cuda_backend {
 
-/// One convolution: out_channels, square kernel, stride, zero padding (as ebm::conv_layer).
-struct conv_layer {
-    index out_channels = 1;
-    index kernel = 3;
-    index stride = 1;
-    index padding = 0;
-};
-
-/// The shape of a convnet (as ebm::convnet_architecture).
-struct convnet_architecture {
-    std::string name = "convnet";
-    index channels = 3;
-    index height = 32;
-    index width = 32;
-    std::vector<conv_layer> layers;
-    float negative_slope = 0.2f;
-};
+// The shape description is the CPU convnet's (energy/convnet_architecture.hpp).
+using ebm::conv_layer;
+using ebm::convnet_architecture;
 
 namespace convnet_functors {
 
@@ -211,26 +198,11 @@ public:
     /// The short-run paper's network for image_size 32, 64 or 128 (Tables 4-6), as ebm::convnet::short_run.
     static convnet short_run(index image_size = 32, index n_f = 64, index channels = 3, float negative_slope = 0.2f,
                              bool negate_output = false, seed init_seed = seed{0}) {
-        if (image_size != 32 && image_size != 64 && image_size != 128)
-            ebm::detail::fail("cuda::convnet::short_run", "image_size must be 32, 64 or 128", image_size);
-        convnet_architecture arch;
-        arch.name = "short_run_" + std::to_string(image_size);
-        arch.channels = channels;
-        arch.height = arch.width = image_size;
-        arch.negative_slope = negative_slope;
-        arch.layers.push_back({n_f, 3, 1, 1});
-        arch.layers.push_back({2 * n_f, 4, 2, 1});
-        arch.layers.push_back({4 * n_f, 4, 2, 1});
-        arch.layers.push_back({8 * n_f, 4, 2, 1});
-        for (index size = 4; size < image_size / 8; size *= 2) arch.layers.push_back({8 * n_f, 4, 2, 1});
-        arch.layers.push_back({1, 4, 1, 0});
-        return convnet(std::move(arch), negate_output, init_seed);
+        return convnet(short_run_architecture(image_size, n_f, channels, negative_slope), negate_output, init_seed);
     }
     /// The Anatomy code's VanillaNet: short_run(32) with n_f 32 and LeakyReLU 0.05.
     static convnet vanilla(index channels = 3, index n_f = 32, float negative_slope = 0.05f, seed init_seed = seed{0}) {
-        convnet net = short_run(32, n_f, channels, negative_slope, false, init_seed);
-        net.arch_.name = "vanilla";
-        return net;
+        return convnet(vanilla_architecture(channels, n_f, negative_slope), false, init_seed);
     }
 
     /// PyTorch's nn.Conv2d default initialisation from the seed (the CPU convnet's streams), on the device.

@@ -1,0 +1,63 @@
+#pragma once
+// The shape of a ConvNet energy, shared by the oneDNN (energy/convnet.hpp) and cuDNN (backend/cuda/convnet.cuh)
+// implementations, and the short-run paper's networks (Appendix 7.4, Tables 4-6):
+//   short_run(32):  conv3x3 s1 p1 (C -> n_f), conv4x4 s2 p1 (n_f -> 2n_f -> 4n_f -> 8n_f), conv4x4 s1 p0 (8n_f -> 1)
+//   short_run(64/128): one/two more conv4x4 s2 p1 (8n_f -> 8n_f) before the last
+#include <string>
+#include <vector>
+
+#include "../config.hpp"
+#include "../error.hpp"
+
+namespace ebm {
+
+/// One convolution of a convnet: out_channels, square kernel, stride and zero padding.
+struct conv_layer {
+    index out_channels = 1;
+    index kernel = 3;
+    index stride = 1;
+    index padding = 0;
+};
+
+/// The shape of a convnet: input image (channels x height x width), the convolutions (all but the last followed
+/// by LeakyReLU(negative_slope); the last must produce 1 x 1 x 1 per chain), and the state_dict prefix of the
+/// nn.Sequential holding them (conv l is "<prefix>.<2l>").
+struct convnet_architecture {
+    std::string name = "convnet";
+    index channels = 3;
+    index height = 32;
+    index width = 32;
+    std::vector<conv_layer> layers;
+    float negative_slope = 0.2f;
+    std::string module_prefix = "f";
+};
+
+/// The short-run paper's network for image_size 32, 64 or 128 with width n_f and 1 or 3 input channels.
+inline convnet_architecture short_run_architecture(index image_size, index n_f, index channels, float negative_slope) {
+    if (image_size != 32 && image_size != 64 && image_size != 128)
+        detail::fail("convnet::short_run", "image_size must be 32, 64 or 128", image_size);
+    detail::require_positive("convnet::short_run", "n_f", n_f);
+    if (channels != 1 && channels != 3) detail::fail("convnet::short_run", "channels must be 1 or 3", channels);
+    convnet_architecture arch;
+    arch.name = "short_run_" + std::to_string(image_size);
+    arch.channels = channels;
+    arch.height = arch.width = image_size;
+    arch.negative_slope = negative_slope;
+    arch.layers.push_back({n_f, 3, 1, 1});
+    arch.layers.push_back({2 * n_f, 4, 2, 1});
+    arch.layers.push_back({4 * n_f, 4, 2, 1});
+    arch.layers.push_back({8 * n_f, 4, 2, 1});
+    for (index size = 4; size < image_size / 8; size *= 2) arch.layers.push_back({8 * n_f, 4, 2, 1});
+    arch.layers.push_back({1, 4, 1, 0});
+    return arch;
+}
+
+/// The Anatomy code's VanillaNet (32 x 32 inputs): the short-run shape, by default with n_f 32 and LeakyReLU 0.05.
+inline convnet_architecture vanilla_architecture(index channels, index n_f, float negative_slope) {
+    if (channels != 1 && channels != 3) detail::fail("convnet::vanilla", "channels must be 1 or 3", channels);
+    convnet_architecture arch = short_run_architecture(32, n_f, channels, negative_slope);
+    arch.name = "vanilla";
+    return arch;
+}
+
+}  // namespace ebm
