@@ -32,6 +32,21 @@ struct convnet_architecture {
     std::string module_prefix = "f";
 };
 
+/// Multiply-adds x 2 of one forward pass of one chain through the convolutions (backward-data costs about the same).
+inline double forward_flops(const convnet_architecture& arch) {
+    double flops = 0;
+    index c = arch.channels, h = arch.height, w = arch.width;
+    for (const conv_layer& layer : arch.layers) {
+        const index oh = (h + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+        const index ow = (w + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+        flops += 2.0 * static_cast<double>(oh * ow * layer.out_channels * c * layer.kernel * layer.kernel);
+        c = layer.out_channels;
+        h = oh;
+        w = ow;
+    }
+    return flops;
+}
+
 /// The short-run paper's network for image_size 32, 64 or 128 with width n_f and 1 or 3 input channels.
 inline convnet_architecture short_run_architecture(index image_size, index n_f, index channels, float negative_slope) {
     if (image_size != 32 && image_size != 64 && image_size != 128)

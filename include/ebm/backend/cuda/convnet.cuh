@@ -236,19 +236,7 @@ public:
     void download_parameters(std::span<float> host) const { parameters_.download(host); }
 
     /// 2 x multiply-adds of one forward pass per chain (backward-data costs about the same).
-    [[nodiscard]] double forward_flops_per_chain() const {
-        double flops = 0;
-        index c = arch_.channels, h = arch_.height, w = arch_.width;
-        for (const conv_layer& layer : arch_.layers) {
-            const index oh = (h + 2 * layer.padding - layer.kernel) / layer.stride + 1;
-            const index ow = (w + 2 * layer.padding - layer.kernel) / layer.stride + 1;
-            flops += 2.0 * static_cast<double>(oh * ow * layer.out_channels * c * layer.kernel * layer.kernel);
-            c = layer.out_channels;
-            h = oh;
-            w = ow;
-        }
-        return flops;
-    }
+    [[nodiscard]] double forward_flops_per_chain() const { return forward_flops(arch_); }
 
     [[nodiscard]] workspace make_workspace(index max_chains, bool tf32 = false) const {
         ebm::detail::require_positive("cuda::convnet::make_workspace", "max_chains", max_chains);
