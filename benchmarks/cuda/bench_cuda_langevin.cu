@@ -1,6 +1,7 @@
 // Langevin steps per second on the GPU: the short-run ConvNet (32x32x3, n_f 64, batch 64: 26.2 GFLOP per step) on
-// cuDNN and the Anatomy toy MLP (2-32-64-64-64-1, batch 100) on cuBLAS, each with the K-step chain replayed as one
-// CUDA graph and launched kernel by kernel, FP32 and TF32. items_per_second = Langevin steps/s of the whole batch.
+// cuDNN, the Anatomy non-local net (32x32x3, n_f 32, batch 100) on cuDNN + cuBLAS and the Anatomy toy MLP
+// (2-32-64-64-64-1, batch 100) on cuBLAS, each with the K-step chain replayed as one CUDA graph and launched kernel
+// by kernel (the ConvNet also in TF32). items_per_second = Langevin steps/s of the whole batch.
 // The PyTorch reference is torch_langevin_cuda.py; docs/cuda.md has the FLOP bound and the graph-saving estimate.
 #include <benchmark/benchmark.h>
 
@@ -56,6 +57,12 @@ void convnet_steps(benchmark::State& state) {
     }
 }
 
+void nonlocal_steps(benchmark::State& state) {
+    const bool graph = state.range(0) != 0;
+    const cb::nonlocal_net net(3, 32, 0.05f, ebm::seed{1});
+    run_chain(state, net, 100, 100, graph, 0.0);
+}
+
 void mlp_steps(benchmark::State& state) {
     const bool graph = state.range(0) != 0;
     const cb::mlp net({2, 32, 64, 64, 64, 1}, 0.05f, ebm::seed{123});
@@ -65,6 +72,7 @@ void mlp_steps(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(convnet_steps)->ArgNames({"graph", "tf32"})->Args({1, 0})->Args({0, 0})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(nonlocal_steps)->ArgNames({"graph"})->Args({1})->Args({0})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(mlp_steps)->ArgNames({"graph"})->Args({1})->Args({0})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {

@@ -1,18 +1,17 @@
 // sample_images: synthesis from a trained ConvNet energy (a train_images checkpoint).
 //
 //   sample_images --run DIR | --checkpoint FILE [--chains 64] [--steps K2] [--long-run-steps N]
-//                 [--sampler ula|mala] [--epsilon E] [--trace-every M] [--seed S] --output DIR
+//                 [--sampler ula|mala] [--epsilon E] [--trace-every M] [--seed S] [--grid G] --output DIR
 //
 // Short-run synthesis (short-run paper Sec. 3): chains from U[-1,1] run K2 steps of the sampler the model was
-// trained with (K2 defaults to the training K) -> short_run.png and short_run.npy (N x C x H x W, float32).
+// trained with (K2 defaults to the training K) -> short_run.npy (N x C x H x W, float32) and short_run.png (the
+// first G chains).
 // Long-run check (Anatomy Sec. 4): the short-run states continue for N more steps of unadjusted Langevin (ula, the
 // training form) or MALA (mala, Anatomy form on U, step --epsilon) -> long_run.png, long_run.npy and
 // energy_trace.csv (step, mean energy, acceptance) every M steps. Exit status: 0 done, 1 bad input.
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
-// First: io/png.hpp (through image_run.hpp) must be parsed before io/npy.hpp declares ebm::io::detail, which
-// hides ebm::detail::fail from png.hpp's unqualified detail:: calls (reported to the lead).
 #include "../train_images/image_run.hpp"
 
 #include <ebm/ebm.hpp>
@@ -31,7 +30,7 @@ namespace {
 
 struct options {
     std::string run, checkpoint, output, sampler = "ula";
-    long long chains = 64, steps = 0, long_run_steps = 0, trace_every = 100;
+    long long chains = 64, grid = 64, steps = 0, long_run_steps = 0, trace_every = 100;
     float epsilon = 0.0f;
     unsigned long long seed = 2024;
     int threads = 0;
@@ -39,7 +38,7 @@ struct options {
 
 void save_states(const options& o, const ebm::train_config& c, const std::string& stem, ebm::const_batch_view x) {
     ebm::io::write_png(fs::path(o.output) / (stem + ".png"),
-                       image_run::grid(x, c.data.channels, c.data.image_size, x.count));
+                       image_run::grid(x, c.data.channels, c.data.image_size, std::min<ebm::index>(x.count, o.grid)));
     ebm::io::write_npy(fs::path(o.output) / (stem + ".npy"), x.values(),
                        {x.count, c.data.channels, c.data.image_size, c.data.image_size});
 }
@@ -60,6 +59,8 @@ int main(int argc, char** argv) {
     app.add_option("--checkpoint", o.checkpoint, "a checkpoint file");
     app.add_option("--output", o.output, "output folder")->required();
     app.add_option("--chains", o.chains, "number of chains")->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--grid", o.grid, "chains shown in the PNG grids (all are in the .npy)")->check(CLI::Range(1, 100000))
+        ->capture_default_str();
     app.add_option("--steps", o.steps, "short-run steps K2 (default: the training K)")->check(CLI::NonNegativeNumber);
     app.add_option("--long-run-steps", o.long_run_steps, "long-run steps after the short run (0: none)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -23,6 +23,7 @@
 #include <ebm/ebm.hpp>
 #include <ebm/eval/grid.hpp>
 #include <ebm/eval/kde.hpp>
+#include <ebm/io/diagnostics_figure.hpp>
 #include <ebm/io/plot.hpp>
 #include <ebm/io/png.hpp>
 
@@ -172,39 +173,6 @@ json training_json(const std::vector<ebm::iteration_record>& records, double sec
             {"skipped_updates", diverged}};
 }
 
-// Anatomy Fig. 4 style diagnostics: d_t and r_t over training, their cross-correlation and autocorrelations over
-// the last (at most) 2000 iterations, normalised as the authors' plot_diagnostics.
-void diagnostics_figure(const fs::path& path, const std::string& tag, const std::vector<ebm::iteration_record>& records) {
-    std::vector<double> t, d, r;
-    for (const auto& rec : records) {
-        t.push_back(static_cast<double>(rec.iteration + 1));
-        d.push_back(rec.d);
-        r.push_back(rec.r);
-    }
-    ebm::io::figure fig(path, 1200, 900, 2, 2);
-    ebm::io::series sd{t, d, "", 1};
-    ebm::io::series sr{t, r, "", 2};
-    fig.line_panel(tag + ": energy difference", "iteration t", "d#dt#u", std::span(&sd, 1), true, false);
-    fig.line_panel(tag + ": mean Langevin displacement", "iteration t", "r#dt#u", std::span(&sr, 1), false, false);
-    const std::size_t window = std::min<std::size_t>(records.size(), 2000);
-    if (window >= 20) {
-        const std::span<const double> dw(d.data() + d.size() - window, window), rw(r.data() + r.size() - window, window);
-        const int lag = std::min(15, static_cast<int>(window) - 1);
-        const auto cross = ebm::cross_correlation(dw, rw, lag, false);
-        const auto acf_d = ebm::autocorrelation(dw, lag, false);
-        const auto acf_r = ebm::autocorrelation(rw, lag, true);
-        std::vector<double> lags_full, lags;
-        for (int k = -lag; k <= lag; ++k) lags_full.push_back(k);
-        for (int k = 0; k <= lag; ++k) lags.push_back(k);
-        ebm::io::series cc{lags_full, cross, "", 1};
-        fig.bar_panel("cross-correlation of d#dt#u and r#dt#u (last " + std::to_string(window) + " it.)", "lag",
-                      "correlation", std::span(&cc, 1), 0.7, false);
-        const ebm::io::series ac[2] = {{lags, acf_d, "d#dt#u", 1}, {lags, acf_r, "r#dt#u", 2}};
-        fig.bar_panel("autocorrelation of d#dt#u and r#dt#u", "lag", "correlation", ac, 0.7, true);
-    }
-    fig.finish();
-}
-
 // The Fig. 6 panel: rows density and log-density; columns ground truth, learned p_theta, KDE of short-run samples.
 void density_figures(const fs::path& dir, const std::string& stem, const std::string& title, const grid_result& r,
                      const ebm::eval::grid& g) {
@@ -252,7 +220,7 @@ json run_2d(const Toy& toy, const toy_spec& spec, const std::string& regime, lon
         const ebm::batch samples = short_run(trainer, std::move(init), opt.seed);
         const grid_result r = evaluate(toy, trainer.energy(), p_init, samples, g, spec.bandwidth);
         density_figures(dir, stem, tag, r, g);
-        diagnostics_figure(dir / (stem + "_diagnostics.png"), tag, records);
+        ebm::io::diagnostics_figure(dir / (stem + "_diagnostics.png"), tag, records);
         ebm::write_csv(dir / (stem + ".csv"), records);
         out = metrics_json(r);
         out.update(training_json(records, train_seconds));
@@ -371,7 +339,7 @@ json run_1d(long iterations, const options& opt, const fs::path& dir) {
         fig.line_panel("1D toy: log-density", "x", "log-density", logs, false, true, true);
         fig.finish();
     }
-    diagnostics_figure(dir / "1d_short_run_diagnostics.png", "1d short-run", records);
+    ebm::io::diagnostics_figure(dir / "1d_short_run_diagnostics.png", "1d short-run", records);
     ebm::write_csv(dir / "1d_short_run.csv", records);
     json out = metrics_json(r);
     out.update(training_json(records, seconds));

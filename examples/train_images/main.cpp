@@ -6,6 +6,8 @@
 // every error in it, in the data files or in a checkpoint is reported before any work. Output folder:
 //   config.json                 the resolved configuration
 //   diagnostics.csv             one row per iteration (d_t, v_t, r_t, energies, learning rate, time)
+//   diagnostics.png             d_t, r_t, their cross-correlation and autocorrelations (Anatomy Fig. 4), redrawn
+//                               with every negatives grid and at the end
 //   samples/positives.png       a batch of training images as the network sees them
 //   samples/negatives-<t>.png   negatives every output.image_every iterations
 //   checkpoint-<t>.safetensors  every output.checkpoint_every iterations and at the end (newest few kept)
@@ -17,6 +19,7 @@
 #include <omp.h>
 
 #include <ebm/ebm.hpp>
+#include <ebm/io/diagnostics_figure.hpp>
 #include <ebm/train/checkpoint.hpp>
 #include <ebm/train/config.hpp>
 #include <ebm/train/progress.hpp>
@@ -102,6 +105,17 @@ int main(int argc, char** argv) {
             ebm::progress_line progress(config.training.iterations, trainer.iteration());
             if (!config.output.progress) progress.set_enabled(false);
 
+            // The diagnostics figure covers the whole run: on resume, the rows before the resume point come from
+            // the CSV (the session drops the rows past it).
+            std::vector<ebm::iteration_record> history;
+            if (resume_from && fs::exists(folder / "diagnostics.csv"))
+                for (const auto& rec : ebm::read_csv(folder / "diagnostics.csv"))
+                    if (rec.iteration < trainer.iteration()) history.push_back(rec);
+            auto draw_diagnostics = [&] {
+                if (history.size() >= 2)
+                    ebm::io::diagnostics_figure(folder / "diagnostics.png", "train_images " + config.preset, history);
+            };
+
             ebm::session_hooks<trainer_type> hooks;
             hooks.positives = [&](std::uint64_t t) -> ebm::const_batch_view {
                 batches.batch(t, positives.view());
@@ -110,6 +124,7 @@ int main(int argc, char** argv) {
             hooks.before_step = [&](trainer_type& tr, std::uint64_t t) { ebm::apply_schedules(tr, config, t); };
             hooks.after_step = [&](trainer_type& tr, const ebm::iteration_record& rec) {
                 progress.update(rec);
+                history.push_back(rec);
                 const std::uint64_t done = rec.iteration + 1;
                 if (config.output.image_every > 0 && (done % config.output.image_every == 0 || done == config.training.iterations)) {
                     char name[64];
@@ -117,11 +132,13 @@ int main(int argc, char** argv) {
                     ebm::io::write_png(folder / "samples" / name,
                                        image_run::grid(tr.negatives(), config.data.channels, config.data.image_size,
                                                        config.output.grid_images));
+                    draw_diagnostics();
                 }
             };
             hooks.on_rollback = [&](const ebm::iteration_record& rec, const std::string& why, const fs::path& restored,
                                     int retry) {
                 progress.finish();
+                std::erase_if(history, [&](const ebm::iteration_record& h) { return h.iteration >= trainer.iteration(); });
                 std::fprintf(stderr, "train_images: divergence at iteration %llu (%s); rolled back to %s (retry %d of %d)\n",
                              static_cast<unsigned long long>(rec.iteration), why.c_str(), restored.string().c_str(), retry,
                              config.divergence.max_retries);
@@ -136,6 +153,7 @@ int main(int argc, char** argv) {
             options.divergence = ebm::divergence_check{.energy_limit = config.divergence.energy_limit};
             const ebm::session_result result = ebm::run_session(trainer, checkpoints, options, hooks);
             progress.finish();
+            draw_diagnostics();
             if (result.status == ebm::session_status::diverged) {
                 std::fprintf(stderr, "train_images: %s; stopped at the last good checkpoint (iteration %llu)\n",
                              result.message.c_str(), static_cast<unsigned long long>(result.iteration));

@@ -1,4 +1,4 @@
-# cmake -DTRAIN=<train_images> -DOUT=<folder> -P smoke_resume.cmake
+# cmake -DTRAIN=<train_images> -DPLOT=<plot_diagnostics> -DOUT=<folder> -P smoke_resume.cmake
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
   message(STATUS "dataset-fashion-mnist not installed: skipped")
   cmake_language(EXIT 77)
@@ -26,7 +26,7 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${OUT}/straight/checkp
 if(NOT same EQUAL 0)
   message(FATAL_ERROR "resumed run's final checkpoint differs from the uninterrupted run's")
 endif()
-foreach(f diagnostics.csv config.json samples/negatives-000000006.png)
+foreach(f diagnostics.csv diagnostics.png config.json samples/negatives-000000006.png)
   if(NOT EXISTS ${OUT}/resumed/${f})
     message(FATAL_ERROR "missing ${f}")
   endif()
@@ -35,6 +35,20 @@ file(STRINGS ${OUT}/resumed/diagnostics.csv rows)
 list(LENGTH rows n)
 if(NOT n EQUAL 7)
   message(FATAL_ERROR "diagnostics.csv has ${n} lines, expected 7")
+endif()
+
+# plot_diagnostics redraws the figure from the CSV and rejects a malformed CSV whole, writing nothing.
+execute_process(COMMAND ${PLOT} --csv ${OUT}/resumed/diagnostics.csv --output ${OUT}/replot.png --title smoke
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/replot.png)
+  message(FATAL_ERROR "plot_diagnostics failed (${rc}): ${out}${err}")
+endif()
+file(READ ${OUT}/resumed/diagnostics.csv csv_text)
+file(WRITE ${OUT}/bad.csv "${csv_text}3,0.1,oops\n")
+execute_process(COMMAND ${PLOT} --csv ${OUT}/bad.csv --output ${OUT}/bad.png RESULT_VARIABLE rc ERROR_VARIABLE err)
+string(FIND "${err}" "line 8" at)
+if(NOT rc EQUAL 1 OR at EQUAL -1 OR EXISTS ${OUT}/bad.png)
+  message(FATAL_ERROR "plot_diagnostics accepted a malformed CSV (${rc}): ${err}")
 endif()
 
 # A fresh run never overwrites a folder with checkpoints; bad keys and presets fail before any work.

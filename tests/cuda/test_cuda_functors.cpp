@@ -263,3 +263,77 @@ TEST_CASE("mala_decide: the CPU sampler's decision, NaN and out-of-box proposals
     }
     if (distributions_use_portable_math()) CHECK(mismatches(device_log_u, cpu_log_u) == 0);
 }
+
+TEST_CASE("langevin_step with a step in memory is MALA's proposal (h = eps^2/2, noise eps, no clamp)") {
+    const ebm::philox rng(ebm::seed{5});
+    const idx dimension = 9, count = 3;
+    std::vector<float> x(static_cast<std::size_t>(dimension * count)), g(x.size()), y(x.size()), reference(x.size());
+    for (std::size_t k = 0; k < x.size(); ++k) {
+        x[k] = 2.0f * std::sin(0.29f * static_cast<float>(k));
+        g[k] = std::cos(0.13f * static_cast<float>(k));
+    }
+    const float eps = 0.37f;
+    cb::host_launch_elements(count * cb::blocks_per_chain(dimension),
+                             cb::langevin_step{y.data(), x.data(), g.data(), dimension, rng, 0, {nullptr, 8},
+                                               ebm::kernels::langevin_move{1.0f, 1.0f, ebm::kernels::box{-1.0f, 1.0f}},
+                                               true, &eps});
+    // The CPU sampler's proposal: langevin_move{0.5f * eps * eps, eps, box{}} with the same noise.
+    const ebm::kernels::langevin_move move{0.5f * eps * eps, eps, ebm::kernels::box{}};
+    const auto z = functor_noise(rng, ebm::purpose::langevin_noise, 0, 8, dimension, count, 1.0f);
+    for (std::size_t k = 0; k < x.size(); ++k) reference[k] = move(x[k], g[k], z[k]);
+    CHECK(mismatches(y, reference) == 0);
+}
+
+TEST_CASE("device dual averaging follows ebm::dual_averaging_state step for step") {
+    const ebm::dual_averaging settings{};
+    const double eps0 = 0.3;
+    ebm::dual_averaging_state cpu(settings, eps0);
+    cb::dual_averaging_device device{settings.target_acceptance, settings.gamma, settings.t0, settings.kappa,
+                                     std::log(10.0 * eps0), std::log(eps0)};
+    CHECK(device.current() == cpu.current());
+    CHECK(device.final_epsilon() == cpu.final_epsilon());
+    for (int l = 0; l < 200; ++l) {
+        const double p = 0.5 + 0.45 * std::sin(0.7 * l);
+        const double step = cpu.update(p);
+        device.update(p);
+        // Same expressions in double; the host build may contract a product into an FMA where the device does not.
+        CHECK(std::fabs(device.current() - step) <= 1e-13 * step);
+        CHECK(std::fabs(device.final_epsilon() - cpu.final_epsilon()) <= 1e-13 * cpu.final_epsilon());
+    }
+}
+
+TEST_CASE("mean_acceptance sums per task of chains_per_task chains, then the tasks, as the CPU sampler") {
+    std::vector<double> p(7);
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] = 0.1 * static_cast<double>(i) + 1e-17 * static_cast<double>(i * i);
+    double task0 = 0, task1 = 0, task2 = 0;
+    for (int i = 0; i < 3; ++i) task0 += p[static_cast<std::size_t>(i)];
+    for (int i = 3; i < 6; ++i) task1 += p[static_cast<std::size_t>(i)];
+    task2 += p[6];
+    double total = 0;
+    total += task0;
+    total += task1;
+    total += task2;
+    CHECK(cb::mean_acceptance(p.data(), 7, 3) == total / 7.0);
+    double all = 0;
+    for (double v : p) all += v;
+    CHECK(cb::mean_acceptance(p.data(), 7, 100) == all / 7.0);
+}
+
+TEST_CASE("dual_averaging_step: one update per call, the float step and a trace record") {
+    const ebm::dual_averaging settings{};
+    cb::dual_averaging_device state{settings.target_acceptance, settings.gamma, settings.t0, settings.kappa,
+                                    std::log(10.0 * 0.1), std::log(0.1)};
+    ebm::dual_averaging_state cpu(settings, 0.1);
+    const std::vector<double> probability{1.0, 0.25, 0.5, 0.0};
+    float eps = 0.1f;
+    std::vector<cb::dual_averaging_record> trace(2);
+    const cb::dual_averaging_step step{&state, probability.data(), 4, 2, &eps, trace.data(), 2};
+    for (int l = 0; l < 3; ++l) {  // the third record does not fit: not written
+        cb::host_launch_elements(1, step);
+        cpu.update(((1.0 + 0.25) + (0.5 + 0.0)) / 4.0);
+        CHECK(eps == static_cast<float>(cpu.current()));
+    }
+    CHECK(state.count == 3);
+    CHECK(trace[0].acceptance == 0.4375);
+    CHECK(trace[1].epsilon > 0.0);
+}

@@ -55,6 +55,41 @@ inline void write_csv(const std::filesystem::path& path, std::span<const iterati
     std::filesystem::rename(temporary, path);
 }
 
+/// Reads a CSV written by write_csv or csv_log (the same header, one record per row). The file is rejected whole:
+/// a wrong header, a short or malformed row or a non-number is an error naming the line.
+inline std::vector<iteration_record> read_csv(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) detail::fail("read_csv", "cannot open the diagnostics file", path.string());
+    std::string line;
+    if (!std::getline(in, line) || line != csv_header()) {
+        std::string what = "'";
+        what.append(path.string()).append("' does not start with the diagnostics header '").append(csv_header()).append("'");
+        detail::fail("read_csv", what, line);
+    }
+    std::vector<iteration_record> records;
+    for (std::size_t number = 2; std::getline(in, line); ++number) {
+        if (line.empty()) continue;
+        iteration_record rec;
+        unsigned long long iteration = 0;
+        long long rejections = 0;
+        int diverged = 0, used = 0;
+        const int fields = std::sscanf(line.c_str(), "%llu,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lld,%d%n", &iteration, &rec.d,
+                                       &rec.v, &rec.r, &rec.acceptance, &rec.positive_energy, &rec.negative_energy,
+                                       &rec.learning_rate, &rec.seconds, &rejections, &diverged, &used);
+        if (fields != 11 || static_cast<std::size_t>(used) != line.size() || (diverged != 0 && diverged != 1)) {
+            std::string what = "'";
+            what.append(path.string()).append("' line ").append(std::to_string(number));
+            what.append(" is not a diagnostics row of 11 numbers");
+            detail::fail("read_csv", what, line);
+        }
+        rec.iteration = iteration;
+        rec.non_finite_rejections = rejections;
+        rec.diverged = diverged == 1;
+        records.push_back(rec);
+    }
+    return records;
+}
+
 /// Normalised cross-correlation sum_t a_t b_{t+lag} / (n - 1) for lag in [-max_lag, max_lag], with a
 /// rescaled to unit mean square (uncentred) and b centred and standardised — as the Anatomy code plots
 /// d_t against r_t. Returns 2*max_lag + 1 values, lag -max_lag first.

@@ -3,10 +3,14 @@
 
 #include <ebm/train/diagnostics.hpp>
 
+#include "common/error_message.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -56,5 +60,50 @@ TEST_CASE("write_csv: header and one row per record, written atomically") {
     }
     CHECK(rows == 3);
     CHECK(ebm::csv_row(records[2]).back() == '1');
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("read_csv: reads back what write_csv wrote and rejects a malformed file whole") {
+    const auto dir = std::filesystem::temp_directory_path() / "ebm_test_read_csv";
+    std::filesystem::create_directories(dir);
+    const auto path = dir / "log.csv";
+    std::vector<ebm::iteration_record> records(4);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        auto& rec = records[i];
+        rec.iteration = 10 + i;
+        rec.d = -0.25 * static_cast<double>(i) + 0.125;
+        rec.v = 1.5, rec.r = 0.0625 * static_cast<double>(i), rec.acceptance = i == 1 ? 0.5 : -1.0;
+        rec.positive_energy = -3.0, rec.negative_energy = 2.5, rec.learning_rate = 1e-4, rec.seconds = 0.75;
+        rec.non_finite_rejections = static_cast<std::int64_t>(i);
+        rec.diverged = i == 3;
+    }
+    records[3].d = std::numeric_limits<double>::quiet_NaN();  // a skipped update is logged as nan
+    ebm::write_csv(path, records);
+    const auto back = ebm::read_csv(path);
+    REQUIRE(back.size() == records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        CHECK(back[i].iteration == records[i].iteration);
+        if (i < 3) CHECK(back[i].d == records[i].d);
+        CHECK(back[i].r == records[i].r);
+        CHECK(back[i].acceptance == records[i].acceptance);
+        CHECK(back[i].learning_rate == doctest::Approx(1e-4).epsilon(1e-8));
+        CHECK(back[i].non_finite_rejections == records[i].non_finite_rejections);
+        CHECK(back[i].diverged == records[i].diverged);
+    }
+    CHECK(std::isnan(back[3].d));
+
+    // Written piece by piece (operator+ chains trip GCC 12's false -Wrestrict positive).
+    auto write = [&](std::initializer_list<std::string> pieces) {
+        std::ofstream out(path, std::ios::trunc);
+        out << ebm::csv_header() << '\n';
+        for (const auto& piece : pieces) out << piece;
+    };
+    write({ebm::csv_row(records[0]), "\n", "11,0.5,1,2\n"});
+    CHECK(ebm_test::message_of([&] { (void)ebm::read_csv(path); }).find("line 3") != std::string::npos);
+    write({ebm::csv_row(records[0]), "x\n"});
+    CHECK(ebm_test::message_of([&] { (void)ebm::read_csv(path); }).find("line 2") != std::string::npos);
+    std::ofstream(path, std::ios::trunc) << "iteration,d\n";
+    CHECK(ebm_test::message_of([&] { (void)ebm::read_csv(path); }).find("header") != std::string::npos);
+    CHECK(ebm_test::message_of([&] { (void)ebm::read_csv(dir / "missing.csv"); }).find("ebm::read_csv: cannot open") != std::string::npos);
     std::filesystem::remove_all(dir);
 }

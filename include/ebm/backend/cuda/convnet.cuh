@@ -21,6 +21,7 @@
 // CUDA graph). Needs nvcc (it launches the element-wise kernels).
 #include <cudnn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <span>
@@ -143,6 +144,61 @@ struct conv_level {
     cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
     device_buffer<float> out;   // activations of this layer (after bias and LeakyReLU), out_c*out_h*out_w x chains
 };
+
+/// cuDNN's heuristic choice of the forward, backward-data and backward-filter algorithms of one convolution
+/// (the first that cuDNN reports usable; deterministic ones first for the backward passes); scratch grows to the
+/// largest workspace of the three. `where` names the network in the error when cuDNN offers none.
+inline void choose_conv_algorithms(const char* where, cudnnHandle_t h, cudnnTensorDescriptor_t input,
+                                   cudnnFilterDescriptor_t filter, cudnnConvolutionDescriptor_t conv,
+                                   cudnnTensorDescriptor_t output, cudnnConvolutionFwdAlgo_t& fwd_algo,
+                                   cudnnConvolutionBwdDataAlgo_t& bwd_data_algo,
+                                   cudnnConvolutionBwdFilterAlgo_t& bwd_filter_algo, std::size_t& scratch) {
+    int returned = 0;
+    cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    EBM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, input, filter, conv, output,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
+    bool found = false;
+    for (int k = 0; k < returned && !found; ++k)
+        if (fwd[k].status == CUDNN_STATUS_SUCCESS) {
+            fwd_algo = fwd[k].algo;
+            found = true;
+        }
+    if (!found) ebm::detail::fail(where, "cuDNN offers no forward algorithm for a layer", "none");
+    cudnnConvolutionBwdDataAlgoPerf_t bwd_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, filter, output, conv, input,
+                                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
+                                                                bwd_data));
+    found = false;
+    for (int pass = 0; pass < 2 && !found; ++pass)  // deterministic first, then any
+        for (int k = 0; k < returned && !found; ++k)
+            if (bwd_data[k].status == CUDNN_STATUS_SUCCESS &&
+                (pass == 1 || bwd_data[k].determinism == CUDNN_DETERMINISTIC)) {
+                bwd_data_algo = bwd_data[k].algo;
+                found = true;
+            }
+    if (!found) ebm::detail::fail(where, "cuDNN offers no backward-data algorithm for a layer", "none");
+    cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, input, output, conv, filter,
+                                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned,
+                                                                  bwd_filter));
+    found = false;
+    for (int pass = 0; pass < 2 && !found; ++pass)
+        for (int k = 0; k < returned && !found; ++k)
+            if (bwd_filter[k].status == CUDNN_STATUS_SUCCESS &&
+                (pass == 1 || bwd_filter[k].determinism == CUDNN_DETERMINISTIC)) {
+                bwd_filter_algo = bwd_filter[k].algo;
+                found = true;
+            }
+    if (!found) ebm::detail::fail(where, "cuDNN offers no backward-filter algorithm for a layer", "none");
+    std::size_t bytes = 0;
+    EBM_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, input, filter, conv, output, fwd_algo, &bytes));
+    scratch = std::max(scratch, bytes);
+    EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, filter, output, conv, input, bwd_data_algo, &bytes));
+    scratch = std::max(scratch, bytes);
+    EBM_CUDNN_CHECK(
+        cudnnGetConvolutionBackwardFilterWorkspaceSize(h, input, output, conv, filter, bwd_filter_algo, &bytes));
+    scratch = std::max(scratch, bytes);
+}
 
 /// Descriptors, algorithms, activations and the cuDNN workspace for one batch size.
 struct convnet_plan {
@@ -362,53 +418,8 @@ private:
     }
 
     static void choose_algorithms(cudnnHandle_t h, detail::conv_level& v, std::size_t& scratch) {
-        int returned = 0;
-        cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        EBM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, v.input.d, v.filter.d, v.conv.d, v.output.d,
-                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
-        bool found = false;
-        for (int k = 0; k < returned && !found; ++k)
-            if (fwd[k].status == CUDNN_STATUS_SUCCESS) {
-                v.fwd_algo = fwd[k].algo;
-                found = true;
-            }
-        if (!found) ebm::detail::fail("cuda::convnet", "cuDNN offers no forward algorithm for a layer", v.out_c);
-        cudnnConvolutionBwdDataAlgoPerf_t bwd_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, v.filter.d, v.output.d, v.conv.d, v.input.d,
-                                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
-                                                                    bwd_data));
-        found = false;
-        for (int pass = 0; pass < 2 && !found; ++pass)  // deterministic first, then any
-            for (int k = 0; k < returned && !found; ++k)
-                if (bwd_data[k].status == CUDNN_STATUS_SUCCESS &&
-                    (pass == 1 || bwd_data[k].determinism == CUDNN_DETERMINISTIC)) {
-                    v.bwd_data_algo = bwd_data[k].algo;
-                    found = true;
-                }
-        if (!found) ebm::detail::fail("cuda::convnet", "cuDNN offers no backward-data algorithm for a layer", v.out_c);
-        cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, v.input.d, v.output.d, v.conv.d, v.filter.d,
-                                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned,
-                                                                      bwd_filter));
-        found = false;
-        for (int pass = 0; pass < 2 && !found; ++pass)
-            for (int k = 0; k < returned && !found; ++k)
-                if (bwd_filter[k].status == CUDNN_STATUS_SUCCESS &&
-                    (pass == 1 || bwd_filter[k].determinism == CUDNN_DETERMINISTIC)) {
-                    v.bwd_filter_algo = bwd_filter[k].algo;
-                    found = true;
-                }
-        if (!found) ebm::detail::fail("cuda::convnet", "cuDNN offers no backward-filter algorithm for a layer", v.out_c);
-        std::size_t bytes = 0;
-        EBM_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, v.input.d, v.filter.d, v.conv.d, v.output.d,
-                                                                v.fwd_algo, &bytes));
-        scratch = std::max(scratch, bytes);
-        EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, v.filter.d, v.output.d, v.conv.d, v.input.d,
-                                                                     v.bwd_data_algo, &bytes));
-        scratch = std::max(scratch, bytes);
-        EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, v.input.d, v.output.d, v.conv.d, v.filter.d,
-                                                                       v.bwd_filter_algo, &bytes));
-        scratch = std::max(scratch, bytes);
+        detail::choose_conv_algorithms("cuda::convnet", h, v.input.d, v.filter.d, v.conv.d, v.output.d, v.fwd_algo,
+                                       v.bwd_data_algo, v.bwd_filter_algo, scratch);
     }
 
     void forward(detail::convnet_plan& plan, const_batch_view x, float* u, workspace& ws) const {

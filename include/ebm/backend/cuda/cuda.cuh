@@ -3,6 +3,7 @@
 // library (ebm/ebm.hpp) never includes this; code that only names the backend type can include cuda_tag.hpp.
 #include "check.cuh"
 #include "convnet.cuh"
+#include "convnet_nonlocal.cuh"
 #include "cuda_tag.hpp"
 #include "functors.cuh"
 #include "init.cuh"

@@ -104,9 +104,15 @@ struct uniform_fill {
     }
 };
 
+/// MALA's proposal move for the step eps (no clamp: the box is an accept test), with the CPU sampler's arithmetic
+/// h = 0.5f * eps * eps (two float multiplies: nothing a compiler can contract).
+EBM_HOST_DEVICE inline kernels::langevin_move mala_move(float eps) { return {0.5f * eps * eps, eps, kernels::box{}}; }
+
 /// One Langevin move with its own noise, fused: y = clamp(x - h g + s z), z from (langevin_noise, chain, step).
 /// y may equal x (in place: unadjusted Langevin) or be another buffer (MALA's proposal). With noise off, z = 0 and no
-/// Philox block is computed. Call for k in [0, count * blocks_per_chain(dimension)).
+/// Philox block is computed. With `mala_epsilon` set, the move is mala_move(*mala_epsilon), read at run time: the
+/// step size of an adapting MALA chain lives in device memory, so a captured graph follows it.
+/// Call for k in [0, count * blocks_per_chain(dimension)).
 struct langevin_step {
     float* y;
     const float* x;
@@ -117,11 +123,13 @@ struct langevin_step {
     step_counter step;
     kernels::langevin_move move;
     bool noise = true;
+    const float* mala_epsilon = nullptr;
 
     EBM_HOST_DEVICE void operator()(index k) const {
         const index per_chain = blocks_per_chain(dimension);
         const index chain = k / per_chain;
         const index b = k - chain * per_chain;
+        const kernels::langevin_move m = mala_epsilon != nullptr ? mala_move(*mala_epsilon) : move;
         float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (noise) {
             const auto w = rng.block(purpose::langevin_noise, first_chain + static_cast<std::uint32_t>(chain),
@@ -135,7 +143,7 @@ struct langevin_step {
         }
         const index base = chain * dimension + 4 * b;
         const index n = dimension - 4 * b < 4 ? dimension - 4 * b : 4;
-        for (index j = 0; j < n; ++j) y[base + j] = move(x[base + j], g[base + j], z[j]);
+        for (index j = 0; j < n; ++j) y[base + j] = m(x[base + j], g[base + j], z[j]);
     }
 };
 
@@ -211,6 +219,93 @@ EBM_HOST_DEVICE inline mala_outcome mala_decide(float log_u, float energy_curren
     }
     return out;
 }
+
+/// A product that is never fused into a following addition: __dmul_rn on the device (nvcc contracts a*b + c by
+/// default), a plain product on the host. The dual averaging below uses it so that the device computes each
+/// product and sum with its own rounding, as the CPU's sampler/adaptation.hpp written as plain expressions does.
+EBM_HOST_DEVICE inline double product_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return __dmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+/// One step of MALA's step-size adaptation as the device keeps it: ebm::dual_averaging_state
+/// (sampler/adaptation.hpp, Hoffman & Gelman 2014, Algorithm 5) as a plain struct in device memory, updated by one
+/// device thread after each step from the per-chain acceptance probabilities, so an adapting chain needs no host
+/// round trip and stays capturable in a CUDA graph. Same fields, same double precision, same expression order as
+/// the CPU class; exp, pow and sqrt are the device's (sqrt correctly rounded; exp and pow within an ulp or two of
+/// glibc's), so the step sizes agree with the CPU's to the last bits, not necessarily bit for bit.
+struct dual_averaging_device {
+    double target_acceptance;
+    double gamma;
+    double t0;
+    double kappa;
+    double mu;                     // log(10 eps_0)
+    double log_epsilon;
+    double log_epsilon_bar = 0.0;
+    double h_bar = 0.0;
+    std::int64_t count = 0;
+
+    /// ebm::dual_averaging_state::update: feeds the mean acceptance probability of one step.
+    EBM_HOST_DEVICE void update(double acceptance_probability) {
+        ++count;
+        const double m = static_cast<double>(count);
+        const double w = 1.0 / (m + t0);
+        h_bar = product_rn(1.0 - w, h_bar) + product_rn(w, target_acceptance - acceptance_probability);
+        log_epsilon = mu - product_rn(std::sqrt(m) / gamma, h_bar);
+        const double eta = std::pow(m, -kappa);
+        log_epsilon_bar = product_rn(eta, log_epsilon) + product_rn(1.0 - eta, log_epsilon_bar);
+    }
+    /// ebm::dual_averaging_state::current: the step to use next.
+    [[nodiscard]] EBM_HOST_DEVICE double current() const { return std::exp(log_epsilon); }
+    /// ebm::dual_averaging_state::final_epsilon: the averaged step, to sample with once warm-up ends.
+    [[nodiscard]] EBM_HOST_DEVICE double final_epsilon() const {
+        return count == 0 ? current() : std::exp(log_epsilon_bar);
+    }
+};
+
+/// What one adaptation step did (the device keeps one record per warm-up step).
+struct dual_averaging_record {
+    double acceptance;   // mean min(1, ratio) over the chains, as fed to update()
+    double epsilon;      // current() after the update: the step of the next MALA step (used as a float)
+    double epsilon_bar;  // final_epsilon() after the update
+};
+
+/// The mean of the per-chain acceptance probabilities summed as the CPU sampler sums them: chains in order within
+/// each task of chains_per_task chains, then the task sums in task order, divided by the chain count.
+EBM_HOST_DEVICE inline double mean_acceptance(const double* probability, index count, index chains_per_task) {
+    double total = 0.0, task = 0.0;
+    for (index i = 0; i < count; ++i) {
+        task += probability[i];
+        if ((i + 1) % chains_per_task == 0 || i + 1 == count) {
+            total += task;
+            task = 0.0;
+        }
+    }
+    return total / static_cast<double>(count);
+}
+
+/// The per-step work of an adapting MALA chain, for one thread: mean acceptance -> update -> the float step the
+/// next proposal and accept read (static_cast<float>(current()), as the CPU sampler converts it) -> trace record.
+struct dual_averaging_step {
+    dual_averaging_device* state;
+    const double* probability;  // per chain, min(1, ratio) of this step (0 for rejected-outright proposals)
+    index count;
+    index chains_per_task;
+    float* epsilon;
+    dual_averaging_record* trace;  // may be null
+    index trace_capacity;
+    EBM_HOST_DEVICE void operator()(index) const {
+        const double p = mean_acceptance(probability, count, chains_per_task);
+        state->update(p);
+        const double next = state->current();
+        *epsilon = static_cast<float>(next);
+        if (trace != nullptr && state->count <= trace_capacity)
+            trace[state->count - 1] = dual_averaging_record{p, next, state->final_epsilon()};
+    }
+};
 
 /// The CPU launcher of these functors: f(k) for k in [0, n), in order (the reference the GPU is compared with).
 template <class F>

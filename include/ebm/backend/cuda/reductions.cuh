@@ -78,12 +78,13 @@ __global__ void set_value_kernel(T* target, T value) {
 struct mala_counters {
     std::int64_t* accepted;      // per chain
     std::int64_t* non_finite;    // per chain
-    float* probability;          // per chain, min(1, ratio) of this step (for adaptation); may be null
+    double* probability;         // per chain, min(1, ratio) of this step (for adaptation); may be null
     float* norms;                // per chain, ||dU/dx|| at the state after this step
 };
 
 /// One block per chain: residual sums of the proposal, box test, MH decision in log space (shared mala_decide),
-/// then the accepted chains take y, dU/dx(y) and U(y).
+/// then the accepted chains take y, dU/dx(y) and U(y). With `epsilon` set, h and 2 eps^2 are computed from the step
+/// in device memory (an adapting chain) with the CPU's float arithmetic, instead of the fixed h and two_noise_sq.
 struct mala_accept_arguments {
     float* x;
     float* g;
@@ -99,6 +100,7 @@ struct mala_accept_arguments {
     float two_noise_sq;  // 2 eps^2
     kernels::box clamp;
     mala_counters counters;
+    const float* epsilon = nullptr;
 };
 
 template <class = void>
@@ -107,7 +109,10 @@ __global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(mala_a
     __shared__ int decision;
     const index i = blockIdx.x;
     const index base = i * a.dimension;
-    const kernels::mala_residuals residuals{a.h};
+    const float eps = a.epsilon != nullptr ? *a.epsilon : 0.0f;
+    const float h = a.epsilon != nullptr ? mala_move(eps).step : a.h;
+    const float two_noise_sq = a.epsilon != nullptr ? 2.0f * eps * eps : a.two_noise_sq;
+    const kernels::mala_residuals residuals{h};
     float forward_sq = 0.0f, backward_sq = 0.0f, gx_sq = 0.0f, gy_sq = 0.0f;
     int inside = 1;
     for (index k = threadIdx.x; k < a.dimension; k += blockDim.x) {
@@ -127,14 +132,14 @@ __global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(mala_a
         const auto chain = a.first_chain + static_cast<std::uint32_t>(i);
         const float log_u = accept_log_uniform(a.rng, chain, s);
         const mala_outcome out =
-            mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, a.two_noise_sq, inside != 0);
+            mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, two_noise_sq, inside != 0);
         decision = out.accept ? 1 : 0;
         if (!out.finite) ++a.counters.non_finite[i];
         if (out.accept) {
             ++a.counters.accepted[i];
             a.u[i] = a.uy[i];
         }
-        if (a.counters.probability != nullptr) a.counters.probability[i] = static_cast<float>(out.probability);
+        if (a.counters.probability != nullptr) a.counters.probability[i] = out.probability;
         a.counters.norms[i] = sqrtf(out.accept ? gy_sq : gx_sq);
     }
     __syncthreads();

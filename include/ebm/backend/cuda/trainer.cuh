@@ -1,13 +1,13 @@
 #pragma once
 // Algorithm 1 (the ML trainer) with everything resident on the GPU, for the same four policy objects as
-// ebm::ml_trainer: a device energy (cuda_backend::mlp), a sampler policy (ebm::langevin, ebm::langevin_decoupled,
-// ebm::mala), an initializer policy (ebm::uniform_noise, ebm::gaussian_noise, ebm::persistent_bank<Init>,
-// ebm::data_init) and an optimizer policy (ebm::sgd, ebm::adam), plus ebm::trainer_options. The iteration is the
-// CPU trainer's step by step, with the same Philox streams and counters (data noise (data_noise, i, t), initial
-// chains (init_noise, i, t) or bank (bank_draw/bank_rejuvenate, i, t), sampler steps numbered across iterations):
-// positives (host) -> device, + data noise -> draw negatives -> K sampler steps (one CUDA graph) -> write back ->
-// weighted parameter gradient (+1/n positives, -1/m negatives) -> d_t -> optimizer step. One host synchronisation
-// per iteration (the record). Needs nvcc.
+// ebm::ml_trainer: a device energy (cuda_backend::mlp, convnet, nonlocal_net), a sampler policy (ebm::langevin,
+// ebm::langevin_decoupled, ebm::mala), an initializer policy (ebm::uniform_noise, ebm::gaussian_noise,
+// ebm::persistent_bank<Init>, ebm::data_init) and an optimizer policy (ebm::sgd, ebm::adam), plus
+// ebm::trainer_options. The iteration is the CPU trainer's step by step, with the same Philox streams and counters
+// (data noise (data_noise, i, t), initial chains (init_noise, i, t) or bank (bank_draw/bank_rejuvenate, i, t),
+// sampler steps numbered across iterations): positives (host) -> device, + data noise -> draw negatives -> K sampler
+// steps (one CUDA graph) -> write back -> weighted parameter gradient (+1/n positives, -1/m negatives) -> d_t ->
+// optimizer step. One host synchronisation per iteration (the record). Needs nvcc.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
