@@ -35,6 +35,7 @@
 #include "../detail/aligned_buffer.hpp"
 #include "../error.hpp"
 #include "../random/distributions.hpp"
+#include "convnet_nonlocal_layout.hpp"
 #include "convnet_tensor.hpp"
 
 namespace ebm {
@@ -64,14 +65,8 @@ public:
         detail::require_positive("nonlocal_net", "n_f", n_f);
         if (n_f < 2) detail::fail("nonlocal_net", "n_f must be >= 2 (the non-local blocks halve it)", n_f);
         detail::require_in_closed("nonlocal_net", "negative_slope", negative_slope, 0.0f, 1.0f);
-        add_conv("convs.0", n_f, channels, 3);
-        add_block("convs.3", n_f);
-        add_conv("convs.4", 2 * n_f, n_f, 3);
-        add_block("convs.7", 2 * n_f);
-        add_conv("convs.8", 4 * n_f, 2 * n_f, 3);
-        add_linear("fc.0", 8 * n_f, 4 * n_f * 16);
-        add_linear("fc.2", 1, 8 * n_f);
-        parameters_.assign(static_cast<std::size_t>(size_), 0.0f);
+        arch_ = detail::nonlocal_layout(channels, n_f);
+        parameters_.assign(static_cast<std::size_t>(arch_.size), 0.0f);
         reset_parameters(init_seed);
         plan_scratch();
     }
@@ -79,17 +74,14 @@ public:
     /// PyTorch's default initialisation; the non-local output projections (".W.") start at zero.
     void reset_parameters(seed init_seed) {
         const philox rng(init_seed);
-        for (std::size_t t = 0; t < tensors_.size(); ++t) {
-            const parameter_tensor& tensor = tensors_[t];
+        for (std::size_t t = 0; t < arch_.tensors.size(); ++t) {
+            const parameter_tensor& tensor = arch_.tensors[t];
             float* p = parameters_.data() + tensor.offset;
-            if (tensor.name.find(".W.") != std::string::npos) {
+            const float bound = arch_.init_bound(t);
+            if (bound == 0.0f) {
                 std::fill(p, p + tensor.count(), 0.0f);
                 continue;
             }
-            const parameter_tensor& weight = tensors_[t - t % 2];
-            index fan_in = 1;
-            for (std::size_t k = 1; k < weight.shape.size(); ++k) fan_in *= weight.shape[k];
-            const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
             fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(t), 0, p, tensor.count(), -bound, bound);
         }
     }
@@ -100,10 +92,10 @@ public:
     [[nodiscard]] index n_f() const { return n_f_; }
     [[nodiscard]] float negative_slope() const { return slope_; }
     [[nodiscard]] index dimension() const { return channels_ * 32 * 32; }
-    [[nodiscard]] index parameter_count() const { return size_; }
+    [[nodiscard]] index parameter_count() const { return arch_.size; }
     [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), parameters_.size()}; }
     [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
-    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return arch_.tensors; }
 
     [[nodiscard]] workspace make_workspace(index max_chains) const {
         detail::require_positive("nonlocal_net::make_workspace", "max_chains", max_chains);
@@ -113,7 +105,7 @@ public:
         for (auto& s : ws.threads) {
             s.buffer.assign(static_cast<std::size_t>(scratch_floats_), 0.0f);
             s.argmax.assign(static_cast<std::size_t>(argmax_count_), 0);
-            s.grad.assign(static_cast<std::size_t>(size_), 0.0f);  // parameter gradient of this thread's chains
+            s.grad.assign(static_cast<std::size_t>(arch_.size), 0.0f);  // parameter gradient of this thread's chains
         }
         return ws;
     }
@@ -148,18 +140,13 @@ public:
             backward(x.chain(i), weights[static_cast<std::size_t>(i)], s, nullptr, s.grad.data());
         });
         for (auto& s : ws.threads) {
-            for (index k = 0; k < size_; ++k) grad[static_cast<std::size_t>(k)] += s.grad[static_cast<std::size_t>(k)];
+            for (index k = 0; k < arch_.size; ++k) grad[static_cast<std::size_t>(k)] += s.grad[static_cast<std::size_t>(k)];
         }
     }
 
 private:
-    struct conv_ref {
-        index weight = 0, bias = 0, out = 0, in = 0, kernel = 1;
-    };
-    struct block_ref {
-        conv_ref g, w, theta, phi;
-        index c = 0, inner = 0;
-    };
+    using conv_ref = detail::nonlocal_layout::conv_ref;
+    using block_ref = detail::nonlocal_layout::block_ref;
 
     static int max_threads() {
 #if defined(_OPENMP)
@@ -197,33 +184,6 @@ private:
         if (ws.threads.empty()) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
     }
 
-    conv_ref add_tensor_pair(const std::string& name, std::vector<index> wshape, index out) {
-        conv_ref r;
-        r.out = out;
-        r.in = wshape[1];
-        r.kernel = wshape.size() == 4 ? wshape[2] : 1;
-        tensors_.push_back({name + ".weight", wshape, size_});
-        r.weight = size_;
-        size_ += tensors_.back().count();
-        tensors_.push_back({name + ".bias", {out}, size_});
-        r.bias = size_;
-        size_ += out;
-        return r;
-    }
-    void add_conv(const std::string& name, index out, index in, index k) {
-        convs_.push_back(add_tensor_pair(name, {out, in, k, k}, out));
-    }
-    void add_linear(const std::string& name, index out, index in) { fcs_.push_back(add_tensor_pair(name, {out, in}, out)); }
-    void add_block(const std::string& name, index c) {
-        block_ref b;
-        b.c = c;
-        b.inner = std::max<index>(1, c / 2);
-        b.g = add_tensor_pair(name + ".g.0", {b.inner, c, 1, 1}, b.inner);
-        b.w = add_tensor_pair(name + ".W", {c, b.inner, 1, 1}, c);
-        b.theta = add_tensor_pair(name + ".theta", {b.inner, c, 1, 1}, b.inner);
-        b.phi = add_tensor_pair(name + ".phi.0", {b.inner, c, 1, 1}, b.inner);
-        blocks_.push_back(b);
-    }
 
     // ---- scratch layout (floats), per chain --------------------------------------------------------------------
     // stage s (0..2): conv input spatial side S = 32 >> s, channels cin; conv output a_s (cout x S^2, after LeakyReLU)
@@ -251,7 +211,7 @@ private:
         index am = 0;
         for (int s = 0; s < 3; ++s) {
             const index side = 32 >> s;
-            const conv_ref& c = convs_[static_cast<std::size_t>(s)];
+            const conv_ref& c = arch_.convs[static_cast<std::size_t>(s)];
             largest_cols = std::max(largest_cols, c.in * 9 * side * side);
             largest_act = std::max(largest_act, c.out * side * side);
             largest_act = std::max(largest_act, c.in * side * side);
@@ -259,14 +219,14 @@ private:
         lay_.cols = take(largest_cols);
         for (int s = 0; s < 3; ++s) {
             const index side = 32 >> s;
-            const conv_ref& c = convs_[static_cast<std::size_t>(s)];
+            const conv_ref& c = arch_.convs[static_cast<std::size_t>(s)];
             lay_.a[s] = take(c.out * side * side);
             lay_.p[s] = take(c.out * side * side / 4);
             lay_.am_a[s] = am;
             am += c.out * side * side / 4;
         }
         for (int b = 0; b < 2; ++b) {
-            const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+            const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
             const index n = (16 >> b) * (16 >> b), m = n / 4;
             lay_.theta[b] = take(bl.inner * n);
             lay_.pg[b] = take(bl.inner * n);
@@ -281,12 +241,12 @@ private:
             lay_.am_pp[b] = am;
             am += bl.inner * m;
         }
-        lay_.h = take(fcs_[0].out);
-        lay_.ha = take(fcs_[0].out);
-        lay_.d0 = take(std::max(largest_act, fcs_[0].in));
-        lay_.d1 = take(std::max(largest_act, fcs_[0].in));
+        lay_.h = take(arch_.fcs[0].out);
+        lay_.ha = take(arch_.fcs[0].out);
+        lay_.d0 = take(std::max(largest_act, arch_.fcs[0].in));
+        lay_.d1 = take(std::max(largest_act, arch_.fcs[0].in));
         lay_.d2 = take(largest_act);
-        for (auto& d : lay_.dsmall) d = take(std::max<index>(blocks_[0].inner * 256, 256 * 64));
+        for (auto& d : lay_.dsmall) d = take(std::max<index>(arch_.blocks[0].inner * 256, 256 * 64));
         lay_.total = off;
         lay_.am_total = am;
         scratch_floats_ = off;
@@ -390,15 +350,15 @@ private:
         const float* in = x;
         for (int st = 0; st < 3; ++st) {
             const index side = 32 >> st;
-            const conv_ref& c = convs_[static_cast<std::size_t>(st)];
+            const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
             if (st > 0) in = block_forward(st - 1, buf + lay_.p[st - 1], s);
             im2col3(in, c.in, side, buf + lay_.cols);
             dense({c.weight, c.bias, c.out, c.in * 9, 3}, buf + lay_.cols, side * side, buf + lay_.a[st]);
             leaky(buf + lay_.a[st], c.out * side * side);
             maxpool2(buf + lay_.a[st], c.out, side, buf + lay_.p[st], s.argmax.data() + lay_.am_a[st]);
         }
-        const conv_ref& f1 = fcs_[0];
-        const conv_ref& f2 = fcs_[1];
+        const conv_ref& f1 = arch_.fcs[0];
+        const conv_ref& f2 = arch_.fcs[1];
         dense(f1, buf + lay_.p[2], 1, buf + lay_.h);
         std::copy(buf + lay_.h, buf + lay_.h + f1.out, buf + lay_.ha);
         leaky(buf + lay_.ha, f1.out);
@@ -410,7 +370,7 @@ private:
     // Non-local block b on x (c x n); returns z (c x n).
     const float* block_forward(int b, const float* x, scratch& s) const {
         float* buf = s.buffer.data();
-        const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+        const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
         dense(bl.theta, x, n, buf + lay_.theta[b]);
         dense(bl.g, x, n, buf + lay_.pg[b]);
@@ -434,8 +394,8 @@ private:
     // ---- backward of one chain (after forward): dU/dx into gx and/or weight * dU/dtheta into grad ------------
     void backward(const float* x, float weight, scratch& s, float* gx, float* grad) const {
         float* buf = s.buffer.data();
-        const conv_ref& f1 = fcs_[0];
-        const conv_ref& f2 = fcs_[1];
+        const conv_ref& f1 = arch_.fcs[0];
+        const conv_ref& f2 = arch_.fcs[1];
         float top = weight;
         float* dha = buf + lay_.d0;
         dense_back(f2, buf + lay_.ha, &top, 1, dha, false, grad);
@@ -444,7 +404,7 @@ private:
         dense_back(f1, buf + lay_.p[2], dha, 1, dp, false, grad);
         for (int st = 2; st >= 0; --st) {
             const index side = 32 >> st;
-            const conv_ref& c = convs_[static_cast<std::size_t>(st)];
+            const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
             float* da = buf + lay_.d2;
             unpool2(dp, s.argmax.data() + lay_.am_a[st], c.out, side, da);
             leaky_back(buf + lay_.a[st], da, c.out * side * side);
@@ -473,7 +433,7 @@ private:
 
     void block_backward(int b, const float* x, const float* dz, float* dx, scratch& s, float* grad) const {
         float* buf = s.buffer.data();
-        const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+        const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
         std::copy(dz, dz + bl.c * n, dx);  // residual
         float* dy = buf + lay_.dsmall[0];
@@ -503,10 +463,7 @@ private:
 
     index channels_, n_f_;
     float slope_;
-    std::vector<parameter_tensor> tensors_;
-    std::vector<conv_ref> convs_, fcs_;
-    std::vector<block_ref> blocks_;
-    index size_ = 0;
+    detail::nonlocal_layout arch_;
     detail::aligned_vector<float> parameters_;
 };
 

@@ -41,6 +41,7 @@
 
 #include "../../batch.hpp"
 #include "../../config.hpp"
+#include "../../energy/convnet_nonlocal_layout.hpp"
 #include "../../energy/convnet_tensor.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
@@ -267,13 +268,13 @@ public:
         ebm::detail::require_positive("cuda::nonlocal_net", "n_f", n_f);
         if (n_f < 2) ebm::detail::fail("cuda::nonlocal_net", "n_f must be >= 2 (the non-local blocks halve it)", n_f);
         ebm::detail::require_in_closed("cuda::nonlocal_net", "negative_slope", negative_slope, 0.0f, 1.0f);
-        layout();
-        parameters_.resize(size_);
+        arch_ = ebm::detail::nonlocal_layout(channels, n_f);
+        parameters_.resize(arch_.size);
         reset_parameters(init_seed);
     }
     nonlocal_net(const nonlocal_net& other)
-        : channels_(other.channels_), n_f_(other.n_f_), slope_(other.slope_), tensors_(other.tensors_),
-          convs_(other.convs_), fcs_(other.fcs_), blocks_(other.blocks_), size_(other.size_), parameters_(other.size_) {
+        : channels_(other.channels_), n_f_(other.n_f_), slope_(other.slope_), arch_(other.arch_),
+          parameters_(other.arch_.size) {
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
                                   cudaMemcpyDeviceToDevice));
     }
@@ -290,17 +291,14 @@ public:
     /// PyTorch's default initialisation from the seed (the CPU net's streams); the output projections (".W.") zero.
     void reset_parameters(seed init_seed) {
         const philox rng(init_seed);
-        for (std::size_t t = 0; t < tensors_.size(); ++t) {
-            const parameter_tensor& tensor = tensors_[t];
+        for (std::size_t t = 0; t < arch_.tensors.size(); ++t) {
+            const parameter_tensor& tensor = arch_.tensors[t];
             float* p = parameters_.data() + tensor.offset;
-            if (tensor.name.find(".W.") != std::string::npos) {
+            const float bound = arch_.init_bound(t);
+            if (bound == 0.0f) {
                 EBM_CUDA_CHECK(cudaMemset(p, 0, static_cast<std::size_t>(tensor.count()) * sizeof(float)));
                 continue;
             }
-            const parameter_tensor& weight = tensors_[t - t % 2];
-            index fan_in = 1;
-            for (std::size_t k = 1; k < weight.shape.size(); ++k) fan_in *= weight.shape[k];
-            const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
             launch_elements(blocks_per_chain(tensor.count()),
                             uniform_fill{p, tensor.count(), rng, purpose::parameter_init, static_cast<std::uint32_t>(t),
                                          {}, -bound, bound});
@@ -314,26 +312,26 @@ public:
     [[nodiscard]] index n_f() const { return n_f_; }
     [[nodiscard]] float negative_slope() const { return slope_; }
     [[nodiscard]] index dimension() const { return channels_ * 32 * 32; }
-    [[nodiscard]] index parameter_count() const { return size_; }
+    [[nodiscard]] index parameter_count() const { return arch_.size; }
     /// Device spans: the flat parameters in ebm::nonlocal_net's order.
-    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(size_)}; }
+    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(arch_.size)}; }
     [[nodiscard]] std::span<const float> parameters() const {
-        return {parameters_.data(), static_cast<std::size_t>(size_)};
+        return {parameters_.data(), static_cast<std::size_t>(arch_.size)};
     }
     /// Names, shapes and offsets: the same list as ebm::nonlocal_net::parameter_tensors().
-    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return arch_.tensors; }
     /// Host -> device copy of all parameters (e.g. ebm::nonlocal_net::parameters() of a CPU network).
     void upload_parameters(std::span<const float> host) {
-        if (static_cast<index>(host.size()) != size_)
+        if (static_cast<index>(host.size()) != arch_.size)
             ebm::detail::fail("cuda::nonlocal_net::upload_parameters",
-                              "host must have parameter_count() = " + ebm::detail::to_text(size_) + " entries",
+                              "host must have parameter_count() = " + ebm::detail::to_text(arch_.size) + " entries",
                               host.size());
         parameters_.upload(host);
     }
     void download_parameters(std::span<float> host) const {
-        if (static_cast<index>(host.size()) != size_)
+        if (static_cast<index>(host.size()) != arch_.size)
             ebm::detail::fail("cuda::nonlocal_net::download_parameters",
-                              "host must have parameter_count() = " + ebm::detail::to_text(size_) + " entries",
+                              "host must have parameter_count() = " + ebm::detail::to_text(arch_.size) + " entries",
                               host.size());
         parameters_.download(host);
     }
@@ -386,8 +384,8 @@ public:
         if (static_cast<index>(weights.size()) != x.count || weights.data() == nullptr)
             ebm::detail::fail(where, "weights must have one entry per chain (" + ebm::detail::to_text(x.count) + ")",
                               weights.size());
-        if (static_cast<index>(grad.size()) != size_ || grad.data() == nullptr)
-            ebm::detail::fail(where, "grad must have parameter_count() = " + ebm::detail::to_text(size_) + " entries",
+        if (static_cast<index>(grad.size()) != arch_.size || grad.data() == nullptr)
+            ebm::detail::fail(where, "grad must have parameter_count() = " + ebm::detail::to_text(arch_.size) + " entries",
                               grad.size());
         detail::nonlocal_plan& plan = plan_for(ws, x.count);
         forward(plan, x, u.data(), ws);
@@ -395,51 +393,8 @@ public:
     }
 
 private:
-    struct conv_ref {
-        index weight = 0, bias = 0, out = 0, in = 0, kernel = 1;
-    };
-    struct block_ref {
-        conv_ref g, w, theta, phi;
-        index c = 0, inner = 0;
-    };
-
-    // The CPU net's tensor list, in its order (so the offsets agree).
-    void layout() {
-        add_conv("convs.0", n_f_, channels_, 3);
-        add_block("convs.3", n_f_);
-        add_conv("convs.4", 2 * n_f_, n_f_, 3);
-        add_block("convs.7", 2 * n_f_);
-        add_conv("convs.8", 4 * n_f_, 2 * n_f_, 3);
-        add_linear("fc.0", 8 * n_f_, 4 * n_f_ * 16);
-        add_linear("fc.2", 1, 8 * n_f_);
-    }
-    conv_ref add_tensor_pair(const std::string& name, std::vector<index> shape, index out) {
-        conv_ref r;
-        r.out = out;
-        r.in = shape[1];
-        r.kernel = shape.size() == 4 ? shape[2] : 1;
-        tensors_.push_back({name + ".weight", shape, size_});
-        r.weight = size_;
-        size_ += tensors_.back().count();
-        tensors_.push_back({name + ".bias", {out}, size_});
-        r.bias = size_;
-        size_ += out;
-        return r;
-    }
-    void add_conv(const std::string& name, index out, index in, index k) {
-        convs_.push_back(add_tensor_pair(name, {out, in, k, k}, out));
-    }
-    void add_linear(const std::string& name, index out, index in) { fcs_.push_back(add_tensor_pair(name, {out, in}, out)); }
-    void add_block(const std::string& name, index c) {
-        block_ref b;
-        b.c = c;
-        b.inner = std::max<index>(1, c / 2);
-        b.g = add_tensor_pair(name + ".g.0", {b.inner, c, 1, 1}, b.inner);
-        b.w = add_tensor_pair(name + ".W", {c, b.inner, 1, 1}, c);
-        b.theta = add_tensor_pair(name + ".theta", {b.inner, c, 1, 1}, b.inner);
-        b.phi = add_tensor_pair(name + ".phi.0", {b.inner, c, 1, 1}, b.inner);
-        blocks_.push_back(b);
-    }
+    using conv_ref = ebm::detail::nonlocal_layout::conv_ref;
+    using block_ref = ebm::detail::nonlocal_layout::block_ref;
 
     void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
         if (ws.plans_.empty()) ebm::detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
@@ -478,7 +433,7 @@ private:
         std::size_t scratch = 0;
         for (int st = 0; st < 3; ++st) {
             const index side = 32 >> st;
-            const conv_ref& c = convs_[static_cast<std::size_t>(st)];
+            const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
             set_conv(p.convs[st], c, side);
             p.convs[st].set(h, chains, math, scratch);
             p.a[st].resize(chains * c.out * side * side);
@@ -486,7 +441,7 @@ private:
             p.winner[st].resize(chains * c.out * side * side / 4);
         }
         for (int b = 0; b < 2; ++b) {
-            const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+            const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
             const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
             const conv_ref* refs[4] = {&bl.g, &bl.w, &bl.theta, &bl.phi};
             for (int k = 0; k < 4; ++k) {
@@ -505,17 +460,17 @@ private:
             buf.winner_g.resize(chains * ci * m);
             buf.winner_phi.resize(chains * ci * m);
         }
-        p.hidden.resize(chains * fcs_[0].out);
-        p.d_hidden.resize(chains * fcs_[0].out);
-        p.d_p2.resize(chains * fcs_[0].in);
+        p.hidden.resize(chains * arch_.fcs[0].out);
+        p.d_hidden.resize(chains * arch_.fcs[0].out);
+        p.d_p2.resize(chains * arch_.fcs[0].in);
         index widest_a = 0, widest_z = 0, block_cn = 0, block_cm = 0, block_nm = 0;
         for (int st = 0; st < 3; ++st) {
             const index side = 32 >> st;
-            widest_a = std::max(widest_a, convs_[static_cast<std::size_t>(st)].out * side * side);
-            if (st > 0) widest_z = std::max(widest_z, convs_[static_cast<std::size_t>(st)].in * side * side);
+            widest_a = std::max(widest_a, arch_.convs[static_cast<std::size_t>(st)].out * side * side);
+            if (st > 0) widest_z = std::max(widest_z, arch_.convs[static_cast<std::size_t>(st)].in * side * side);
         }
         for (int b = 0; b < 2; ++b) {
-            const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+            const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
             const index n = (16 >> b) * (16 >> b), m = n / 4;
             block_cn = std::max(block_cn, bl.inner * n);
             block_cm = std::max(block_cm, bl.inner * m);
@@ -585,8 +540,8 @@ private:
                             nonlocal_functors::max_pool2{p.a[st].data(), p.p[st].data(), p.winner[st].data(), v.side}, s);
         }
         // fc.0 (chains are columns: the pooled 4n_f x 4 x 4 of a chain is one column of 16 * 4n_f), LeakyReLU, fc.2.
-        const conv_ref& f1 = fcs_[0];
-        const conv_ref& f2 = fcs_[1];
+        const conv_ref& f1 = arch_.fcs[0];
+        const conv_ref& f2 = arch_.fcs[1];
         const float one = 1.0f, zero = 0.0f;
         EBM_CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(f1.out), static_cast<int>(n),
                                      static_cast<int>(f1.in), &one, param(f1.weight), static_cast<int>(f1.in),
@@ -605,7 +560,7 @@ private:
         cudnnHandle_t h = ws.handle_->h;
         cublasHandle_t blas = ws.blas_->get();
         cudaStream_t s = ws.get_stream();
-        const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+        const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
         detail::nonlocal_block_buffers& buf = p.block[b];
         const detail::nonlocal_conv& conv_g = p.blocks[b][0];
@@ -642,8 +597,8 @@ private:
         cudaStream_t s = ws.get_stream();
         const index n = x.count;
         const int nc = static_cast<int>(n);
-        const conv_ref& f1 = fcs_[0];
-        const conv_ref& f2 = fcs_[1];
+        const conv_ref& f1 = arch_.fcs[0];
+        const conv_ref& f2 = arch_.fcs[1];
         const float one = 1.0f, zero = 0.0f;
         const int hid = static_cast<int>(f1.out), flat = static_cast<int>(f1.in);
         if (grad != nullptr) {
@@ -687,7 +642,7 @@ private:
         cudnnHandle_t h = ws.handle_->h;
         cublasHandle_t blas = ws.blas_->get();
         cudaStream_t s = ws.get_stream();
-        const block_ref& bl = blocks_[static_cast<std::size_t>(b)];
+        const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
         const detail::nonlocal_block_buffers& buf = p.block[b];
         const detail::nonlocal_conv& conv_g = p.blocks[b][0];
@@ -726,10 +681,7 @@ private:
 
     index channels_ = 3, n_f_ = 32;
     float slope_ = 0.05f;
-    std::vector<parameter_tensor> tensors_;
-    std::vector<conv_ref> convs_, fcs_;
-    std::vector<block_ref> blocks_;
-    index size_ = 0;
+    ebm::detail::nonlocal_layout arch_;  // the CPU net's tensor list, in its order (so the offsets agree)
     device_buffer<float> parameters_;
 };
 
