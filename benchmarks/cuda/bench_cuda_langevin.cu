@@ -6,7 +6,6 @@
 #include <benchmark/benchmark.h>
 
 #include <ebm/backend/cuda/cuda.cuh>
-#include <ebm/sampler/langevin.hpp>
 
 #include <cstdio>
 
@@ -14,23 +13,25 @@ namespace cb = ebm::cuda_backend;
 
 namespace {
 
+/// The library's own sampler (ebm::langevin_decoupled, the short-run recipe) on a device energy: chains from
+/// U[-1, 1] each iteration, K steps replayed as one CUDA graph (or enqueued kernel by kernel).
 template <class Energy>
 void run_chain(benchmark::State& state, const Energy& energy, ebm::index chains, ebm::index steps, bool graph,
                double flops_per_step) {
-    auto st = cb::make_langevin_state(energy, chains);
-    st.use_graph = graph;
-    cb::device_buffer<float> x(energy.dimension() * chains);
-    const ebm::philox rng(ebm::seed{1});
-    const ebm::batch_view xv{x.data(), energy.dimension(), chains};
-    cb::fill_initial(ebm::uniform_noise{-1.0f, 1.0f}, xv, rng, ebm::purpose::init_noise, 0, chains, nullptr, st.get_stream());
     const ebm::langevin_decoupled policy{.step_size_lambda = 1.0f, .noise_sigma = 0.01f, .steps = steps};
+    auto st = policy.make_state(energy, chains);
+    st.replay.enabled = graph;
+    ebm::batch_in<ebm::cuda> x(energy.dimension(), chains);
+    const ebm::philox rng(ebm::seed{1});
+    const ebm::uniform_noise init{-1.0f, 1.0f};
     std::uint64_t first = 0;
-    cb::run_langevin(policy, st, energy, xv, rng, first);  // warm-up (and graph capture)
+    init.fill(x.view(), rng, ebm::purpose::init_noise, 0, 0, st.lane());
+    policy.run(st, energy, x.view(), rng, first);  // warm-up (and graph capture)
     for (auto _ : state) {
         first += static_cast<std::uint64_t>(steps);
-        cb::fill_initial(ebm::uniform_noise{-1.0f, 1.0f}, xv, rng, ebm::purpose::init_noise, first, chains, nullptr,
-                         st.get_stream());
-        benchmark::DoNotOptimize(cb::run_langevin(policy, st, energy, xv, rng, first));
+        init.fill(x.view(), rng, ebm::purpose::init_noise, first, 0, st.lane());
+        const ebm::sampler_stats stats = policy.run(st, energy, x.view(), rng, first);
+        benchmark::DoNotOptimize(stats.mean_energy);
     }
     state.SetItemsProcessed(state.iterations() * steps);
     if (flops_per_step > 0)

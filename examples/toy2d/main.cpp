@@ -2,7 +2,8 @@
 // 1D toy (Appendix 7.7, Fig. 8). Per toy and regime it writes a density panel (rows density / log-density; columns
 // ground truth, learned p_theta ∝ exp(-U), KDE of 10,000 short-run samples), a pixel-exact raw panel, the d_t / r_t
 // diagnostics with their correlations (Anatomy Fig. 4), the CSV log, and one metrics.json. Everything is written
-// into a temporary sibling folder that replaces --output only when the whole run succeeded. See docs/toy2d.md.
+// into a temporary sibling folder that replaces --output only when the whole run succeeded. --device cuda trains on
+// the GPU (builds with the CUDA backend); evaluation and figures are the same. See docs/toy2d.md.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,12 +29,24 @@
 #include <ebm/io/plot.hpp>
 #include <ebm/io/png.hpp>
 
+#include "common/device.hpp"
+#include "toy2d_run.hpp"
+
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
+
+/// A training run on the GPU (toy2d_cuda.cu; in builds without the CUDA backend, --device cuda stops before).
+toy2d::run_result train_cuda(ebm::index input, const toy2d::run_request& r);
+#if !EBM_PROGRAM_CUDA
+toy2d::run_result train_cuda(ebm::index, const toy2d::run_request&) {
+    program::require_device_built("toy2d", "cuda");
+    return {};
+}
+#endif
 
 namespace {
 
@@ -62,6 +76,7 @@ struct options {
     long kde_samples = 10'000;
     bool quiet = false;
     long trace_every = 0;
+    std::string device = "cpu";
 };
 
 // A float setting as the shortest double that prints like it (0.01f -> 0.01, not 0.009999999776).
@@ -79,52 +94,50 @@ ebm::mlp toy_net(ebm::index input, std::uint64_t seed) {
     return ebm::mlp({input, 32, 64, 64, 64, 1}, ebm::leaky_relu{0.05f}, ebm::seed{seed});
 }
 
-// Trains for `iterations` steps on exact samples of `toy` (stream data_sample, step = iteration).
-// Every `trace_every` iterations (0: never) KL(q||p_theta) on the grid is appended to `trace` as [iteration, KL].
-template <class Trainer, class Toy>
-std::vector<ebm::iteration_record> train(Trainer& trainer, const Toy& toy, long iterations, std::uint64_t seed,
-                                         const std::string& tag, bool quiet, long trace_every = 0,
-                                         const ebm::eval::grid* g = nullptr, json* trace = nullptr,
-                                         double energy_factor = 1.0) {
-    std::vector<double> q;
-    if (trace_every > 0) q = ebm::eval::grid_density_from_energy(toy, *g);
-    const ebm::philox data_rng(seed + 7919);
-    ebm::batch positives(toy.dimension(), trainer.options().batch_size);
-    std::vector<ebm::iteration_record> records;
-    records.reserve(static_cast<std::size_t>(iterations));
-    const long report = std::max(1L, iterations / 10);
-    const auto start = std::chrono::steady_clock::now();
-    long diverged = 0;
-    for (long t = 0; t < iterations; ++t) {
-        if (stop_requested != 0) throw ebm::runtime_error("interrupted by a signal; nothing was written");
-        toy.sample(positives.view(), data_rng, ebm::purpose::data_sample, static_cast<std::uint64_t>(t));
-        records.push_back(trainer.step(positives.view()));
-        diverged += records.back().diverged ? 1 : 0;
-        if (trace_every > 0 && (t + 1) % trace_every == 0) {
-            auto u = ebm::eval::energy_on_grid(trainer.energy(), *g);
-            for (double& v : u) v *= energy_factor;
-            const double kl = ebm::eval::kl_divergence(q, ebm::eval::density_from_energies(u));
-            trace->push_back({t + 1, kl});
-            if (!quiet) std::fprintf(stderr, "[%s] %ld  KL(q||p_theta)=%.4f\n", tag.c_str(), t + 1, kl);
-        }
-        if (!quiet && ((t + 1) % report == 0 || t + 1 == iterations))
-            std::fprintf(stderr, "[%s] %ld/%ld  d=%.4g  r=%.4g  %.2f ms/it\n", tag.c_str(), t + 1, iterations,
-                         records.back().d, records.back().r, 1e3 * seconds_since(start) / static_cast<double>(t + 1));
-    }
-    if (diverged > iterations / 2)
-        throw ebm::runtime_error(tag + ": training diverged (" + std::to_string(diverged) + " of " +
-                                 std::to_string(iterations) + " updates skipped for non-finite values)");
-    return records;
+/// The trained network on the CPU for evaluation: the toy MLP with the run's parameters (a GPU run's too: the CUDA
+/// MLP has the CPU's layout).
+ebm::mlp net_with(ebm::index input, std::uint64_t seed, const std::vector<float>& parameters) {
+    ebm::mlp net = toy_net(input, seed);
+    const std::span<float> p = net.parameters();
+    if (p.size() != parameters.size()) throw ebm::runtime_error("toy2d: the trained network has another size");
+    std::copy(parameters.begin(), parameters.end(), p.begin());
+    return net;
 }
 
-// Runs the trainer's own sampler from `init` for its L steps (no write-back), with a stream of its own.
-template <class Trainer>
-ebm::batch short_run(Trainer& trainer, ebm::batch init, std::uint64_t seed) {
-    auto state = trainer.sampler().make_state(trainer.energy(), init.count());
-    trainer.sampler().run(state, trainer.energy(), init.view(), ebm::philox(seed + 104'729), 0);
-    for (float v : init.view().values())
-        if (!std::isfinite(v)) throw ebm::runtime_error("short-run samples contain non-finite values");
-    return init;
+/// A training run on --device (the CUDA one is toy2d_cuda.cu).
+toy2d::run_result train_on(const options& opt, ebm::index input, const toy2d::run_request& r) {
+    if (opt.device == "cuda") return train_cuda(input, r);
+    return toy2d::run(toy_net(input, r.seed), r);
+}
+
+/// The request of a run: exact samples of `toy` each iteration (stream data_sample, step = iteration), and every
+/// opt.trace_every iterations KL(q||p_theta) on the grid appended to `trace` as [iteration, KL].
+template <class Toy, class EnergyOf>
+toy2d::run_request request(const Toy& toy, const std::string& regime, long iterations, const std::string& tag,
+                           const options& opt, const ebm::eval::grid& g, EnergyOf energy_of, json& trace) {
+    toy2d::run_request r;
+    r.regime = regime;
+    r.iterations = iterations;
+    r.seed = opt.seed;
+    r.tag = tag;
+    r.quiet = opt.quiet;
+    r.kde_samples = opt.kde_samples;
+    r.trace_every = opt.trace_every;
+    r.stop = &stop_requested;
+    const ebm::philox data_rng(opt.seed + 7919);
+    r.positives = [&toy, data_rng](std::uint64_t t, ebm::batch_view positives) {
+        toy.sample(positives, data_rng, ebm::purpose::data_sample, t);
+    };
+    if (opt.trace_every > 0) {
+        auto q = std::make_shared<std::vector<double>>(ebm::eval::grid_density_from_energy(toy, g));
+        r.trace = [q, &g, energy_of, &trace, tag, quiet = opt.quiet](long t, const std::vector<float>& parameters) {
+            const auto u = ebm::eval::energy_on_grid(energy_of(parameters), g);
+            const double kl = ebm::eval::kl_divergence(*q, ebm::eval::density_from_energies(u));
+            trace.push_back({t, kl});
+            if (!quiet) std::fprintf(stderr, "[%s] %ld  KL(q||p_theta)=%.4f\n", tag.c_str(), t, kl);
+        };
+    }
+    return r;
 }
 
 struct grid_result {
@@ -213,88 +226,61 @@ json run_2d(const Toy& toy, const toy_spec& spec, const std::string& regime, lon
     const ebm::eval::grid g = ebm::eval::toy_grid(2, spec.extent, opt.resolution);
     const std::string tag = spec.name + " " + regime;
     const std::string stem = spec.name + "_" + (regime == "convergent" ? "convergent" : "non_convergent");
-    json out;
-    auto finish = [&](auto& trainer, const std::vector<double>& p_init, ebm::batch init, double train_seconds,
-                      const std::vector<ebm::iteration_record>& records, json settings) {
-        const auto eval_start = std::chrono::steady_clock::now();
-        const ebm::batch samples = short_run(trainer, std::move(init), opt.seed);
-        const grid_result r = evaluate(toy, trainer.energy(), p_init, samples, g, spec.bandwidth);
-        density_figures(dir, stem, tag, r, g);
-        ebm::io::diagnostics_figure(dir / (stem + "_diagnostics.png"), tag, records);
-        ebm::write_csv(dir / (stem + ".csv"), records);
-        out = metrics_json(r);
-        out.update(training_json(records, train_seconds));
-        out["seconds_evaluation"] = seconds_since(eval_start);
-        out["seed"] = opt.seed;
-        if (settings.contains("kl_q_p_theta_trace")) {
-            out["kl_q_p_theta_trace"] = settings["kl_q_p_theta_trace"];
-            settings.erase("kl_q_p_theta_trace");
-        }
-        out["settings"] = std::move(settings);
-        out["files"] = {stem + "_density.png", stem + "_density_raw.png", stem + "_diagnostics.png", stem + ".csv"};
-        if (!opt.quiet)
-            std::fprintf(stderr, "[%s] KL(q||p_theta)=%.4f  KL(q||KDE)=%.4f  H(q)=%.3f  H(p_theta)=%.3f\n", tag.c_str(),
-                         r.kl_q_p, r.kl_q_kde, r.h_q, r.h_p);
+    const bool convergent = regime == "convergent";
+    const ebm::convergent_settings cs;
+    const ebm::non_convergent_settings ns;
+    const float epsilon = convergent ? cs.epsilon : ns.epsilon;
+    // The energy the recipes train, U = F / (eps^2/2), on the CPU for evaluation.
+    auto energy_of = [&opt, epsilon](const std::vector<float>& parameters) {
+        return ebm::scaled(net_with(2, opt.seed, parameters), epsilon);
     };
-    const long paper = regime == "convergent" ? paper_convergent_iterations : paper_non_convergent_iterations;
-    json common = {{"net", "mlp 2-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
-                   {"batch_size", 100},
-                   {"kde_bandwidth", spec.bandwidth},
-                   {"kde_samples", opt.kde_samples},
-                   {"grid", {{"resolution", g.resolution}, {"extent", g.extent}}},
-                   {"paper_iterations", paper},
-                   {"deviation_from_paper",
-                    iterations == paper ? "none"
-                                        : "iterations " + std::to_string(iterations) + " instead of the paper's " +
-                                              std::to_string(paper) + " (quick default run; --paper for the full one)"}};
-    if (regime == "convergent") {
-        ebm::convergent_settings s;
-        s.random_seed = ebm::seed{opt.seed};
-        auto trainer = ebm::make_convergent_trainer(toy_net(2, opt.seed), s);
-        const auto p_init = ebm::eval::grid_density_from_energy(trainer.energy(), g);
-        const auto start = std::chrono::steady_clock::now();
-        json trace = json::array();
-        const auto records = train(trainer, toy, iterations, opt.seed, tag, opt.quiet, opt.trace_every, &g, &trace);
-        const double seconds = seconds_since(start);
-        // As the authors' code: 10,000 chains drawn from the persistent bank, L steps, no write-back.
-        const ebm::const_batch_view bank = trainer.initializer_state().bank();
-        ebm::batch init(2, opt.kde_samples);
-        for (ebm::index i = 0; i < opt.kde_samples; ++i)
-            std::copy(bank.chain(i % bank.count), bank.chain(i % bank.count) + 2, init.chain(i));
-        json settings = common;
+    const auto p_init = ebm::eval::grid_density_from_energy(ebm::scaled(toy_net(2, opt.seed), epsilon), g);
+    json trace = json::array();
+    toy2d::run_request req = request(toy, regime, iterations, tag, opt, g, energy_of, trace);
+    req.init_scale = spec.init_scale;
+    const toy2d::run_result run = train_on(opt, 2, req);
+
+    const auto eval_start = std::chrono::steady_clock::now();
+    const grid_result r = evaluate(toy, energy_of(run.parameters), p_init, run.samples, g, spec.bandwidth);
+    density_figures(dir, stem, tag, r, g);
+    ebm::io::diagnostics_figure(dir / (stem + "_diagnostics.png"), tag, run.records);
+    ebm::write_csv(dir / (stem + ".csv"), run.records);
+    json out = metrics_json(r);
+    out.update(training_json(run.records, run.seconds));
+    out["seconds_evaluation"] = seconds_since(eval_start);
+    out["seed"] = opt.seed;
+    out["device"] = opt.device;
+    if (opt.trace_every > 0) out["kl_q_p_theta_trace"] = trace;
+    const long paper = convergent ? paper_convergent_iterations : paper_non_convergent_iterations;
+    json settings = {{"net", "mlp 2-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
+                     {"batch_size", 100},
+                     {"kde_bandwidth", spec.bandwidth},
+                     {"kde_samples", opt.kde_samples},
+                     {"grid", {{"resolution", g.resolution}, {"extent", g.extent}}},
+                     {"paper_iterations", paper},
+                     {"deviation_from_paper",
+                      iterations == paper ? "none"
+                                          : "iterations " + std::to_string(iterations) + " instead of the paper's " +
+                                                std::to_string(paper) + " (quick default run; --paper for the full one)"},
+                     {"energy", "U = F / (eps^2/2)"},
+                     {"epsilon", tidy(epsilon)},
+                     {"learning_rate", tidy(run.learning_rate)}};
+    if (convergent)
         settings.update({{"regime", "convergent"},
                          {"init", "persistent bank of 10000 states from U[-1,1]^2, write-back"},
-                         {"langevin_steps", s.steps},
-                         {"epsilon", tidy(s.epsilon)},
-                         {"energy", "U = F / (eps^2/2)"},
+                         {"langevin_steps", cs.steps},
                          {"optimizer", "SGD"},
-                         {"learning_rate", tidy(trainer.optimizer().learning_rate)},
-                         {"gamma0", tidy(s.gamma0)}});
-        if (opt.trace_every > 0) settings["kl_q_p_theta_trace"] = trace;
-        finish(trainer, p_init, std::move(init), seconds, records, settings);
-    } else {
-        ebm::non_convergent_settings s;
-        s.init_scale = spec.init_scale;
-        s.random_seed = ebm::seed{opt.seed};
-        auto trainer = ebm::make_non_convergent_trainer(toy_net(2, opt.seed), s);
-        const auto p_init = ebm::eval::grid_density_from_energy(trainer.energy(), g);
-        const auto start = std::chrono::steady_clock::now();
-        json trace = json::array();
-        const auto records = train(trainer, toy, iterations, opt.seed, tag, opt.quiet, opt.trace_every, &g, &trace);
-        const double seconds = seconds_since(start);
-        ebm::batch init(2, opt.kde_samples);
-        ebm::gaussian_noise{s.init_scale}.fill(init.view(), ebm::philox(opt.seed + 15'485'863), ebm::purpose::evaluation, 0);
-        json settings = common;
+                         {"gamma0", tidy(cs.gamma0)}});
+    else
         settings.update({{"regime", "non-convergent"},
-                         {"init", "N(0, " + std::to_string(s.init_scale) + "^2 I) each iteration"},
-                         {"langevin_steps", s.steps},
-                         {"epsilon", tidy(s.epsilon)},
-                         {"energy", "U = F / (eps^2/2)"},
-                         {"optimizer", "Adam"},
-                         {"learning_rate", tidy(s.learning_rate)}});
-        if (opt.trace_every > 0) settings["kl_q_p_theta_trace"] = trace;
-        finish(trainer, p_init, std::move(init), seconds, records, settings);
-    }
+                         {"init", "N(0, " + std::to_string(spec.init_scale) + "^2 I) each iteration"},
+                         {"langevin_steps", ns.steps},
+                         {"optimizer", "Adam"}});
+    out["settings"] = std::move(settings);
+    out["files"] = {stem + "_density.png", stem + "_density_raw.png", stem + "_diagnostics.png", stem + ".csv"};
+    if (!opt.quiet)
+        std::fprintf(stderr, "[%s] KL(q||p_theta)=%.4f  KL(q||KDE)=%.4f  H(q)=%.3f  H(p_theta)=%.3f\n", tag.c_str(),
+                     r.kl_q_p, r.kl_q_kde, r.h_q, r.h_p);
     return out;
 }
 
@@ -304,25 +290,21 @@ json run_1d(long iterations, const options& opt, const fs::path& dir) {
     const auto toy = ebm::toy::mixture_1d();
     const ebm::eval::grid g = ebm::eval::toy_grid(1, 1.0, opt.resolution);
     const double bandwidth = 0.1;
-    ebm::short_run_settings s;
-    s.random_seed = ebm::seed{opt.seed};
-    auto trainer = ebm::make_short_run_trainer(toy_net(1, opt.seed), s);
-    const float temperature = trainer.sampler().implied_temperature();
-    const auto p_init =
-        ebm::eval::grid_density_from_energy(ebm::scaled_energy<ebm::mlp>(trainer.energy(), 1.0f / temperature), g);
-    const auto start = std::chrono::steady_clock::now();
-    json trace = json::array();
-    const auto records = train(trainer, toy, iterations, opt.seed, "1d short-run", opt.quiet, opt.trace_every, &g, &trace,
-                               1.0 / temperature);
-    const double seconds = seconds_since(start);
-    const auto eval_start = std::chrono::steady_clock::now();
-    ebm::batch init(1, opt.kde_samples);
-    ebm::uniform_noise{-1.0f, 1.0f}.fill(init.view(), ebm::philox(opt.seed + 15'485'863), ebm::purpose::evaluation, 0);
-    const ebm::batch samples = short_run(trainer, std::move(init), opt.seed);
+    const ebm::short_run_settings s;
     // p_theta at the sampler's temperature: exp(-U/T), T = sigma^2/(2 lambda), as the Anatomy code plots exp(-F/T)
     // with T = eps^2/2 for its step-1 Langevin on F.
-    const ebm::scaled_energy<ebm::mlp> tempered(trainer.energy(), 1.0f / temperature);
-    const grid_result r = evaluate(toy, tempered, p_init, samples, g, bandwidth);
+    const float temperature =
+        ebm::langevin_decoupled{.step_size_lambda = s.step_size_lambda, .noise_sigma = s.noise_sigma}.implied_temperature();
+    auto energy_of = [&opt, temperature](const std::vector<float>& parameters) {
+        return ebm::tempered(net_with(1, opt.seed, parameters), temperature);
+    };
+    const auto p_init = ebm::eval::grid_density_from_energy(ebm::tempered(toy_net(1, opt.seed), temperature), g);
+    json trace = json::array();
+    const toy2d::run_result run = train_on(opt, 1, request(toy, "short-run", iterations, "1d short-run", opt, g, energy_of, trace));
+    const auto& records = run.records;
+    const double seconds = run.seconds;
+    const auto eval_start = std::chrono::steady_clock::now();
+    const grid_result r = evaluate(toy, energy_of(run.parameters), p_init, run.samples, g, bandwidth);
 
     std::vector<double> x;
     for (ebm::index i = 0; i < g.resolution; ++i) x.push_back(g.coordinate(i));
@@ -345,6 +327,7 @@ json run_1d(long iterations, const options& opt, const fs::path& dir) {
     out.update(training_json(records, seconds));
     out["seconds_evaluation"] = seconds_since(eval_start);
     out["seed"] = opt.seed;
+    out["device"] = opt.device;
     out["settings"] = {{"toy", "mixture_1d: weights 0.3/0.4/0.3, means -0.6/0/0.6, sd 0.1"},
                        {"net", "mlp 1-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
                        {"init", "U[-1,1] each iteration"},
@@ -385,6 +368,7 @@ json run_all(const options& opt, const fs::path& temporary) {
     json metrics;
     metrics["program"] = "toy2d";
     metrics["threads"] = ebm::cpu::threads();
+    metrics["device"] = opt.device;
     metrics["paper_schedule"] = opt.paper;
     const auto start = std::chrono::steady_clock::now();
     const toy_spec specs[2] = {{"gmm", ebm::toy::plot_extent("gmm"), 0.1, 1.0f},
@@ -438,6 +422,7 @@ int main(int argc, char** argv) {
     app.add_flag("--quiet", opt.quiet, "no progress lines");
     app.add_option("--trace-every", opt.trace_every, "record KL(q||p_theta) every N iterations (0: off)")
         ->check(CLI::Range(0L, 100'000'000L));
+    program::add_device_option(app, opt.device);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -466,6 +451,7 @@ int main(int argc, char** argv) {
     const fs::path temporary = target.parent_path() / (target.filename().string() + ".tmp" + suffix);
     const fs::path previous = target.parent_path() / (target.filename().string() + ".old" + suffix);
     try {
+        program::require_device("toy2d", opt.device);
         std::signal(SIGINT, request_stop);
         std::signal(SIGTERM, request_stop);
         fs::create_directories(target.parent_path());

@@ -1,10 +1,11 @@
 #pragma once
-// What train_images and sample_images share: the configured data set, the configured ConvNet, and sample grids.
+// What train_images and sample_images share on either backend: the configured data set, the configured ConvNet
+// (which one, checked once; image_nets.hpp builds it on the CPU, image_nets_cuda.cuh on the GPU), sample grids.
 #include <ebm/data/cifar.hpp>
 #include <ebm/data/dataset.hpp>
 #include <ebm/data/idx.hpp>
 #include <ebm/data/image_folder.hpp>
-#include <ebm/energy/convnet.hpp>
+#include <ebm/backend/execution.hpp>
 #include <ebm/io/png.hpp>
 #include <ebm/train/config.hpp>
 
@@ -38,18 +39,26 @@ inline ebm::data::dataset load_data(const ebm::train_config& c) {
                     d.fit == "pad" ? ebm::data::fit_mode::pad : ebm::data::fit_mode::resize);
 }
 
-/// The ConvNet of the configuration: "convnet" is the short-run paper's network (32, 64 or 128 px), "vanilla"
-/// the Anatomy code's (32 px).
-inline ebm::convnet make_net(const ebm::train_config& c) {
+/// The ConvNet a configuration asks for: "convnet" is the short-run paper's network (32, 64 or 128 px), "vanilla"
+/// the Anatomy code's (32 px). Checked here once for both backends.
+struct net_request {
+    bool vanilla = false;
+    ebm::index image_size = 32;
+    ebm::index channels = 3;
+    ebm::index features = 64;
+    float negative_slope = 0.2f;
+    ebm::seed init_seed{0};
+};
+
+inline net_request requested_net(const ebm::train_config& c) {
     const auto& m = c.model;
-    if (m.architecture == "vanilla") {
-        if (c.data.image_size != 32) ebm::detail::fail("train_images", "model.architecture vanilla needs data.image_size 32", c.data.image_size);
-        return ebm::convnet::vanilla(c.data.channels, m.features, m.negative_slope, {}, ebm::seed{m.init_seed});
-    }
-    if (m.architecture != "convnet")
+    net_request r{m.architecture == "vanilla", c.data.image_size, c.data.channels, m.features, m.negative_slope,
+                  ebm::seed{m.init_seed}};
+    if (r.vanilla && c.data.image_size != 32)
+        ebm::detail::fail("train_images", "model.architecture vanilla needs data.image_size 32", c.data.image_size);
+    if (!r.vanilla && m.architecture != "convnet")
         ebm::detail::fail("train_images", "model.architecture must be convnet or vanilla", m.architecture);
-    return ebm::convnet::short_run(c.data.image_size, m.features, c.data.channels, m.negative_slope, {},
-                                   ebm::seed{m.init_seed});
+    return r;
 }
 
 /// A grid of the first `count` chains (values in [-1, 1], CHW) as one picture.
@@ -69,6 +78,17 @@ inline ebm::io::image grid(ebm::const_batch_view x, ebm::index channels, ebm::in
     }
     const auto columns = static_cast<ebm::index>(std::ceil(std::sqrt(static_cast<double>(count))));
     return ebm::io::compose(panels, columns, 2, {0, 0, 0});
+}
+
+/// The same for chains in device memory (copied to the host first; a template, so CPU-only programs never need the
+/// CUDA execution).
+template <class Space>
+    requires std::same_as<Space, ebm::device_space>
+ebm::io::image grid(ebm::basic_const_batch_view<Space> states, ebm::index channels, ebm::index side, ebm::index count) {
+    count = std::min(count, states.count);
+    ebm::batch host(states.dimension, count);
+    ebm::copy_to_host(states.chains(0, count), host.view());
+    return grid(host.view(), channels, side, count);
 }
 
 }  // namespace image_run

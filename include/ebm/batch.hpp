@@ -1,6 +1,7 @@
 #pragma once
 // A batch of chain states: `count` chains of `dimension` floats each, chain-major (each chain contiguous).
-// For images that is NCHW; for Eigen it is a column-major (dimension x count) matrix.
+// For images that is NCHW; for Eigen it is a column-major (dimension x count) matrix. Views carry the memory space
+// their data lives in (memory_space.hpp); `batch` owns host storage.
 #include <cmath>
 #include <span>
 #include <string_view>
@@ -8,34 +9,52 @@
 #include "config.hpp"
 #include "detail/aligned_buffer.hpp"
 #include "error.hpp"
+#include "memory_space.hpp"
 
 namespace ebm {
 
-struct batch_view {
+/// A batch of `count` chains of `dimension` floats in memory space Space (host_space or device_space). The views
+/// of the two spaces are different types: a device batch cannot be handed to code that reads host memory.
+template <class Space>
+struct basic_batch_view {
+    using memory_space = Space;
     float* data = nullptr;
     index dimension = 0;
     index count = 0;
 
     [[nodiscard]] float* chain(index i) const { return data + i * dimension; }
     [[nodiscard]] index size() const { return dimension * count; }
-    [[nodiscard]] batch_view chains(index first, index n) const { return {chain(first), dimension, n}; }
-    [[nodiscard]] std::span<float> values() const { return {data, static_cast<std::size_t>(size())}; }
+    [[nodiscard]] basic_batch_view chains(index first, index n) const { return {chain(first), dimension, n}; }
+    [[nodiscard]] span_in<float, Space> values() const { return {data, static_cast<std::size_t>(size())}; }
 };
 
-struct const_batch_view {
+template <class Space>
+struct basic_const_batch_view {
+    using memory_space = Space;
     const float* data = nullptr;
     index dimension = 0;
     index count = 0;
 
-    const_batch_view() = default;
-    const_batch_view(const float* d, index dim, index n) : data(d), dimension(dim), count(n) {}
-    const_batch_view(batch_view v) : data(v.data), dimension(v.dimension), count(v.count) {}  // NOLINT
+    basic_const_batch_view() = default;
+    basic_const_batch_view(const float* d, index dim, index n) : data(d), dimension(dim), count(n) {}
+    basic_const_batch_view(basic_batch_view<Space> v) : data(v.data), dimension(v.dimension), count(v.count) {}  // NOLINT
 
     [[nodiscard]] const float* chain(index i) const { return data + i * dimension; }
     [[nodiscard]] index size() const { return dimension * count; }
-    [[nodiscard]] const_batch_view chains(index first, index n) const { return {chain(first), dimension, n}; }
-    [[nodiscard]] std::span<const float> values() const { return {data, static_cast<std::size_t>(size())}; }
+    [[nodiscard]] basic_const_batch_view chains(index first, index n) const { return {chain(first), dimension, n}; }
+    [[nodiscard]] span_in<const float, Space> values() const { return {data, static_cast<std::size_t>(size())}; }
 };
+
+using batch_view = basic_batch_view<host_space>;
+using const_batch_view = basic_const_batch_view<host_space>;
+using device_batch_view = basic_batch_view<device_space>;
+using const_device_batch_view = basic_const_batch_view<device_space>;
+
+/// The batch views of the memory space an energy (or any type) keeps its data in.
+template <class E>
+using batch_view_for = basic_batch_view<memory_space_of_t<E>>;
+template <class E>
+using const_batch_view_for = basic_const_batch_view<memory_space_of_t<E>>;
 
 /// Owning, 64-byte aligned batch storage.
 class batch {

@@ -1,6 +1,8 @@
 #pragma once
-// Umbrella header of the CPU library: concepts, randomness, energies, samplers, initializers, optimizers, trainer.
+// Umbrella header of the library with its CPU backend: concepts, memory spaces and the execution interface,
+// randomness, energies, samplers, initializers, optimizers, trainer. The CUDA backend adds backend/cuda/cuda.cuh.
 #include "backend/cpu/cpu.hpp"
+#include "backend/execution.hpp"
 #include "batch.hpp"
 #include "concepts/chain_initializer.hpp"
 #include "concepts/energy_function.hpp"
@@ -8,7 +10,9 @@
 #include "concepts/optimizer.hpp"
 #include "concepts/sampler.hpp"
 #include "config.hpp"
+#include "memory_space.hpp"
 #include "energy/gaussian_mixture.hpp"
+#include "energy/magnetized.hpp"
 #include "energy/mlp.hpp"
 #include "energy/scaled.hpp"
 #include "energy/toy.hpp"
@@ -16,7 +20,10 @@
 #include "init/data.hpp"
 #include "init/noise.hpp"
 #include "init/persistent_bank.hpp"
+#include "kernels/bank.hpp"
+#include "kernels/elements.hpp"
 #include "kernels/langevin.hpp"
+#include "kernels/noise.hpp"
 #include "kernels/optimizer_updates.hpp"
 #include "optim/adam.hpp"
 #include "optim/schedules.hpp"

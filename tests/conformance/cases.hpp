@@ -56,6 +56,22 @@ struct scaled_gmm {
     static type make() { return ebm::scaled(ebm::toy::gmm(), 0.5f); }
 };
 
+struct tempered_gmm {
+    using type = ebm::scaled_energy<ebm::gaussian_mixture>;
+    static constexpr bool piecewise_linear = false;
+    static constexpr double range = 1.5;
+    static type make() { return ebm::tempered(ebm::toy::gmm(), 0.5f); }
+};
+struct magnetized_mlp {  // landscape mapping's wrapper over a tempered network
+    using type = ebm::magnetized_energy<ebm::scaled_energy<ebm::mlp>>;
+    static constexpr bool piecewise_linear = true;
+    static constexpr double range = 2.0;
+    static type make() {
+        const std::vector<float> target{0.25f, -0.5f};
+        return ebm::magnetized(ebm::tempered(toy_mlp::make(), 0.5f), target, 1.5f);
+    }
+};
+
 // ---- samplers ------------------------------------------------------------------------------------------------
 template <class S>
 S make_sampler(ebm::index steps, ebm::index chains_per_task = 50);

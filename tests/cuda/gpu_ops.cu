@@ -1,20 +1,19 @@
-// The CUDA side of test_cuda_gpu: runs the backend on host data. Every entry synchronises before returning.
+// The CUDA side of test_cuda_gpu: runs the library on the device with host data in and out. The algorithms are the
+// library's own (ebm::langevin, ebm::mala, ebm::adam, ebm::ml_trainer, the wrappers and recipes): only the energy's
+// type says "device". Every entry has finished on the device when it returns.
 #include "gpu_ops.hpp"
 
 #include <ebm/backend/cuda/cuda.cuh>
-#include <ebm/init/noise.hpp>
-#include <ebm/init/persistent_bank.hpp>
-#include <ebm/optim/adam.hpp>
-#include <ebm/optim/sgd.hpp>
-#include <ebm/sampler/langevin.hpp>
-#include <ebm/sampler/mala.hpp>
-#include <ebm/train/ml_trainer.hpp>
+#include <ebm/train/checkpoint.hpp>
 
+#include <span>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 namespace cb = ebm::cuda_backend;
+using X = ebm::execution<ebm::cuda>;
+using idx = ebm::index;
 
 namespace gpu_ops {
 
@@ -25,113 +24,6 @@ std::string device_name() {
     EBM_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
     return p.name;
 }
-
-namespace {
-cb::mlp device_network(const network& net) { return cb::mlp(net.sizes, net.slope, net.parameters); }
-std::span<const float> span_of(const std::vector<float>& v) { return {v.data(), v.size()}; }
-}  // namespace
-
-std::vector<float> noise(std::uint64_t seed, std::uint32_t purpose, std::uint64_t step, ebm::index dimension,
-                         ebm::index count, float scale) {
-    cb::device_buffer<float> out(dimension * count);
-    cb::launch_elements(count * cb::blocks_per_chain(dimension),
-                        cb::normal_fill{out.data(), dimension, ebm::philox(seed), static_cast<ebm::purpose>(purpose), 0,
-                                        {nullptr, step}, scale});
-    EBM_CUDA_CHECK(cudaDeviceSynchronize());
-    std::vector<float> host(static_cast<std::size_t>(dimension * count));
-    out.download(host);
-    return host;
-}
-
-void energy_and_gradient(const network& net, const std::vector<float>& x, ebm::index count, std::vector<float>& u,
-                         std::vector<float>& g) {
-    const cb::mlp energy = device_network(net);
-    auto ws = energy.make_workspace(count);
-    const ebm::index d = energy.dimension();
-    cb::device_buffer<float> xd(span_of(x)), ud(count), gd(d * count);
-    energy.energy_and_gradient(ebm::const_batch_view(xd.data(), d, count), std::span<float>(ud.data(), count),
-                               ebm::batch_view{gd.data(), d, count}, ws);
-    ws.work_stream.synchronize();
-    u.resize(static_cast<std::size_t>(count));
-    g.resize(static_cast<std::size_t>(d * count));
-    ud.download(u);
-    gd.download(g);
-}
-
-void parameter_gradient(const network& net, const std::vector<float>& x, ebm::index count,
-                        const std::vector<float>& weights, std::vector<float>& grad, std::vector<float>& u) {
-    const cb::mlp energy = device_network(net);
-    auto ws = energy.make_workspace(count);
-    const ebm::index d = energy.dimension();
-    cb::device_buffer<float> xd(span_of(x)), wd(span_of(weights)), ud(count), gd(span_of(grad));
-    energy.accumulate_parameter_gradient(ebm::const_batch_view(xd.data(), d, count),
-                                         std::span<const float>(wd.data(), count),
-                                         std::span<float>(gd.data(), grad.size()), std::span<float>(ud.data(), count), ws);
-    ws.work_stream.synchronize();
-    u.resize(static_cast<std::size_t>(count));
-    ud.download(u);
-    gd.download(grad);
-}
-
-ebm::sampler_stats langevin(const network& net, std::vector<float>& x, ebm::index count, float epsilon,
-                            ebm::index steps, std::uint64_t seed, std::uint64_t first_step, bool graph) {
-    const cb::mlp energy = device_network(net);
-    auto st = cb::make_langevin_state(energy, count);
-    st.use_graph = graph;
-    cb::device_buffer<float> xd(span_of(x));
-    const ebm::langevin policy{.epsilon = epsilon, .steps = steps};
-    const auto stats = cb::run_langevin(policy, st, energy, ebm::batch_view{xd.data(), energy.dimension(), count},
-                                        ebm::philox(seed), first_step);
-    xd.download(x);
-    return stats;
-}
-
-ebm::sampler_stats mala(const network& net, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
-                        std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted) {
-    const cb::mlp energy = device_network(net);
-    auto st = cb::make_mala_state(energy, count, epsilon);
-    cb::device_buffer<float> xd(span_of(x));
-    const ebm::mala policy{.epsilon = epsilon, .steps = steps};
-    const auto stats = cb::run_mala(policy, st, energy, ebm::batch_view{xd.data(), energy.dimension(), count},
-                                    ebm::philox(seed), first_step);
-    xd.download(x);
-    accepted = st.chain_accepted(count);
-    return stats;
-}
-
-std::vector<float> adam_steps(std::vector<float> parameters, const std::vector<float>& gradient, float learning_rate,
-                              int steps) {
-    const ebm::adam policy{.learning_rate = learning_rate};
-    cb::device_buffer<float> p(span_of(parameters)), g(span_of(gradient));
-    auto st = cb::make_optimizer_state(policy, p.size());
-    for (int t = 0; t < steps; ++t)
-        cb::optimizer_step(policy, st, std::span<float>(p.data(), parameters.size()),
-                           std::span<const float>(g.data(), gradient.size()));
-    EBM_CUDA_CHECK(cudaDeviceSynchronize());
-    p.download(parameters);
-    return parameters;
-}
-
-std::vector<ebm::iteration_record> train(network& net, const std::vector<float>& positives, ebm::index count,
-                                         float epsilon, ebm::index steps, float learning_rate, float data_noise,
-                                         std::uint64_t seed, int iterations) {
-    // The CPU trainer's type with a device energy: the backend switch is the energy's type alone.
-    ebm::ml_trainer trainer{device_network(net), ebm::langevin{.epsilon = epsilon, .steps = steps},
-                               ebm::uniform_noise{-1.0f, 1.0f}, ebm::sgd{.learning_rate = learning_rate},
-                               ebm::trainer_options{.batch_size = count, .data_noise = data_noise,
-                                                    .random_seed = ebm::seed{seed}}};
-    static_assert(std::is_base_of_v<cb::device_trainer<std::remove_cvref_t<decltype(trainer.energy())>, ebm::langevin,
-                                                       ebm::uniform_noise, ebm::sgd>,
-                                    decltype(trainer)>);
-    std::vector<ebm::iteration_record> records;
-    const ebm::index d = net.sizes.front();
-    for (int t = 0; t < iterations; ++t) records.push_back(trainer.step(ebm::const_batch_view(positives.data(), d, count)));
-    trainer.energy().download_parameters(net.parameters);
-    return records;
-}
-
-
-// ---- any architecture -------------------------------------------------------------------------------------------
 
 std::string name_of(const model& m) {
     switch (m.type) {
@@ -145,9 +37,37 @@ std::string name_of(const model& m) {
 
 namespace {
 
+std::span<const float> span_of(const std::vector<float>& v) { return {v.data(), v.size()}; }
+
+/// A device batch holding the host states.
+ebm::batch_in<ebm::cuda> device_batch(const std::vector<float>& host, idx dimension, idx count) {
+    if (static_cast<idx>(host.size()) != dimension * count)
+        throw std::invalid_argument("gpu_ops: the host batch has " + std::to_string(host.size()) + " values, not " +
+                                    std::to_string(dimension * count));
+    ebm::batch_in<ebm::cuda> x(dimension, count);
+    ebm::copy_from_host(ebm::const_batch_view(host.data(), dimension, count), x.view());
+    return x;
+}
+void to_host(ebm::const_device_batch_view from, std::vector<float>& host) {
+    host.resize(static_cast<std::size_t>(from.size()));
+    ebm::copy_to_host(from, ebm::batch_view{host.data(), from.dimension, from.count});
+}
+std::vector<float> to_host(const cb::device_buffer<float>& from) {
+    std::vector<float> host(static_cast<std::size_t>(from.size()));
+    from.download(host);
+    return host;
+}
+template <class E>
+std::vector<float> download_all(const E& energy) {
+    std::vector<float> host(static_cast<std::size_t>(energy.parameter_count()));
+    X::wait_all();
+    energy.download_parameters(host);
+    return host;
+}
+
 template <class E>
 void upload_checked(E& energy, const model& m) {
-    if (static_cast<ebm::index>(m.parameters.size()) != energy.parameter_count())
+    if (static_cast<idx>(m.parameters.size()) != energy.parameter_count())
         throw std::invalid_argument("gpu_ops: " + name_of(m) + " has " + std::to_string(energy.parameter_count()) +
                                     " parameters, the CPU network gave " + std::to_string(m.parameters.size()));
     energy.upload_parameters(span_of(m.parameters));
@@ -183,125 +103,193 @@ auto with_energy(const model& m, F&& f, bool initialise = false, std::uint64_t s
     }
 }
 
-template <class E>
-std::vector<float> download_all(const E& energy) {
-    std::vector<float> host(static_cast<std::size_t>(energy.parameter_count()));
-    energy.download_parameters(host);
-    return host;
+cb::mlp device_mlp(const model& m) {
+    if (m.type != architecture::mlp) throw std::invalid_argument("gpu_ops: expected an mlp, got " + name_of(m));
+    return cb::mlp(m.sizes, m.slope, span_of(m.parameters));
+}
+
+/// f(energy): the model's energy, or the wrapper over the device MLP.
+template <class F>
+auto with_any_energy(const model& m, const wrapper* w, F&& f) {
+    if (w == nullptr) return with_energy(m, std::forward<F>(f));
+    switch (w->kind) {
+        case wrapper_kind::tempered: {
+            auto e = ebm::tempered(device_mlp(m), w->value);
+            return f(e);
+        }
+        case wrapper_kind::magnetized: {
+            auto e = ebm::magnetized(device_mlp(m), span_of(w->target), w->value);
+            return f(e);
+        }
+        case wrapper_kind::scaled:
+        default: {
+            auto e = ebm::scaled(device_mlp(m), w->value);
+            return f(e);
+        }
+    }
 }
 
 }  // namespace
+
+std::vector<float> noise(std::uint64_t seed, std::uint32_t purpose, std::uint64_t step, idx dimension, idx count,
+                         float scale) {
+    cb::device_buffer<float> out(dimension * count);
+    X::for_each(nullptr, count * ebm::kernels::blocks_per_chain(dimension),
+                ebm::kernels::normal_fill{out.data(), dimension, ebm::philox(seed), static_cast<ebm::purpose>(purpose),
+                                          0, {nullptr, step}, scale});
+    X::wait_all();
+    return to_host(out);
+}
 
 std::vector<float> initial_parameters(const model& m, std::uint64_t seed) {
     return with_energy(m, [](auto& e) { return download_all(e); }, true, seed);
 }
 
-void evaluate(const model& m, const std::vector<float>& x, ebm::index count, const std::vector<float>& weights,
-              std::vector<float>& u, std::vector<float>& g, std::vector<float>& grad, std::vector<float>& u_again) {
-    with_energy(m, [&](auto& e) {
+void evaluate(const model& m, const std::vector<float>& x, idx count, const std::vector<float>& weights,
+              std::vector<float>& u, std::vector<float>& g, std::vector<float>& grad, std::vector<float>& u_again,
+              const wrapper* wrap) {
+    with_any_energy(m, wrap, [&](auto& e) {
         auto ws = e.make_workspace(count);
-        const ebm::index d = e.dimension();
-        cb::device_buffer<float> xd(span_of(x)), wd(span_of(weights)), ud(count), gd(d * count), pd(span_of(grad));
-        const ebm::const_batch_view xv(xd.data(), d, count);
-        e.energy_and_gradient(xv, std::span<float>(ud.data(), count), ebm::batch_view{gd.data(), d, count}, ws);
-        EBM_CUDA_CHECK(cudaStreamSynchronize(ws.get_stream()));
-        u.resize(static_cast<std::size_t>(count));
-        g.resize(static_cast<std::size_t>(d * count));
-        ud.download(u);
-        gd.download(g);
-        e.accumulate_parameter_gradient(xv, std::span<const float>(wd.data(), count),
-                                        std::span<float>(pd.data(), grad.size()), std::span<float>(ud.data(), count), ws);
-        EBM_CUDA_CHECK(cudaStreamSynchronize(ws.get_stream()));
-        pd.download(grad);
-        u_again.resize(static_cast<std::size_t>(count));
-        ud.download(u_again);
+        const auto lane = X::lane_of(ws);
+        const idx d = e.dimension();
+        auto xd = device_batch(x, d, count);
+        ebm::batch_in<ebm::cuda> gd(d, count);
+        cb::device_buffer<float> wd(span_of(weights)), ud(count), pd(span_of(grad));
+        const ebm::const_device_batch_view xv = std::as_const(xd).view();
+        const ebm::device_span<float> us(ud.data(), static_cast<std::size_t>(count));
+        e.energy_and_gradient(xv, us, gd.view(), ws);
+        X::synchronize(lane);
+        u = to_host(ud);
+        to_host(std::as_const(gd).view(), g);
+        e.accumulate_parameter_gradient(xv, ebm::device_span<const float>(wd.data(), weights.size()),
+                                        ebm::device_span<float>(pd.data(), grad.size()), us, ws);
+        X::synchronize(lane);
+        grad = to_host(pd);
+        u_again = to_host(ud);
         return 0;
     });
 }
 
-ebm::sampler_stats langevin(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
+ebm::sampler_stats langevin(const model& m, std::vector<float>& x, idx count, float epsilon, idx steps,
                             std::uint64_t seed, std::uint64_t first_step, bool graph) {
     return with_energy(m, [&](auto& e) {
-        auto st = cb::make_langevin_state(e, count);
-        st.use_graph = graph;
-        cb::device_buffer<float> xd(span_of(x));
         const ebm::langevin policy{.epsilon = epsilon, .steps = steps};
-        const auto stats = cb::run_langevin(policy, st, e, ebm::batch_view{xd.data(), e.dimension(), count},
-                                            ebm::philox(seed), first_step);
-        xd.download(x);
+        auto st = policy.make_state(e, count);
+        st.replay.enabled = graph;
+        auto xd = device_batch(x, e.dimension(), count);
+        const auto stats = policy.run(st, e, xd.view(), ebm::philox(seed), first_step);
+        to_host(std::as_const(xd).view(), x);
         return stats;
     });
 }
 
-ebm::sampler_stats mala(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
+ebm::sampler_stats mala(const model& m, std::vector<float>& x, idx count, float epsilon, idx steps,
                         std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted) {
     return with_energy(m, [&](auto& e) {
-        auto st = cb::make_mala_state(e, count, epsilon);
-        cb::device_buffer<float> xd(span_of(x));
         const ebm::mala policy{.epsilon = epsilon, .steps = steps};
-        const auto stats = cb::run_mala(policy, st, e, ebm::batch_view{xd.data(), e.dimension(), count},
-                                        ebm::philox(seed), first_step);
-        xd.download(x);
-        accepted = st.chain_accepted(count);
+        auto st = policy.make_state(e, count);
+        auto xd = device_batch(x, e.dimension(), count);
+        const auto stats = policy.run(st, e, xd.view(), ebm::philox(seed), first_step);
+        to_host(std::as_const(xd).view(), x);
+        accepted.resize(static_cast<std::size_t>(count));
+        for (idx i = 0; i < count; ++i) accepted[static_cast<std::size_t>(i)] = st.chain_accepted(i);
         return stats;
     });
 }
 
-adaptation_result mala_adapt(const model& m, std::vector<float>& x, ebm::index count, float epsilon,
-                             ebm::index warmup_steps, ebm::index chains_per_task, std::uint64_t seed,
-                             std::uint64_t first_step, bool graph) {
-    return with_energy(m, [&](auto& e) {
-        auto st = cb::make_mala_state(e, count, epsilon);
-        st.use_graph = graph;
-        cb::device_buffer<float> xd(span_of(x));
-        const ebm::mala policy{.epsilon = epsilon, .steps = 1, .chains_per_task = chains_per_task};
+adaptation_result mala_adapt(const model& m, std::vector<float>& x, idx count, float epsilon, idx warmup,
+                             std::uint64_t seed, std::uint64_t first_step, bool graph, idx run_steps,
+                             const wrapper* wrap) {
+    return with_any_energy(m, wrap, [&](auto& e) {
+        const ebm::mala policy{.epsilon = epsilon, .steps = run_steps > 0 ? run_steps : 1};
+        auto st = policy.make_state(e, count);
+        st.replay.enabled = graph;
+        auto xd = device_batch(x, e.dimension(), count);
+        const ebm::philox rng(seed);
         adaptation_result r;
-        r.epsilon = cb::adapt_mala(policy, st, e, ebm::batch_view{xd.data(), e.dimension(), count}, ebm::philox(seed),
-                                   first_step, warmup_steps);
-        xd.download(x);
-        for (const cb::dual_averaging_record& rec : st.adaptation_records()) {
+        r.epsilon = policy.adapt(st, e, xd.view(), rng, first_step, warmup);
+        for (const ebm::dual_averaging_record& rec : st.adaptation_records()) {
             r.acceptance.push_back(rec.acceptance);
             r.step.push_back(rec.epsilon);
             r.averaged_step.push_back(rec.epsilon_bar);
         }
+        if (run_steps > 0) r.run = policy.run(st, e, xd.view(), rng, first_step + static_cast<std::uint64_t>(warmup));
+        to_host(std::as_const(xd).view(), x);
         return r;
     });
 }
 
+std::vector<float> adam_steps(std::vector<float> parameters, const std::vector<float>& gradient, float learning_rate,
+                              int steps) {
+    const ebm::adam policy{.learning_rate = learning_rate};
+    const auto n = parameters.size();
+    cb::device_buffer<float> p(span_of(parameters)), g(span_of(gradient));
+    auto st = policy.make_state(static_cast<idx>(n), ebm::cuda{});
+    for (int t = 0; t < steps; ++t)
+        policy.step(st, ebm::device_span<float>(p.data(), n), ebm::device_span<const float>(g.data(), n));
+    X::wait_all();
+    return to_host(p);
+}
+
 namespace {
 
+/// Loads, iterates and saves as `run` says; reports the records, the final parameters and negatives and the
+/// checkpoint bytes of the state after the load and at the end.
 template <class Trainer>
-std::vector<ebm::iteration_record> iterate(Trainer& trainer, const std::vector<float>& positives, ebm::index count,
-                                           int iterations, std::vector<float>& parameters, std::vector<float>& negatives) {
-    std::vector<ebm::iteration_record> records;
-    const ebm::index d = trainer.energy().dimension();
-    for (int t = 0; t < iterations; ++t)
-        records.push_back(trainer.step(ebm::const_batch_view(positives.data(), d, count)));
-    parameters = download_all(trainer.energy());
-    const ebm::const_batch_view neg = trainer.negatives();
-    negatives.resize(static_cast<std::size_t>(neg.size()));
-    EBM_CUDA_CHECK(cudaMemcpy(negatives.data(), neg.data, negatives.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    return records;
+training_result drive(Trainer& trainer, const std::vector<float>& positives, idx count, const training_run& run) {
+    training_result r;
+    if (!run.load_from.empty()) {
+        ebm::load_checkpoint(run.load_from, trainer);
+        r.loaded_state = ebm::checkpoint_bytes(trainer);
+    }
+    const auto maybe_save = [&](int done) {
+        if (!run.save_to.empty() && done == run.save_after) ebm::save_checkpoint(run.save_to, trainer);
+    };
+    const idx d = trainer.energy().dimension();
+    if (static_cast<idx>(positives.size()) != d * count)
+        throw std::invalid_argument("gpu_ops::train: positives must hold count x dimension values");
+    maybe_save(0);
+    for (int t = 0; t < run.iterations; ++t) {
+        r.records.push_back(trainer.step(ebm::const_batch_view(positives.data(), d, count)));
+        maybe_save(t + 1);
+    }
+    r.parameters = download_all(trainer.energy());
+    to_host(trainer.negatives(), r.negatives);
+    r.final_state = ebm::checkpoint_bytes(trainer);
+    return r;
 }
 
 }  // namespace
 
-std::vector<ebm::iteration_record> train(model& m, const std::vector<float>& positives, ebm::index count,
-                                         const training_setup& setup, std::vector<float>& negatives) {
-    const ebm::trainer_options options{.batch_size = count, .data_noise = setup.data_noise,
-                                       .random_seed = ebm::seed{setup.seed}};
-    const ebm::langevin sampler{.epsilon = setup.epsilon, .steps = setup.steps};
+training_result train(const model& m, const std::vector<float>& positives, idx count, const training_setup& setup,
+                      const training_run& run) {
     return with_energy(m, [&](auto& e) {
-        if (setup.bank_and_adam) {
-            ebm::ml_trainer trainer{e, sampler, ebm::persistent_bank<>{.size = count},
-                                    ebm::adam{.learning_rate = setup.learning_rate, .epsilon = setup.adam_epsilon},
-                                    options};
-            return iterate(trainer, positives, count, setup.iterations, m.parameters, negatives);
-        }
-        ebm::ml_trainer trainer{e, sampler, ebm::uniform_noise{-1.0f, 1.0f},
-                                ebm::sgd{.learning_rate = setup.learning_rate}, options};
-        return iterate(trainer, positives, count, setup.iterations, m.parameters, negatives);
+        return with_policies(setup, count, [&](auto sampler, auto initializer, auto optimizer, auto options) {
+            ebm::ml_trainer trainer{e, sampler, initializer, optimizer, options};
+            // The library's one trainer: on the GPU because the energy's memory is the device's.
+            static_assert(std::is_same_v<typename decltype(trainer)::backend, ebm::cuda>);
+            return drive(trainer, positives, count, run);
+        });
     });
+}
+
+std::vector<ebm::iteration_record> run_recipe(const model& m, recipe kind, idx steps, idx batch_size,
+                                              const std::vector<float>& positives, int iterations) {
+    const auto iterate = [&](auto& trainer) {
+        static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(trainer)>::backend, ebm::cuda>);
+        const idx d = trainer.energy().dimension();
+        const idx n = static_cast<idx>(positives.size()) / d;
+        std::vector<ebm::iteration_record> records;
+        for (int t = 0; t < iterations; ++t)
+            records.push_back(trainer.step(ebm::const_batch_view(positives.data(), d, n)));
+        return records;
+    };
+    if (kind == recipe::convergent) {
+        auto trainer = ebm::make_convergent_trainer(device_mlp(m), convergent_settings(steps, batch_size));
+        return iterate(trainer);
+    }
+    auto trainer = ebm::make_short_run_trainer(device_mlp(m), short_run_settings(steps, batch_size));
+    return iterate(trainer);
 }
 
 }  // namespace gpu_ops

@@ -176,3 +176,25 @@ TEST_CASE("exploding energies are caught by the default divergence_check and rol
     for (float p : trainer.energy().parameters()) REQUIRE(std::isfinite(p));
     CHECK(std::abs(trainer.energy().parameters()[0]) < 10.0f);
 }
+
+TEST_CASE("a session stops at its wall-time limit with a checkpoint, and a limit it does not reach changes nothing") {
+    ebm_test::temp_folder dir("session_time");
+    ebm_test::toy_data data;
+    auto stopped = ebm_test::short_run();
+    ebm::checkpoint_folder folder(dir / "stopped");
+    // A limit already passed when the loop starts: no iteration runs, the run ends as finished at iteration 0.
+    const auto early = ebm::run_session(stopped, folder, {.iterations = 5, .max_seconds = 1e-12, .csv = {}}, hooks_for(data));
+    CHECK(early.status == ebm::session_status::finished);
+    CHECK(early.time_limit);
+    CHECK(early.iteration == 0);
+    CHECK(early.message.find("time limit") != std::string::npos);
+    CHECK(folder.latest()->filename() == "checkpoint-000000000000.safetensors");
+
+    auto full = ebm_test::short_run();
+    ebm::checkpoint_folder full_folder(dir / "full");
+    const auto done = ebm::run_session(full, full_folder, {.iterations = 3, .max_seconds = 1e6, .csv = {}}, hooks_for(data));
+    CHECK_FALSE(done.time_limit);
+    CHECK(done.iteration == 3);
+    CHECK_THROWS_WITH_AS(ebm::run_session(full, full_folder, {.iterations = 4, .max_seconds = -1, .csv = {}}, hooks_for(data)),
+                         doctest::Contains("max_seconds must be >= 0"), ebm::error);
+}

@@ -1,5 +1,6 @@
 #pragma once
-// sampler: advances a batch of chains in place for steps_per_run() steps and returns statistics.
+// sampler: advances a batch of chains in place for steps_per_run() steps and returns statistics. The batch is in
+// the energy's memory space (batch_view_for<E>: batch_view or device_batch_view).
 // Two levels: the policy holds hyper-parameters; `state<E>` (made once per energy and batch size) holds
 // workspaces and caches, so run() never allocates.
 #include <concepts>
@@ -29,7 +30,7 @@ concept has_make_sampler_state = has_sampler_state<S, E> && requires(const S& s,
 };
 template <class S, class E>
 concept has_run = has_sampler_state<S, E> && requires(const S& s, typename S::template state<E>& st, const E& e,
-                                                      batch_view x, const philox& rng, std::uint64_t step) {
+                                                      batch_view_for<E> x, const philox& rng, std::uint64_t step) {
     { s.run(st, e, x, rng, step) } -> std::same_as<sampler_stats>;
 };
 template <class S>
@@ -48,9 +49,13 @@ constexpr bool check_sampler() {
                   "ebm::sampler: the type needs a nested `template <class E> struct state` for per-run buffers");
     static_assert(detail::has_make_sampler_state<S, E>,
                   "ebm::sampler: the type needs `state<E> make_state(const E&, index max_chains) const`");
-    static_assert(detail::has_run<S, E>,
+    static_assert(detail::has_run<S, E> || in_device_memory<E>,
                   "ebm::sampler: the type needs `sampler_stats run(state<E>&, const E&, batch_view x, const philox&, "
                   "std::uint64_t first_step) const`");
+    static_assert(detail::has_run<S, E> || !in_device_memory<E>,
+                  "ebm::sampler: the energy keeps its data in device memory (CUDA backend), but the sampler has no "
+                  "`sampler_stats run(state<E>&, const E&, device_batch_view x, const philox&, std::uint64_t) const`: "
+                  "it cannot run on that backend (write it against the execution interface, as ebm::langevin is)");
     static_assert(detail::has_steps_per_run<S>, "ebm::sampler: the type needs `index steps_per_run() const`");
     return true;
 }

@@ -54,10 +54,6 @@
 
 namespace ebm {
 
-struct convnet_options {
-    bool negate_output = false;  // U = -network(x): for weights trained with the short-run code (f = -U)
-};
-
 /// Wall time per primitive of a workspace (switch on with `ws.profiling().enabled = true`).
 using convnet_profile = onednn::profile;
 
@@ -144,18 +140,8 @@ public:
     convnet(convnet_architecture arch, convnet_options options = {}, seed init_seed = seed{0})
         : arch_(std::move(arch)), options_(options) {
         validate_architecture();
-        index offset = 0;
-        index c = arch_.channels;
-        for (std::size_t l = 0; l < arch_.layers.size(); ++l) {
-            const conv_layer& layer = arch_.layers[l];
-            const std::string module = arch_.module_prefix + "." + std::to_string(2 * l);
-            tensors_.push_back({module + ".weight", {layer.out_channels, c, layer.kernel, layer.kernel}, offset});
-            offset += tensors_.back().count();
-            tensors_.push_back({module + ".bias", {layer.out_channels}, offset});
-            offset += tensors_.back().count();
-            c = layer.out_channels;
-        }
-        parameters_.assign(static_cast<std::size_t>(offset), 0.0f);
+        tensors_ = convnet_parameter_tensors(arch_);
+        parameters_.assign(static_cast<std::size_t>(tensors_.back().offset + tensors_.back().count()), 0.0f);
         reset_parameters(init_seed);
     }
 

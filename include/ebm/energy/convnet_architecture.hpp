@@ -8,6 +8,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "convnet_tensor.hpp"
 
 namespace ebm {
 
@@ -17,6 +18,11 @@ struct conv_layer {
     index kernel = 3;
     index stride = 1;
     index padding = 0;
+};
+
+/// Options of a ConvNet energy, the same on both backends.
+struct convnet_options {
+    bool negate_output = false;  // U = -network(x): for weights trained with the short-run code (f = -U)
 };
 
 /// The shape of a convnet: input image (channels x height x width), the convolutions (all but the last followed
@@ -31,6 +37,24 @@ struct convnet_architecture {
     float negative_slope = 0.2f;
     std::string module_prefix = "f";
 };
+
+/// The flat parameter layout of a convnet, the same on both backends: per convolution l its weight
+/// "<prefix>.<2l>.weight" [out, in, k, k], then its bias "<prefix>.<2l>.bias" [out] (PyTorch's state_dict order).
+inline std::vector<parameter_tensor> convnet_parameter_tensors(const convnet_architecture& arch) {
+    std::vector<parameter_tensor> tensors;
+    index offset = 0;
+    index c = arch.channels;
+    for (std::size_t l = 0; l < arch.layers.size(); ++l) {
+        const conv_layer& layer = arch.layers[l];
+        const std::string module = arch.module_prefix + "." + std::to_string(2 * l);
+        tensors.push_back({module + ".weight", {layer.out_channels, c, layer.kernel, layer.kernel}, offset});
+        offset += tensors.back().count();
+        tensors.push_back({module + ".bias", {layer.out_channels}, offset});
+        offset += tensors.back().count();
+        c = layer.out_channels;
+    }
+    return tensors;
+}
 
 /// Multiply-adds x 2 of one forward pass of one chain through the convolutions (backward-data costs about the same).
 inline double forward_flops(const convnet_architecture& arch) {

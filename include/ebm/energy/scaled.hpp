@@ -1,23 +1,36 @@
 #pragma once
-// U(x) = factor * F(x): the Anatomy rescaled energy U = F / (eps^2/2) (Eq. 11) is scaled(F, epsilon).
-// Wraps any energy; parameters, parameter gradients and workspaces forward to the inner energy.
+// U(x) = factor * F(x): the Anatomy rescaled energy U = F / (eps^2/2) (Eq. 11) is scaled(F, epsilon), and the
+// tempered energy U/T of landscape mapping is tempered(F, T). Wraps any energy of either backend (the scaling runs
+// as a kernels/ functor on the inner energy's execution); parameters, parameter gradients and workspaces forward
+// to the inner energy.
 #include <span>
 #include <utility>
 
+#include "../backend/execution.hpp"
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
 #include "../concepts/learnable_energy.hpp"
-#include "../detail/aligned_buffer.hpp"
 #include "../error.hpp"
+#include "identity.hpp"
+#include "../kernels/elements.hpp"
 
 namespace ebm {
 
 template <energy_function E>
 class scaled_energy {
+    using space = memory_space_of_t<E>;
+    template <class T>
+    using span = span_in<T, space>;
+
 public:
+    using memory_space = space;
+    using inner_type = E;
+
     struct workspace {
         typename E::workspace inner;
-        detail::aligned_vector<float> weights;  // factor * w for parameter gradients
+        typename execution_for<E>::template buffer<float> weights;  // factor * w for parameter gradients
+        /// The lane of the inner energy's workspace (where this wrapper's work is ordered too).
+        [[nodiscard]] auto lane() const { return execution_for<E>::lane_of(inner); }
     };
 
     /// An energy that threads internally (oneDNN) stays whole under the wrapper.
@@ -33,34 +46,45 @@ public:
     [[nodiscard]] float factor() const { return factor_; }
     [[nodiscard]] index dimension() const { return inner_.dimension(); }
     [[nodiscard]] workspace make_workspace(index max_chains) const {
-        return {inner_.make_workspace(max_chains), detail::aligned_vector<float>(static_cast<std::size_t>(max_chains))};
+        return {inner_.make_workspace(max_chains), execution_for<E>::template make_buffer<float>(max_chains)};
     }
 
-    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+    void energy(basic_const_batch_view<space> x, span<float> u, workspace& ws) const {
         inner_.energy(x, u, ws.inner);
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] *= factor_;
+        scale(ws, u.data(), u.data(), x.count);
     }
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+    void energy_and_gradient(basic_const_batch_view<space> x, span<float> u, basic_batch_view<space> g,
+                             workspace& ws) const {
         inner_.energy_and_gradient(x, u, g, ws.inner);
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] *= factor_;
-        for (index k = 0; k < g.size(); ++k) g.data[k] *= factor_;
+        scale(ws, u.data(), u.data(), x.count);
+        scale(ws, g.data, g.data, g.size());
     }
 
     [[nodiscard]] index parameter_count() const requires learnable_energy<E> { return inner_.parameter_count(); }
-    [[nodiscard]] std::span<float> parameters() requires learnable_energy<E> { return inner_.parameters(); }
-    [[nodiscard]] std::span<const float> parameters() const requires learnable_energy<E> { return inner_.parameters(); }
-    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
-                                       std::span<float> u, workspace& ws) const requires learnable_energy<E> {
-        if (weights.size() > ws.weights.size())
+    [[nodiscard]] span<float> parameters() requires learnable_energy<E> { return inner_.parameters(); }
+    [[nodiscard]] span<const float> parameters() const requires learnable_energy<E> { return inner_.parameters(); }
+    void accumulate_parameter_gradient(basic_const_batch_view<space> x, span<const float> weights, span<float> grad,
+                                       span<float> u, workspace& ws) const requires learnable_energy<E> {
+        if (weights.size() > static_cast<std::size_t>(ws.weights.size()))
             detail::fail("scaled_energy::accumulate_parameter_gradient",
                          "weights exceed the workspace capacity " + detail::to_text(ws.weights.size()), weights.size());
-        for (std::size_t i = 0; i < weights.size(); ++i) ws.weights[i] = factor_ * weights[i];
-        inner_.accumulate_parameter_gradient(x, std::span<const float>(ws.weights.data(), weights.size()), grad, u,
-                                             ws.inner);
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] *= factor_;
+        scale(ws, ws.weights.data(), weights.data(), static_cast<index>(weights.size()));
+        inner_.accumulate_parameter_gradient(x, span<const float>(ws.weights.data(), weights.size()), grad, u, ws.inner);
+        scale(ws, u.data(), u.data(), x.count);
+    }
+
+    /// What this wrapper's kernels bake in (for the samplers' CUDA graph keys).
+    template <class Identity>
+    void identify(Identity& id) const {
+        detail::identify(inner_, id);
+        id.add(factor_);
     }
 
 private:
+    void scale(const workspace& ws, float* out, const float* in, index n) const {
+        execution_for<E>::for_each(ws.lane(), n, kernels::scale_values{out, in, factor_});
+    }
+
     E inner_;
     float factor_;
 };
@@ -69,7 +93,16 @@ private:
 template <energy_function E>
 scaled_energy<E> scaled(E inner, float epsilon) {
     detail::require_positive("scaled", "epsilon", epsilon);
+    detail::require_finite("scaled", "epsilon", epsilon);
     return {std::move(inner), 2.0f / (epsilon * epsilon)};
+}
+
+/// The tempered energy U / T (landscape mapping samples exp(-U/T) at low temperature T).
+template <energy_function E>
+scaled_energy<E> tempered(E inner, float temperature) {
+    detail::require_positive("tempered", "temperature", temperature);
+    detail::require_finite("tempered", "temperature", temperature);
+    return {std::move(inner), 1.0f / temperature};
 }
 
 }  // namespace ebm

@@ -18,6 +18,7 @@
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
 #include "../error.hpp"
+#include "../memory_space.hpp"
 
 namespace ebm::eval {
 
@@ -63,6 +64,7 @@ inline grid toy_grid(index dimension, double extent, index resolution = 200) {
 /// U(x) at every grid point, evaluated in chunks of `chunk` points (the energy's workspace is sized for one chunk).
 template <energy_function E>
 std::vector<double> energy_on_grid(const E& energy, const grid& g, index chunk = 1000) {
+    static_assert(check_host_memory<E>());  // evaluation on the host: a GPU energy is copied to a CPU one first
     g.validate();
     detail::require_positive("eval::energy_on_grid", "chunk", chunk);
     if (energy.dimension() != g.dimension)

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "../backend/execution.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
 #include "npy.hpp"
@@ -160,11 +161,11 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
     internal::write_file_atomically(path, chunks, where);
 }
 
-/// Every parameter tensor of `net` under its state_dict name.
+/// Every parameter tensor of `net` under its state_dict name (either backend).
 template <class Net>
 std::vector<named_tensor> parameter_tensors_of(const Net& net) {
     std::vector<named_tensor> out;
-    const std::span<const float> p = net.parameters();
+    const std::vector<float> p = to_host_vector(net.parameters());
     for (const auto& t : net.parameter_tensors())
         out.push_back({t.name, t.shape, std::vector<float>(p.begin() + t.offset, p.begin() + t.offset + t.count())});
     return out;
@@ -205,11 +206,13 @@ void load_parameters(Net& net, const safetensors_file& file, std::string_view so
             ebm::detail::fail(where, "unexpected tensor in " + std::string(source) + " (the network has no such parameter)",
                               f.name);
     }
-    const std::span<float> p = net.parameters();
+    std::vector<float> p = to_host_vector(net.parameters());
     for (const auto& t : expected) {
         const named_tensor* found = file.find(t.name);
         std::copy(found->values.begin(), found->values.end(), p.begin() + t.offset);
     }
+    copy_from_host(const_batch_view(p.data(), static_cast<index>(p.size()), 1),
+                   basic_batch_view<memory_space_of_t<Net>>{net.parameters().data(), static_cast<index>(p.size()), 1});
 }
 
 template <class Net>

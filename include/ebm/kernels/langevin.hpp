@@ -1,8 +1,14 @@
 #pragma once
-// Per-element Langevin arithmetic, shared by the CPU and CUDA launchers.
+// Per-element Langevin and MALA arithmetic, shared by the CPU and CUDA executions: the move, the fused move with its
+// own noise (one Philox block per call), MALA's residuals, its accept decision and the arguments of its per-chain
+// accept step.
 #include <cmath>
+#include <cstdint>
 
 #include "../config.hpp"
+#include "../random/philox.hpp"
+#include "elements.hpp"
+#include "noise.hpp"
 
 namespace ebm::kernels {
 
@@ -48,5 +54,96 @@ EBM_HOST_DEVICE inline bool mh_accept(float log_u, float energy_current, float e
     if (!(log_ratio == log_ratio)) return false;
     return log_u < log_ratio;
 }
+
+/// MALA's proposal move for the step eps (no clamp: the box is an accept test): h = 0.5f * eps * eps (two float
+/// multiplies: nothing a compiler can contract).
+EBM_HOST_DEVICE inline langevin_move mala_move(float eps) { return {0.5f * eps * eps, eps, box{}}; }
+
+/// One Langevin move with its own noise, fused: y = clamp(x - h g + s z), z from (langevin_noise, chain, step).
+/// y may equal x (in place: unadjusted Langevin) or be another buffer (MALA's proposal). With noise off, z = 0 and no
+/// Philox block is computed. With `mala_epsilon` set, the move is mala_move(*mala_epsilon), read at run time: the
+/// step size of MALA lives in memory, so an adapting chain (and a captured CUDA graph) follows it.
+/// Call for k in [0, count * blocks_per_chain(dimension)).
+struct langevin_step {
+    float* y;
+    const float* x;
+    const float* g;
+    index dimension;
+    philox rng;
+    std::uint32_t first_chain;
+    step_counter step;
+    langevin_move move;
+    bool noise = true;
+    const float* mala_epsilon = nullptr;
+
+    [[nodiscard]] EBM_HOST_DEVICE langevin_move effective_move() const {
+        return mala_epsilon != nullptr ? mala_move(*mala_epsilon) : move;
+    }
+    EBM_HOST_DEVICE void operator()(index k) const {
+        const block_site site = locate_block(k, dimension);
+        const langevin_move m = effective_move();
+        float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (noise) {
+            const auto w = rng.block(purpose::langevin_noise, first_chain + static_cast<std::uint32_t>(site.chain),
+                                     step.value(), static_cast<std::uint32_t>(site.block));
+            const portable::normal_pair p0 = noise_pair(w[0], w[1], 1.0f);
+            const portable::normal_pair p1 = noise_pair(w[2], w[3], 1.0f);
+            z[0] = p0.first;
+            z[1] = p0.second;
+            z[2] = p1.first;
+            z[3] = p1.second;
+        }
+        for (index j = 0; j < site.count; ++j) y[site.offset + j] = m(x[site.offset + j], g[site.offset + j], z[j]);
+    }
+};
+
+/// MALA's per-chain decision from the summed residuals: a proposal outside the clamp box or with a non-finite
+/// energy/residual is rejected; `probability` is min(1, ratio) for step-size adaptation (0 for proposals rejected
+/// outright).
+struct mala_outcome {
+    bool accept;
+    bool finite;
+    double probability;
+};
+
+EBM_HOST_DEVICE inline mala_outcome mala_decide(float log_u, float energy_current, float energy_proposed,
+                                                float forward_sq, float backward_sq, float two_noise_sq, bool inside) {
+    mala_outcome out{false, false, 0.0};
+    out.finite = is_finite(energy_proposed) && is_finite(forward_sq) && is_finite(backward_sq);
+    out.accept = inside && out.finite && mh_accept(log_u, energy_current, energy_proposed, forward_sq, backward_sq, two_noise_sq);
+    if (inside && out.finite) {
+        const double log_ratio = static_cast<double>(energy_current) - energy_proposed -
+                                 (backward_sq - forward_sq) / two_noise_sq;
+        out.probability = log_ratio >= 0 ? 1.0 : std::exp(log_ratio);
+    }
+    return out;
+}
+
+/// Per-chain counters of a MALA run, in the execution's memory.
+struct mala_counters {
+    std::int64_t* accepted;    // per chain, over the run
+    std::int64_t* non_finite;  // per chain, over the run
+    double* probability;       // per chain, min(1, ratio) of the last step (read by the adaptation)
+    float* norms;              // per chain, ||dU/dx|| at the state after the last step
+};
+
+/// The accept step of MALA for a range of chains: residual sums of the proposal y against the current x, box test,
+/// decision (mala_decide), then accepted chains take y, dU/dx(y) and U(y). The step eps is read from memory.
+/// Pointers address the range's first chain; first_chain numbers it in the Philox streams.
+struct mala_accept_arguments {
+    float* x;
+    float* g;
+    float* u;
+    const float* y;
+    const float* gy;
+    const float* uy;
+    index dimension;
+    philox rng;
+    std::uint32_t first_chain;
+    step_counter step;
+    const float* epsilon;
+    box clamp;
+    mala_counters counters;
+};
 
 }  // namespace ebm::kernels

@@ -1,5 +1,6 @@
 #pragma once
-// Per-element optimizer updates (formulas as in PyTorch's SGD and Adam), shared by CPU and CUDA launchers.
+// Per-element optimizer updates (formulas as in PyTorch's SGD and Adam) and their element functors, shared by the
+// CPU and CUDA executions.
 #include <cmath>
 
 #include "../config.hpp"
@@ -34,6 +35,30 @@ struct adam_update {
         v = beta2 * v + (1.0f - beta2) * g * g;
         const float denominator = std::sqrt(v) / std::sqrt(bias_correction2) + epsilon;
         p -= (learning_rate / bias_correction1) * m / denominator;
+    }
+};
+
+/// SGD on element k of the parameters; `buffer` may be null when momentum is 0.
+struct sgd_elements {
+    sgd_update update;
+    float* parameters;
+    const float* gradient;
+    float* buffer = nullptr;
+    EBM_HOST_DEVICE void operator()(index k) const {
+        float unused = 0.0f;
+        update(parameters[k], gradient[k], buffer != nullptr ? buffer[k] : unused);
+    }
+};
+
+/// Adam on element k of the parameters.
+struct adam_elements {
+    adam_update update;
+    float* parameters;
+    const float* gradient;
+    float* first_moment;
+    float* second_moment;
+    EBM_HOST_DEVICE void operator()(index k) const {
+        update(parameters[k], gradient[k], first_moment[k], second_moment[k]);
     }
 };
 

@@ -28,6 +28,15 @@ EBM_HOST_DEVICE inline float fused_multiply_add(float a, float b, float c) {
 #endif
 }
 
+/// The same in double (dual averaging, sampler/adaptation.hpp).
+EBM_HOST_DEVICE inline double fused_multiply_add(double a, double b, double c) {
+#if defined(__CUDA_ARCH__)
+    return __fma_rn(a, b, c);
+#else
+    return std::fma(a, b, c);
+#endif
+}
+
 /// Correctly rounded square root (IEEE), also under nvcc's --use_fast_math.
 EBM_HOST_DEVICE inline float square_root(float x) {
 #if defined(__CUDA_ARCH__)

@@ -1,12 +1,14 @@
 #pragma once
 // Adam (Kingma & Ba), with exactly PyTorch's torch.optim.Adam arithmetic; defaults beta (0.9, 0.999), eps 1e-8.
+// Written once for both backends: the bias corrections are computed on the host, the element update is
+// kernels::adam_elements, run by the backend's execution.
 #include <cmath>
 #include <cstdint>
-#include <span>
 
-#include "../detail/aligned_buffer.hpp"
+#include "../backend/execution.hpp"
 #include "../error.hpp"
 #include "../kernels/optimizer_updates.hpp"
+#include "../memory_space.hpp"
 #include "schedules.hpp"
 
 namespace ebm {
@@ -18,10 +20,12 @@ struct adam {
     float epsilon = 1e-8f;
     exponential_decay schedule{};
 
+    template <class Backend>
     struct state {
-        detail::aligned_vector<float> first_moment;
-        detail::aligned_vector<float> second_moment;
+        typename execution<Backend>::template buffer<float> first_moment;
+        typename execution<Backend>::template buffer<float> second_moment;
         std::uint64_t steps = 0;
+        typename execution<Backend>::lane lane{};
     };
 
     void validate() const {
@@ -32,16 +36,20 @@ struct adam {
         detail::require_positive("adam", "epsilon", epsilon);
         schedule.validate("adam");
     }
-    [[nodiscard]] state make_state(index parameter_count) const {
+    template <class Backend = cpu>
+    [[nodiscard]] state<Backend> make_state(index parameter_count, Backend = {}) const {
         validate();
         detail::require_positive("adam::make_state", "parameter_count", parameter_count);
-        state st;
-        st.first_moment.assign(static_cast<std::size_t>(parameter_count), 0.0f);
-        st.second_moment.assign(static_cast<std::size_t>(parameter_count), 0.0f);
+        state<Backend> st;
+        st.first_moment = execution<Backend>::template make_buffer<float>(parameter_count);
+        st.second_moment = execution<Backend>::template make_buffer<float>(parameter_count);
         return st;
     }
-    float step(state& st, std::span<float> params, std::span<const float> grad) const {
-        if (params.size() != grad.size() || params.size() != st.first_moment.size())
+    /// One step; returns the learning rate it used.
+    template <class Backend>
+    float step(state<Backend>& st, span_in<float, typename Backend::memory_space> params,
+               span_in<const float, typename Backend::memory_space> grad) const {
+        if (params.size() != grad.size() || params.size() != static_cast<std::size_t>(st.first_moment.size()))
             detail::fail("adam::step", "params and grad must both have the state's size " +
                                            detail::to_text(st.first_moment.size()), grad.size());
         const float lr = schedule.rate(learning_rate, st.steps);
@@ -50,8 +58,9 @@ struct adam {
         const kernels::adam_update update{lr, beta1, beta2, epsilon,
                                           static_cast<float>(1.0 - std::pow(static_cast<double>(beta1), t)),
                                           static_cast<float>(1.0 - std::pow(static_cast<double>(beta2), t))};
-        for (std::size_t k = 0; k < params.size(); ++k)
-            update(params[k], grad[k], st.first_moment[k], st.second_moment[k]);
+        execution<Backend>::for_each(st.lane, static_cast<index>(params.size()),
+                                     kernels::adam_elements{update, params.data(), grad.data(), st.first_moment.data(),
+                                                            st.second_moment.data()});
         return lr;
     }
 };

@@ -39,7 +39,7 @@ class philox {
 public:
     using block_type = std::array<std::uint32_t, 4>;
 
-    EBM_HOST_DEVICE constexpr philox() = default;
+    constexpr philox() = default;
     EBM_HOST_DEVICE constexpr explicit philox(std::uint64_t seed_value) : seed_(seed_value) {}
     EBM_HOST_DEVICE constexpr explicit philox(seed s) : seed_(s.value) {}
 

@@ -2,21 +2,25 @@
 // Unadjusted Langevin dynamics, x <- x - h dU/dx + s z, in two spellings:
 //   langevin            Anatomy form (Eq. 9): h = eps^2/2, s = tau*eps (tau = noise on/off)
 //   langevin_decoupled  short-run code form: h = lambda, s = sigma; implied temperature T = sigma^2 / (2 lambda)
-// Chains are cut into tasks of `chains_per_task`; each task runs all its steps on one thread, so a run has no
-// barrier per step and its result does not depend on the thread count.
+// The chain is written once, against the execution interface (backend/execution.hpp), for energies of either
+// backend. On the CPU, chains are cut into groups of `chains_per_task`; each group runs all its steps on one thread,
+// so a run has no barrier per step and its result does not depend on the thread count. On CUDA the batch is one
+// group and the K steps are captured once as a CUDA graph and replayed every run.
 #include <cmath>
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "../backend/cpu/cpu.hpp"
+#include "../backend/execution.hpp"
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
+#include "../concepts/learnable_energy.hpp"
 #include "../concepts/sampler.hpp"
-#include "../detail/aligned_buffer.hpp"
+#include "../energy/identity.hpp"
 #include "../error.hpp"
+#include "../kernels/elements.hpp"
 #include "../kernels/langevin.hpp"
-#include "../random/distributions.hpp"
+#include "../random/philox.hpp"
 
 namespace ebm {
 
@@ -24,103 +28,144 @@ using kernels::box;
 
 namespace detail {
 
-/// Per-run buffers of an unadjusted Langevin sampler, sized once for `max_chains` chains.
+/// What a captured K-step chain depends on besides memory it reads at run time (CUDA graphs replay it while
+/// this stays the same; the CPU ignores it): the energy, the batch, the seed (the noise kernels take the key of
+/// Philox as an argument) and the sampler's hyper-parameters.
+struct chain_key {
+    energy_identity energy;
+    const float* x = nullptr;
+    index count = -1;
+    index steps = -1;
+    std::uint64_t seed = 0;
+    float step = 0, noise = 0, clamp_low = 0, clamp_high = 0;
+    bool adapt = false;
+    const void* trace = nullptr;
+    friend bool operator==(const chain_key&, const chain_key&) = default;
+};
+
+
+/// Per-run buffers of an unadjusted Langevin sampler on energy E, in E's memory, sized once for max_chains.
 template <class E>
 struct langevin_buffers {
+    using execution_type = execution_for<E>;
+    template <class T>
+    using buffer = typename execution_type::template buffer<T>;
+
     index max_chains = 0;
+    index dimension = 0;
     index chains_per_task = 0;
-    std::vector<typename E::workspace> workspaces;  // one per task
-    aligned_vector<float> gradient;                 // dimension x max_chains
-    aligned_vector<float> energies;                 // max_chains
-    aligned_vector<float> noise;                    // dimension x max_chains
-    std::vector<double> task_gradient_norm;         // per-task sums, reduced in task order
-    std::vector<double> task_energy;
+    bool splittable = true;
+    std::vector<typename E::workspace> workspaces;  // one per group of chains
+    buffer<float> gradient;                         // dimension x max_chains
+    buffer<float> energies;                         // max_chains
+    buffer<float> noise;                            // dimension x max_chains (the CPU's batched noise)
+    buffer<float> norms;                            // max_chains (per-chain gradient norms)
+    buffer<double> totals;                          // per group: [2g] sum of norms, [2g + 1] sum of energies
+    buffer<std::uint64_t> first_step;               // the run's first step, read by the kernels
+    typename execution_type::template replay<chain_key> replay;  // replay.enabled = false: no CUDA graph
+    std::vector<double> host_totals;
 
     langevin_buffers() = default;
     langevin_buffers(const E& energy, index chains, index per_task)
         : max_chains(chains),
-          chains_per_task(split_chains_across_threads<E>() ? per_task : chains),
-          gradient(static_cast<std::size_t>(energy.dimension() * chains)),
-          energies(static_cast<std::size_t>(chains)),
-          noise(static_cast<std::size_t>(energy.dimension() * chains)) {
-        const index tasks = task_count(chains, chains_per_task);
-        workspaces.reserve(static_cast<std::size_t>(tasks));
-        for (index t = 0; t < tasks; ++t)
-            workspaces.push_back(energy.make_workspace(task_chains(t, chains, chains_per_task).count));
-        task_gradient_norm.assign(static_cast<std::size_t>(tasks), 0.0);
-        task_energy.assign(static_cast<std::size_t>(tasks), 0.0);
+          dimension(energy.dimension()),
+          chains_per_task(per_task),
+          splittable(split_chains_across_threads<E>()),
+          gradient(execution_type::template make_buffer<float>(energy.dimension() * chains)),
+          energies(execution_type::template make_buffer<float>(chains)),
+          noise(execution_type::template make_buffer<float>(energy.dimension() * chains)),
+          norms(execution_type::template make_buffer<float>(chains)),
+          first_step(execution_type::template make_buffer<std::uint64_t>(1)) {
+        const auto groups = execution_type::grouping(chains, per_task, splittable);
+        workspaces.reserve(static_cast<std::size_t>(groups.groups()));
+        for (index g = 0; g < groups.groups(); ++g) workspaces.push_back(energy.make_workspace(groups.range(g).count));
+        totals = execution_type::template make_buffer<double>(2 * groups.groups());
+        host_totals.assign(static_cast<std::size_t>(2 * groups.groups()), 0.0);
     }
 
-    [[nodiscard]] std::span<const float> final_energies(index count) const {
+    [[nodiscard]] typename execution_type::lane lane() const { return execution_type::lane_of(workspaces.front()); }
+    [[nodiscard]] typename execution_type::grouping_type grouping(index count) const {
+        return execution_type::grouping(count, chains_per_task, splittable);
+    }
+    /// The energies of the final states of the last run (E's memory).
+    [[nodiscard]] span_in<const float, memory_space_of_t<E>> final_energies(index count) const {
         return {energies.data(), static_cast<std::size_t>(count)};
+    }
+
+    /// Zeroes the group totals and writes the first step, on the first lane.
+    void start(index groups, std::uint64_t step) {
+        using X = execution_type;
+        X::for_each(lane(), 2 * groups, kernels::fill_with<double>{totals.data(), 0.0});
+        X::set(lane(), first_step.data(), step);
+    }
+    /// Waits for the run and sums the group totals in group order: {sum of norms, sum of energies}.
+    std::pair<double, double> finish(index groups) {
+        using X = execution_type;
+        X::download(lane(), host_totals.data(), totals.data(), 2 * groups);
+        double norms_total = 0, energies_total = 0;
+        for (index g = 0; g < groups; ++g) {
+            norms_total += host_totals[static_cast<std::size_t>(2 * g)];
+            energies_total += host_totals[static_cast<std::size_t>(2 * g + 1)];
+        }
+        return {norms_total, energies_total};
     }
 };
 
-inline double sum_of_norms(const float* g, index dimension, index count) {
-    double total = 0;
-    for (index i = 0; i < count; ++i) {
-        float sq = 0;
-        for (index k = 0; k < dimension; ++k) sq += g[i * dimension + k] * g[i * dimension + k];
-        total += std::sqrt(static_cast<double>(sq));
-    }
-    return total;
-}
-
-inline void check_run_arguments(std::string_view where, index dimension, index max_chains, batch_view x,
-                                std::uint64_t first_step, index steps) {
+template <class View>
+void check_run_arguments(std::string_view where, index dimension, index max_chains, const View& x,
+                         std::uint64_t first_step, index steps) {
     if (x.dimension != dimension) fail(where, "x dimension must equal the energy's dimension " + to_text(dimension), x.dimension);
     if (x.count <= 0 || x.count > max_chains)
         fail(where, "x must hold between 1 and max_chains = " + to_text(max_chains) + " chains", x.count);
+    if (x.data == nullptr) fail(where, "x must not be null", "nullptr");
     if (first_step + static_cast<std::uint64_t>(steps) > max_philox_step)
         fail(where, "first_step + steps must stay below 2^40", first_step);
 }
 
+/// The unadjusted chain, once for both backends: per group, L times (energy and gradient, gradient norms, move with
+/// noise), then the last state's energy and gradient norm.
 template <class E>
 sampler_stats run_langevin(const char* where, float step, float noise, index steps, box clamp,
-                           langevin_buffers<E>& st, const E& energy, batch_view x, const philox& rng,
+                           langevin_buffers<E>& st, const E& energy, batch_view_for<E> x, const philox& rng,
                            std::uint64_t first_step) {
+    using X = execution_for<E>;
+    using space = memory_space_of_t<E>;
     check_run_arguments(where, energy.dimension(), st.max_chains, x, first_step, steps);
-    const index dimension = x.dimension;
-    const index tasks = task_count(x.count, st.chains_per_task);
+    const index d = x.dimension;
+    const auto groups = st.grouping(x.count);
+    st.start(groups.groups(), first_step);
     const kernels::langevin_move move{step, noise, clamp};
-    cpu::parallel_tasks(tasks, [&](index task) {
-        const task_range r = task_chains(task, x.count, st.chains_per_task);
-        const batch_view xs = x.chains(r.first, r.count);
-        const batch_view g{st.gradient.data() + r.first * dimension, dimension, r.count};
-        float* z = st.noise.data() + r.first * dimension;
-        const std::span<float> u(st.energies.data() + r.first, static_cast<std::size_t>(r.count));
-        auto& ws = st.workspaces[static_cast<std::size_t>(task)];
-        double norm_sum = 0;
-        for (index l = 0; l < steps; ++l) {
-            energy.energy_and_gradient(xs, u, g, ws);
-            norm_sum += sum_of_norms(g.data, dimension, r.count);
-            if (noise != 0.0f)  // the task's chains in one batched (vectorised) pass; equals fill_normal per chain
-                fill_normal_chains(rng, purpose::langevin_noise, static_cast<std::uint32_t>(r.first), r.count,
-                                   first_step + static_cast<std::uint64_t>(l), z, dimension);
-            const index n = dimension * r.count;
-            float* xv = xs.data;
-            const float* gv = g.data;
-            if (noise != 0.0f) {
-#pragma omp simd
-                for (index k = 0; k < n; ++k) xv[k] = move(xv[k], gv[k], z[k]);
-            } else {
-#pragma omp simd
-                for (index k = 0; k < n; ++k) xv[k] = move(xv[k], gv[k], 0.0f);
+    auto body = [&] {
+        X::for_groups(groups, [&](index g) {
+            const detail::task_range r = groups.range(g);
+            auto& ws = st.workspaces[static_cast<std::size_t>(g)];
+            const auto lane = X::lane_of(ws);
+            const basic_batch_view<space> xs = x.chains(r.first, r.count);
+            const basic_batch_view<space> grad{st.gradient.data() + r.first * d, d, r.count};
+            const span_in<float, space> u(st.energies.data() + r.first, static_cast<std::size_t>(r.count));
+            float* norms = st.norms.data() + r.first;
+            double* totals = st.totals.data() + 2 * g;
+            for (index l = 0;; ++l) {
+                energy.energy_and_gradient(basic_const_batch_view<space>(xs), u, grad, ws);
+                X::add_chain_norms(lane, grad.data, d, r.count, norms, totals);
+                if (l == steps) break;  // the path's last state: its norms and energy only
+                const kernels::langevin_step s{xs.data, xs.data, grad.data, d, rng, static_cast<std::uint32_t>(r.first),
+                                               {st.first_step.data(), static_cast<std::uint64_t>(l)}, move, noise != 0.0f};
+                X::langevin_move(lane, s, r.count, st.noise.data() + r.first * d);
             }
-        }
-        energy.energy_and_gradient(xs, u, g, ws);  // the path's last state: its gradient norm and energy
-        norm_sum += sum_of_norms(g.data, dimension, r.count);
-        st.task_gradient_norm[static_cast<std::size_t>(task)] = norm_sum;
-        double energy_sum = 0;
-        for (float value : u) energy_sum += value;
-        st.task_energy[static_cast<std::size_t>(task)] = energy_sum;
-    });
+            X::add_sum(lane, u.data(), r.count, totals + 1);
+        });
+    };
+    auto warmup = [&] {  // before a CUDA capture: the energy's plans for this batch size exist
+        energy.energy_and_gradient(basic_const_batch_view<space>(x),
+                                   span_in<float, space>(st.energies.data(), static_cast<std::size_t>(x.count)),
+                                   basic_batch_view<space>{st.gradient.data(), d, x.count}, st.workspaces.front());
+    };
+    const chain_key key{identity_of(energy), x.data, x.count, steps, rng.seed_value(), step, noise, clamp.low,
+                        clamp.high};
+    st.replay.run(st.lane(), key, warmup, body);
+    const auto [norm_total, energy_total] = st.finish(groups.groups());
     sampler_stats stats;
-    double norm_total = 0, energy_total = 0;
-    for (index t = 0; t < tasks; ++t) {
-        norm_total += st.task_gradient_norm[static_cast<std::size_t>(t)];
-        energy_total += st.task_energy[static_cast<std::size_t>(t)];
-    }
     stats.mean_gradient_norm = norm_total / static_cast<double>(x.count * (steps + 1));
     stats.mean_displacement = static_cast<double>(step) * stats.mean_gradient_norm;
     stats.mean_energy = energy_total / static_cast<double>(x.count);
@@ -164,7 +209,8 @@ struct langevin {
         return state<E>(energy, max_chains, chains_per_task);
     }
     template <energy_function E>
-    sampler_stats run(state<E>& st, const E& energy, batch_view x, const philox& rng, std::uint64_t first_step) const {
+    sampler_stats run(state<E>& st, const E& energy, batch_view_for<E> x, const philox& rng,
+                      std::uint64_t first_step) const {
         return detail::run_langevin("langevin::run", step_size(), noise_scale(), steps, clamp, st, energy, x, rng,
                                     first_step);
     }
@@ -187,6 +233,7 @@ struct langevin_decoupled {
         detail::require_positive("langevin_decoupled", "step_size_lambda", step_size_lambda);
         detail::require_finite("langevin_decoupled", "step_size_lambda", step_size_lambda);
         detail::require_non_negative("langevin_decoupled", "noise_sigma", noise_sigma);
+        detail::require_finite("langevin_decoupled", "noise_sigma", noise_sigma);
         detail::check_common("langevin_decoupled", steps, chains_per_task, clamp);
     }
     [[nodiscard]] index steps_per_run() const { return steps; }
@@ -203,7 +250,8 @@ struct langevin_decoupled {
         return state<E>(energy, max_chains, chains_per_task);
     }
     template <energy_function E>
-    sampler_stats run(state<E>& st, const E& energy, batch_view x, const philox& rng, std::uint64_t first_step) const {
+    sampler_stats run(state<E>& st, const E& energy, batch_view_for<E> x, const philox& rng,
+                      std::uint64_t first_step) const {
         return detail::run_langevin("langevin_decoupled::run", step_size(), noise_scale(), steps, clamp, st, energy, x,
                                     rng, first_step);
     }

@@ -37,9 +37,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "../energy/mlp.hpp"
 #include "../energy/scaled.hpp"
 #include "../error.hpp"
+#include "../backend/execution.hpp"
 #include "ml_trainer.hpp"
 
 namespace ebm {
@@ -240,7 +240,8 @@ struct is_scaled_energy<scaled_energy<E>> : std::true_type {};
 
 /// A description of an energy's architecture; checkpoints load only into an energy with the same description.
 /// Energies may provide `std::string architecture() const`; mlp, convnet (an architecture() with name and
-/// layers) and scaled_energy are described here.
+/// layers) and scaled_energy are described here, the same on either backend, so that a checkpoint moves between
+/// the CPU and the GPU.
 template <class E>
 std::string energy_architecture(const E& energy) {
     if constexpr (detail::has_architecture_member<E>) {
@@ -257,13 +258,29 @@ std::string energy_architecture(const E& energy) {
         if constexpr (requires { energy.options().negate_output; })
             if (energy.options().negate_output) text += " negated";
         return text;
-    } else if constexpr (std::is_same_v<E, mlp>) {
+    } else if constexpr (requires { energy.layer_sizes(); energy.negative_slope(); }) {  // mlp, either backend
         std::string text = "mlp[";
         for (std::size_t l = 0; l < energy.layer_sizes().size(); ++l) {
             if (l > 0) text += ',';
             text += std::to_string(energy.layer_sizes()[l]);
         }
         return text + "] leaky_relu(" + detail::to_text(energy.negative_slope()) + ")";
+    } else if constexpr (requires { energy.parameter_tensors(); }) {  // any network with named tensors (nonlocal_net)
+        std::string text = "network[";
+        for (const auto& t : energy.parameter_tensors()) {
+            text += " " + t.name + "(";
+            for (std::size_t k = 0; k < t.shape.size(); ++k) {
+                if (k > 0) text += 'x';
+                text += std::to_string(t.shape[k]);
+            }
+            text += ")";
+        }
+        text += " ]";
+        if constexpr (requires { energy.negative_slope(); })
+            text += " leaky_relu(" + detail::to_text(energy.negative_slope()) + ")";
+        return text;
+    } else if constexpr (requires { energy.inner(); energy.alpha(); energy.target(); }) {  // magnetized_energy
+        return "magnetized(" + energy_architecture(energy.inner()) + ", alpha " + detail::to_text(energy.alpha()) + ")";
     } else if constexpr (detail::is_scaled_energy<E>::value) {
         return "scaled(" + energy_architecture(energy.inner()) + ", factor " + detail::to_text(energy.factor()) + ")";
     } else if constexpr (requires { energy.parameter_count(); }) {
@@ -289,20 +306,31 @@ inline bool is_permutation(std::span<const std::uint32_t> order) {
     return true;
 }
 
+/// A span over a state buffer of either memory space (aligned_vector on the host, device_buffer on a device).
+template <class Buffer>
+auto span_of(Buffer& b) {
+    using T = std::remove_reference_t<decltype(*b.data())>;
+    if constexpr (requires { typename Buffer::memory_space; })
+        return span_in<T, typename Buffer::memory_space>(b.data(), static_cast<std::size_t>(b.size()));
+    else
+        return std::span<T>(b.data(), static_cast<std::size_t>(b.size()));
+}
+
 /// Optimizer state: Adam moments, SGD momentum (recognised by their members), empty states, or a user hook
 /// `checkpoint_fields(visitor, state)` found by ADL.
 template <class V, class State>
 void visit_optimizer(V& v, State& st) {
-    if constexpr (std::is_empty_v<State>) {
+    if constexpr (requires { checkpoint_fields(v, st); }) {
+        checkpoint_fields(v, st);
     } else if constexpr (requires { st.first_moment; st.second_moment; st.steps; }) {
-        v.floats("optimizer.first_moment", st.first_moment);
-        v.floats("optimizer.second_moment", st.second_moment);
+        v.floats("optimizer.first_moment", span_of(st.first_moment));
+        v.floats("optimizer.second_moment", span_of(st.second_moment));
         v.counter("optimizer.steps", st.steps);
     } else if constexpr (requires { st.momentum_buffer; st.steps; }) {
-        v.floats("optimizer.momentum_buffer", st.momentum_buffer);
+        v.floats("optimizer.momentum_buffer", span_of(st.momentum_buffer));
         v.counter("optimizer.steps", st.steps);
-    } else if constexpr (requires { checkpoint_fields(v, st); }) {
-        checkpoint_fields(v, st);
+    } else if constexpr (requires { st.lane; } && sizeof(State) == sizeof(st.lane)) {  // a lane and nothing else
+    } else if constexpr (std::is_empty_v<State>) {
     } else {
         static_assert(always_false<State>, "ebm::checkpoint: this optimizer state is unknown; give it a "
                                            "`checkpoint_fields(visitor, state&)` overload");
@@ -311,10 +339,11 @@ void visit_optimizer(V& v, State& st) {
 
 template <class V, class State>
 void visit_initializer(V& v, State& st) {
-    if constexpr (std::is_empty_v<State>) {
+    if constexpr (requires { checkpoint_fields(v, st); }) {
+        checkpoint_fields(v, st);
     } else if constexpr (requires { st.bank(); st.permutation(); }) {
-        const batch_view bank = st.bank();
-        v.floats("initializer.bank", std::span<float>(bank.data, static_cast<std::size_t>(bank.size())),
+        const auto bank = st.bank();
+        v.floats("initializer.bank", bank.values(),
                  {static_cast<std::uint64_t>(bank.count), static_cast<std::uint64_t>(bank.dimension)});
         std::vector<std::uint32_t> order(st.permutation().begin(), st.permutation().end());
         v.words("initializer.permutation", order);
@@ -324,8 +353,8 @@ void visit_initializer(V& v, State& st) {
                                   order.size());
             if (v.apply) st.restore_permutation(order);
         }
-    } else if constexpr (requires { checkpoint_fields(v, st); }) {
-        checkpoint_fields(v, st);
+    } else if constexpr (requires { st.lane; } && sizeof(State) == sizeof(st.lane)) {  // a lane and nothing else
+    } else if constexpr (std::is_empty_v<State>) {
     } else {
         static_assert(always_false<State>, "ebm::checkpoint: this initializer state is unknown; give it a "
                                            "`checkpoint_fields(visitor, state&)` overload");
@@ -347,11 +376,18 @@ void visit_sampler(V& v, State& st) {
 
 template <class V, class Trainer>
 void visit_trainer(V& v, Trainer& trainer) {
-    auto params = trainer.energy().parameters();
-    v.floats("energy.parameters", params);
+    v.floats("energy.parameters", trainer.energy().parameters());
     visit_optimizer(v, trainer.optimizer_state());
     visit_initializer(v, trainer.initializer_state());
     visit_sampler(v, trainer.sampler_state());
+}
+
+/// Copies a host array into a span of either memory space, and waits for it.
+template <class Span>
+void span_from_host(const float* host, Span to) {
+    using X = execution_of_space<memory_space_of_t<Span>>;
+    X::upload(typename X::lane{}, to.data(), host, static_cast<index>(to.size()));
+    X::wait_all();
 }
 
 template <class T>
@@ -366,9 +402,10 @@ struct saver {
     const char* where = "save_checkpoint";
     safetensors::file out;
 
-    template <class Container>
-    void floats(const std::string& name, Container&& values, std::vector<std::uint64_t> shape = {}) {
-        const std::span<const float> s(values.data(), values.size());
+    template <class Span>
+    void floats(const std::string& name, Span values, std::vector<std::uint64_t> shape = {}) {
+        const std::vector<float> host = to_host_vector(values);
+        const std::span<const float> s(host);
         for (std::size_t k = 0; k < s.size(); ++k)
             if (!std::isfinite(s[k]))
                 ebm::detail::fail(where, "refusing to save a non-finite state: " + name + "[" + std::to_string(k) + "]",
@@ -405,10 +442,13 @@ struct loader {
                               it->second.elements());
         return it->second;
     }
-    template <class Container>
-    void floats(const std::string& name, Container&& values, std::vector<std::uint64_t> = {}) {
+    template <class Span>
+    void floats(const std::string& name, Span values, std::vector<std::uint64_t> = {}) {
         const auto& t = find(name, "F32", values.size());
-        if (apply && !t.bytes.empty()) std::memcpy(values.data(), t.bytes.data(), t.bytes.size());
+        if (!apply || t.bytes.empty()) return;
+        std::vector<float> host(values.size());
+        std::memcpy(host.data(), t.bytes.data(), t.bytes.size());
+        span_from_host(host.data(), values);
     }
     void words(const std::string& name, std::vector<std::uint32_t>& values) {
         const auto& t = find(name, "U32", values.size());

@@ -4,10 +4,12 @@
 //   * schedules applied before each step (a callback, e.g. apply_schedules from train/config.hpp),
 //   * CSV diagnostics, one flushed row per iteration (csv_log; rows past the resume point are dropped),
 //   * checkpoints every N iterations into a checkpoint_folder (atomic, newest few kept) and at the end,
+//   * an optional wall-time limit (max_seconds): the run stops early with a final checkpoint,
 //   * divergence detection (non-finite d_t or gradient, or a mean energy beyond a limit): roll back to the last
 //     good checkpoint, report through a callback, retry with fresh Langevin noise (the sampler-step counter is
 //     moved 2^32 steps on per retry), and stop — status `diverged` — after max_retries rollbacks.
 // A session started on a trainer restored from a checkpoint continues the run bit-identically.
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -93,6 +95,7 @@ private:
 
 struct session_options {
     std::uint64_t iterations = 0;          // run until trainer.iteration() == iterations
+    double max_seconds = 0;                // > 0: also stop (finished, with a checkpoint) after this much wall time
     std::uint64_t checkpoint_every = 1000; // 0: only at the start and the end
     int max_retries = 3;                   // rollbacks before giving up
     std::string config = "{}";             // stored in every checkpoint
@@ -106,7 +109,8 @@ struct session_result {
     session_status status = session_status::finished;
     std::uint64_t iteration = 0;  // trainer.iteration() at the end
     int rollbacks = 0;
-    std::string message;          // why the session stopped, when it diverged
+    std::string message;          // why the session stopped, when it diverged or hit the time limit
+    bool time_limit = false;      // stopped by max_seconds before options.iterations
 };
 
 template <class Trainer>
@@ -134,9 +138,18 @@ session_result run_session(Trainer& trainer, checkpoint_folder& folder, const se
         if (hooks.on_checkpoint) hooks.on_checkpoint(path);
         return trainer.iteration();
     };
+    detail::require_non_negative("run_session", "max_seconds", options.max_seconds);
     std::uint64_t last_saved = folder.latest() ? read_checkpoint_info(*folder.latest()).iteration : checkpoint();
     session_result result;
+    const auto start = std::chrono::steady_clock::now();
     while (trainer.iteration() < options.iterations) {
+        if (options.max_seconds > 0 &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= options.max_seconds) {
+            result.time_limit = true;
+            result.message = "time limit of " + detail::to_text(options.max_seconds) + " s reached at iteration " +
+                             std::to_string(trainer.iteration());
+            break;
+        }
         const std::uint64_t t = trainer.iteration();
         if (hooks.before_step) hooks.before_step(trainer, t);
         const iteration_record rec = trainer.step(hooks.positives(t));

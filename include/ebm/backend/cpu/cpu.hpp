@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "../../config.hpp"
+#include "../../memory_space.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -13,6 +14,7 @@ namespace ebm {
 
 struct cpu {
     static constexpr const char* name = "cpu";
+    using memory_space = host_space;
 
     [[nodiscard]] static int threads() {
 #if defined(_OPENMP)

@@ -36,7 +36,8 @@
 #include "../../random/philox.hpp"
 #include "check.cuh"
 #include "cuda_tag.hpp"
-#include "functors.cuh"
+#include "../../kernels/elements.hpp"
+#include "../../kernels/noise.hpp"
 #include "launch.cuh"
 #include "memory.cuh"
 
@@ -212,7 +213,7 @@ struct convnet_plan {
 
 class convnet {
 public:
-    using backend = ebm::cuda;
+    using memory_space = ebm::device_space;  // its data lives in device memory: the backend is ebm::cuda
     static constexpr bool split_chains_across_threads = false;
 
     class workspace {
@@ -233,18 +234,16 @@ public:
     explicit convnet(convnet_architecture arch, bool negate_output = false, seed init_seed = seed{0})
         : arch_(std::move(arch)), negate_(negate_output) {
         validate();
-        index offset = 0, c = arch_.channels;
-        for (const conv_layer& layer : arch_.layers) {
-            weight_offsets_.push_back(offset);
-            offset += layer.out_channels * c * layer.kernel * layer.kernel;
-            bias_offsets_.push_back(offset);
-            offset += layer.out_channels;
-            c = layer.out_channels;
+        tensors_ = convnet_parameter_tensors(arch_);
+        for (std::size_t t = 0; t < tensors_.size(); t += 2) {
+            weight_offsets_.push_back(tensors_[t].offset);
+            bias_offsets_.push_back(tensors_[t + 1].offset);
         }
-        parameters_.resize(offset);
+        parameters_.resize(tensors_.back().offset + tensors_.back().count());
         reset_parameters(init_seed);
     }
-    convnet(const convnet& other) : arch_(other.arch_), negate_(other.negate_), weight_offsets_(other.weight_offsets_),
+    convnet(const convnet& other) : arch_(other.arch_), negate_(other.negate_), tensors_(other.tensors_),
+                                    weight_offsets_(other.weight_offsets_),
                                     bias_offsets_(other.bias_offsets_), parameters_(other.parameters_.size()) {
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
                                   cudaMemcpyDeviceToDevice));
@@ -270,10 +269,10 @@ public:
             const index fan_in = c * layer.kernel * layer.kernel;
             const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
             const index nw = layer.out_channels * fan_in, nb = layer.out_channels;
-            launch_elements(blocks_per_chain(nw), uniform_fill{parameters_.data() + weight_offsets_[l], nw, rng,
+            launch_elements(kernels::blocks_per_chain(nw), kernels::uniform_fill{parameters_.data() + weight_offsets_[l], nw, rng,
                                                                purpose::parameter_init, static_cast<std::uint32_t>(2 * l),
                                                                {}, -bound, bound});
-            launch_elements(blocks_per_chain(nb), uniform_fill{parameters_.data() + bias_offsets_[l], nb, rng,
+            launch_elements(kernels::blocks_per_chain(nb), kernels::uniform_fill{parameters_.data() + bias_offsets_[l], nb, rng,
                                                                purpose::parameter_init,
                                                                static_cast<std::uint32_t>(2 * l + 1), {}, -bound, bound});
             c = layer.out_channels;
@@ -282,10 +281,14 @@ public:
     }
 
     [[nodiscard]] const convnet_architecture& architecture() const { return arch_; }
+    /// Names, shapes and offsets of the parameters: the same list as ebm::convnet::parameter_tensors().
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
+    /// As ebm::convnet::options() (checkpoints describe the energy the same way on both backends).
+    [[nodiscard]] convnet_options options() const { return {negate_}; }
     [[nodiscard]] index dimension() const { return arch_.channels * arch_.height * arch_.width; }
     [[nodiscard]] index parameter_count() const { return parameters_.size(); }
-    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(parameters_.size())}; }
-    [[nodiscard]] std::span<const float> parameters() const {
+    [[nodiscard]] device_span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(parameters_.size())}; }
+    [[nodiscard]] device_span<const float> parameters() const {
         return {parameters_.data(), static_cast<std::size_t>(parameters_.size())};
     }
     void upload_parameters(std::span<const float> host) { parameters_.upload(host); }
@@ -307,21 +310,21 @@ public:
         return ws;
     }
 
-    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+    void energy(const_device_batch_view x, device_span<float> u, workspace& ws) const {
         check_call("cuda::convnet::energy", x, u, ws);
         detail::convnet_plan& plan = plan_for(ws, x.count);
         forward(plan, x, u.data(), ws);
     }
 
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+    void energy_and_gradient(const_device_batch_view x, device_span<float> u, device_batch_view g, workspace& ws) const {
         check_call("cuda::convnet::energy_and_gradient", x, u, ws);
         detail::convnet_plan& plan = plan_for(ws, x.count);
         forward(plan, x, u.data(), ws);
         backward(plan, x, nullptr, nullptr, g.data, ws);
     }
 
-    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
-                                       std::span<float> u, workspace& ws) const {
+    void accumulate_parameter_gradient(const_device_batch_view x, device_span<const float> weights, device_span<float> grad,
+                                       device_span<float> u, workspace& ws) const {
         const char* where = "cuda::convnet::accumulate_parameter_gradient";
         check_call(where, x, u, ws);
         if (static_cast<index>(weights.size()) != x.count)
@@ -353,7 +356,7 @@ private:
             ebm::detail::fail("cuda::convnet", "the last layer must produce 1 x 1 x 1 per chain", arch_.name);
     }
 
-    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+    void check_call(const char* where, const_device_batch_view x, device_span<float> u, const workspace& ws) const {
         if (x.dimension != dimension())
             ebm::detail::fail(where, "x dimension must equal " + ebm::detail::to_text(dimension()), x.dimension);
         if (x.count <= 0 || x.count > ws.capacity_)
@@ -422,7 +425,7 @@ private:
                                        v.bwd_data_algo, v.bwd_filter_algo, scratch);
     }
 
-    void forward(detail::convnet_plan& plan, const_batch_view x, float* u, workspace& ws) const {
+    void forward(detail::convnet_plan& plan, const_device_batch_view x, float* u, workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
         cudaStream_t s = ws.get_stream();
         const float one = 1.0f, zero = 0.0f;
@@ -443,7 +446,7 @@ private:
 
     // dU/d(output) = sign (* weights) at the top, down through every layer; parameter gradients accumulate into
     // grad when given; dU/dx goes to gx when given.
-    void backward(detail::convnet_plan& plan, const_batch_view x, const float* weights, float* grad, float* gx,
+    void backward(detail::convnet_plan& plan, const_device_batch_view x, const float* weights, float* grad, float* gx,
                   workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
         cudaStream_t s = ws.get_stream();
@@ -481,6 +484,7 @@ private:
 
     convnet_architecture arch_;
     bool negate_ = false;
+    std::vector<parameter_tensor> tensors_;
     std::vector<index> weight_offsets_, bias_offsets_;
     device_buffer<float> parameters_;
 };

@@ -48,7 +48,8 @@
 #include "check.cuh"
 #include "convnet.cuh"
 #include "cuda_tag.hpp"
-#include "functors.cuh"
+#include "../../kernels/elements.hpp"
+#include "../../kernels/noise.hpp"
 #include "launch.cuh"
 #include "memory.cuh"
 #include "mlp.cuh"
@@ -241,7 +242,7 @@ struct nonlocal_plan {
 
 class nonlocal_net {
 public:
-    using backend = ebm::cuda;
+    using memory_space = ebm::device_space;  // its data lives in device memory: the backend is ebm::cuda
     static constexpr bool split_chains_across_threads = false;  // one workspace drives the whole batch on the GPU
 
     class workspace {
@@ -299,8 +300,8 @@ public:
                 EBM_CUDA_CHECK(cudaMemset(p, 0, static_cast<std::size_t>(tensor.count()) * sizeof(float)));
                 continue;
             }
-            launch_elements(blocks_per_chain(tensor.count()),
-                            uniform_fill{p, tensor.count(), rng, purpose::parameter_init, static_cast<std::uint32_t>(t),
+            launch_elements(kernels::blocks_per_chain(tensor.count()),
+                            kernels::uniform_fill{p, tensor.count(), rng, purpose::parameter_init, static_cast<std::uint32_t>(t),
                                          {}, -bound, bound});
         }
         EBM_CUDA_CHECK(cudaDeviceSynchronize());
@@ -314,8 +315,8 @@ public:
     [[nodiscard]] index dimension() const { return channels_ * 32 * 32; }
     [[nodiscard]] index parameter_count() const { return arch_.size; }
     /// Device spans: the flat parameters in ebm::nonlocal_net's order.
-    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(arch_.size)}; }
-    [[nodiscard]] std::span<const float> parameters() const {
+    [[nodiscard]] device_span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(arch_.size)}; }
+    [[nodiscard]] device_span<const float> parameters() const {
         return {parameters_.data(), static_cast<std::size_t>(arch_.size)};
     }
     /// Names, shapes and offsets: the same list as ebm::nonlocal_net::parameter_tensors().
@@ -351,21 +352,21 @@ public:
         EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas_->get(), ws.blas_workspace_.data(),
                                             static_cast<std::size_t>(ws.blas_workspace_.size())));
         ws.ones_.resize(max_chains);
-        launch_elements(max_chains, mlp_functors::fill_value{ws.ones_.data(), 1.0f}, ws.get_stream());
+        launch_elements(max_chains, kernels::fill_value{ws.ones_.data(), 1.0f}, ws.get_stream());
         ws.plans_.push_back(make_plan(ws, max_chains));
         ws.work_stream_->synchronize();
         return ws;
     }
 
     /// u[i] = U(x_i) (device pointers), enqueued on ws's stream.
-    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+    void energy(const_device_batch_view x, device_span<float> u, workspace& ws) const {
         check_call("cuda::nonlocal_net::energy", x, u, ws);
         detail::nonlocal_plan& plan = plan_for(ws, x.count);
         forward(plan, x, u.data(), ws);
     }
 
     /// u[i] = U(x_i), g_i = dU/dx(x_i) (device pointers), enqueued on ws's stream.
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+    void energy_and_gradient(const_device_batch_view x, device_span<float> u, device_batch_view g, workspace& ws) const {
         const char* where = "cuda::nonlocal_net::energy_and_gradient";
         check_call(where, x, u, ws);
         if (g.dimension != dimension() || g.count != x.count || g.data == nullptr)
@@ -377,8 +378,8 @@ public:
     }
 
     /// grad += sum_i weights[i] dU(x_i)/dtheta, u[i] = U(x_i) (all device pointers), enqueued on ws's stream.
-    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
-                                       std::span<float> u, workspace& ws) const {
+    void accumulate_parameter_gradient(const_device_batch_view x, device_span<const float> weights, device_span<float> grad,
+                                       device_span<float> u, workspace& ws) const {
         const char* where = "cuda::nonlocal_net::accumulate_parameter_gradient";
         check_call(where, x, u, ws);
         if (static_cast<index>(weights.size()) != x.count || weights.data() == nullptr)
@@ -396,7 +397,7 @@ private:
     using conv_ref = ebm::detail::nonlocal_layout::conv_ref;
     using block_ref = ebm::detail::nonlocal_layout::block_ref;
 
-    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+    void check_call(const char* where, const_device_batch_view x, device_span<float> u, const workspace& ws) const {
         if (ws.plans_.empty()) ebm::detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
         if (x.dimension != dimension())
             ebm::detail::fail(where, "x dimension must equal channels x 32 x 32 = " + ebm::detail::to_text(dimension()),
@@ -525,7 +526,7 @@ private:
     }
 
     // ---- forward ----------------------------------------------------------------------------------------------
-    void forward(detail::nonlocal_plan& p, const_batch_view x, float* u, workspace& ws) const {
+    void forward(detail::nonlocal_plan& p, const_device_batch_view x, float* u, workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
         cublasHandle_t blas = ws.blas_->get();
         cudaStream_t s = ws.get_stream();
@@ -590,7 +591,7 @@ private:
     }
 
     // ---- backward (after forward): dU/dx into gx and/or sum_i weights[i] dU(x_i)/dtheta into grad ------------
-    void backward(detail::nonlocal_plan& p, const_batch_view x, const float* weights, float* grad, float* gx,
+    void backward(detail::nonlocal_plan& p, const_device_batch_view x, const float* weights, float* grad, float* gx,
                   workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
         cublasHandle_t blas = ws.blas_->get();

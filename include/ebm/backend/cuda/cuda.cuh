@@ -1,16 +1,25 @@
 #pragma once
-// Umbrella header of the CUDA backend (target ebm::cuda; include from .cu files compiled by nvcc). The CPU
-// library (ebm/ebm.hpp) never includes this; code that only names the backend type can include cuda_tag.hpp.
+// Umbrella header of the CUDA backend (target ebm::cuda; include from .cu files compiled by nvcc): the execution
+// that runs the library's algorithms on the GPU (execution.cuh) and the device energies, with the library's
+// samplers, initializers, optimizers, energy wrappers and ml_trainer (written once, for both backends); this
+// folder holds only what is specific to the GPU: storage, launches, reductions, graphs, cuBLAS/cuDNN energies.
+#include "../../energy/magnetized.hpp"
+#include "../../energy/scaled.hpp"
+#include "../../init/data.hpp"
+#include "../../init/noise.hpp"
+#include "../../init/persistent_bank.hpp"
+#include "../../optim/adam.hpp"
+#include "../../optim/sgd.hpp"
+#include "../../sampler/langevin.hpp"
+#include "../../sampler/mala.hpp"
+#include "../../train/ml_trainer.hpp"
+#include "../../train/recipes.hpp"
 #include "check.cuh"
 #include "convnet.cuh"
 #include "convnet_nonlocal.cuh"
 #include "cuda_tag.hpp"
-#include "functors.cuh"
-#include "init.cuh"
+#include "execution.cuh"
 #include "launch.cuh"
 #include "memory.cuh"
 #include "mlp.cuh"
-#include "optim.cuh"
 #include "reductions.cuh"
-#include "sampler.cuh"
-#include "trainer.cuh"

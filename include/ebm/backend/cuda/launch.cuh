@@ -1,5 +1,5 @@
 #pragma once
-// The CUDA launcher of the shared per-element functors (functors.cuh): launch_elements(n, f, stream) calls f(k) for
+// The CUDA launcher of the shared per-element functors (kernels/): launch_elements(n, f, stream) calls f(k) for
 // k in [0, n) on the GPU, one element per thread in a grid-stride loop. The functor must be trivially copyable and
 // its operator() EBM_HOST_DEVICE (or __device__). Needs nvcc.
 #include <cuda_runtime.h>

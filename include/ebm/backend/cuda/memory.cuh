@@ -31,6 +31,8 @@ inline int device_count() {
 template <class T>
 class device_buffer {
 public:
+    using value_type = T;
+    using memory_space = ebm::device_space;
     device_buffer() = default;
     explicit device_buffer(index size) { resize(size); }
     /// A device copy of host data.

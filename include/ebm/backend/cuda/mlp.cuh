@@ -4,8 +4,8 @@
 // bias, PyTorch's state_dict order), so parameters copy across backends as one array.
 //
 // It satisfies the same concepts as ebm::mlp (energy_function, learnable_energy) with the same signatures; the
-// difference is where the pointers point: batches (const_batch_view / batch_view), energies and parameter spans
-// are DEVICE memory, and every call is enqueued on the workspace's stream (asynchronous; synchronise the stream
+// difference is where the pointers point: batches (const_device_batch_view / device_batch_view), energies and parameter spans
+// (device_span) are DEVICE memory, and every call is enqueued on the workspace's stream (asynchronous; synchronise the stream
 // before reading results on the host). A workspace owns its stream, cuBLAS handle and cuBLAS workspace, so a
 // sampler can capture a K-step chain of these calls in one CUDA graph.
 //
@@ -25,7 +25,8 @@
 #include "../../random/philox.hpp"
 #include "check.cuh"
 #include "cuda_tag.hpp"
-#include "functors.cuh"
+#include "../../kernels/elements.hpp"
+#include "../../kernels/noise.hpp"
 #include "launch.cuh"
 #include "memory.cuh"
 
@@ -76,17 +77,11 @@ struct leaky_relu_backward {
     EBM_HOST_DEVICE void operator()(index k) const { d[k] = z[k] > 0.0f ? d[k] : slope * d[k]; }
 };
 
-struct fill_value {
-    float* out;
-    float value;
-    EBM_HOST_DEVICE void operator()(index k) const { out[k] = value; }
-};
-
 }  // namespace mlp_functors
 
 class mlp {
 public:
-    using backend = ebm::cuda;
+    using memory_space = ebm::device_space;  // its data lives in device memory: the backend is ebm::cuda
     static constexpr bool split_chains_across_threads = false;  // one workspace drives the whole batch on the GPU
 
     struct workspace {
@@ -138,11 +133,11 @@ public:
         for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
             const float bound = 1.0f / std::sqrt(static_cast<float>(sizes_[l]));
             const index nw = sizes_[l] * sizes_[l + 1], nb = sizes_[l + 1];
-            launch_elements(blocks_per_chain(nw),
-                            uniform_fill{parameters_.data() + weight_offset_[l], nw, rng, purpose::parameter_init,
+            launch_elements(kernels::blocks_per_chain(nw),
+                            kernels::uniform_fill{parameters_.data() + weight_offset_[l], nw, rng, purpose::parameter_init,
                                          static_cast<std::uint32_t>(2 * l), {}, -bound, bound});
-            launch_elements(blocks_per_chain(nb),
-                            uniform_fill{parameters_.data() + bias_offset_[l], nb, rng, purpose::parameter_init,
+            launch_elements(kernels::blocks_per_chain(nb),
+                            kernels::uniform_fill{parameters_.data() + bias_offset_[l], nb, rng, purpose::parameter_init,
                                          static_cast<std::uint32_t>(2 * l + 1), {}, -bound, bound});
         }
         EBM_CUDA_CHECK(cudaDeviceSynchronize());
@@ -153,8 +148,8 @@ public:
     [[nodiscard]] float negative_slope() const { return slope_; }
     [[nodiscard]] index parameter_count() const { return parameter_count_; }
     /// Device spans: the flat parameters in ebm::mlp's order.
-    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(parameter_count_)}; }
-    [[nodiscard]] std::span<const float> parameters() const {
+    [[nodiscard]] device_span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(parameter_count_)}; }
+    [[nodiscard]] device_span<const float> parameters() const {
         return {parameters_.data(), static_cast<std::size_t>(parameter_count_)};
     }
     void upload_parameters(std::span<const float> host) { parameters_.upload(host); }
@@ -182,28 +177,28 @@ public:
         ws.delta_a.resize(widest * max_chains);
         ws.delta_b.resize(widest * max_chains);
         ws.ones.resize(max_chains);
-        launch_elements(max_chains, mlp_functors::fill_value{ws.ones.data(), 1.0f}, ws.get_stream());
+        launch_elements(max_chains, kernels::fill_value{ws.ones.data(), 1.0f}, ws.get_stream());
         ws.output.resize(max_chains);
         ws.work_stream.synchronize();
         return ws;
     }
 
     /// u[i] = U(x_i) (device pointers), enqueued on ws's stream.
-    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+    void energy(const_device_batch_view x, device_span<float> u, workspace& ws) const {
         check_call("cuda::mlp::energy", x, u, ws);
         forward(x, u.data(), ws);
     }
 
     /// u[i] = U(x_i), g_i = dU/dx(x_i) (device pointers), enqueued on ws's stream.
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+    void energy_and_gradient(const_device_batch_view x, device_span<float> u, device_batch_view g, workspace& ws) const {
         check_call("cuda::mlp::energy_and_gradient", x, u, ws);
         forward(x, u.data(), ws);
         backward(x, nullptr, nullptr, g.data, ws);
     }
 
     /// grad += sum_i weights[i] dU(x_i)/dtheta, u[i] = U(x_i) (all device pointers), enqueued on ws's stream.
-    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
-                                       std::span<float> u, workspace& ws) const {
+    void accumulate_parameter_gradient(const_device_batch_view x, device_span<const float> weights, device_span<float> grad,
+                                       device_span<float> u, workspace& ws) const {
         check_call("cuda::mlp::accumulate_parameter_gradient", x, u, ws);
         if (static_cast<index>(weights.size()) != x.count)
             ebm::detail::fail("cuda::mlp::accumulate_parameter_gradient",
@@ -238,7 +233,7 @@ private:
         parameters_.resize(offset);
     }
 
-    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+    void check_call(const char* where, const_device_batch_view x, device_span<float> u, const workspace& ws) const {
         if (x.dimension != dimension())
             ebm::detail::fail(where, "x dimension must equal " + ebm::detail::to_text(dimension()), x.dimension);
         if (x.count <= 0 || x.count > ws.capacity)
@@ -254,7 +249,7 @@ private:
 
     // Column-major views: a batch is (width x n); W_l (out x in, row-major) is the column-major (in x out) matrix
     // W_l^T, so W_l A = op_T(W_l^T) A.
-    void forward(const_batch_view x, float* u, workspace& ws) const {
+    void forward(const_device_batch_view x, float* u, workspace& ws) const {
         const int n = static_cast<int>(x.count);
         const index hidden = layers() - 1;
         const float one = 1.0f, zero = 0.0f;
@@ -277,7 +272,7 @@ private:
 
     // From dU/da of the last hidden layer (w_L, times weights[i] when given) down to dU/dz_1; then either
     // gx = W_1^T dU/dz_1 (gradient to the input) or, with grad, the weighted parameter gradients of every layer.
-    void backward(const_batch_view x, const float* weights, float* grad, float* gx, workspace& ws) const {
+    void backward(const_device_batch_view x, const float* weights, float* grad, float* gx, workspace& ws) const {
         const int n = static_cast<int>(x.count);
         const index last = layers() - 1;
         const float one = 1.0f, zero = 0.0f;

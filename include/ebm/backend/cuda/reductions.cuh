@@ -1,9 +1,9 @@
 #pragma once
-// Device reductions of the samplers and the trainer, all in a fixed order (so a run is repeatable bit for bit on
-// one GPU): per-chain gradient norms, a running double total (the sum of norms along the path, of energies, of
-// weighted energies), and MALA's per-chain residual sums with the accept/reject decision and the copy of accepted
-// proposals, in one kernel per step. Every kernel reads its step from a step_counter, so a K-step chain can be
-// captured once in a CUDA graph. Needs nvcc.
+// Device reductions behind execution<cuda> (execution.cuh), all in a fixed order (so a run is repeatable bit for bit
+// on one GPU): per-chain gradient norms, a running double total (the sum of norms along the path, of energies, of
+// weighted energies), a count of non-finite values, and MALA's per-chain residual sums with the shared decision
+// (kernels::mala_decide) and the copy of accepted proposals, in one kernel per step. Kernels read their step and
+// MALA's step size from memory, so a K-step chain can be captured once in a CUDA graph. Needs nvcc.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -14,7 +14,8 @@
 #include "../../random/philox.hpp"
 #include "check.cuh"
 #include "cuda_tag.hpp"
-#include "functors.cuh"
+#include "../../kernels/elements.hpp"
+#include "../../kernels/noise.hpp"
 
 namespace ebm::cuda_backend {
 
@@ -64,7 +65,7 @@ __global__ void __launch_bounds__(cuda::block_threads) count_non_finite_kernel(c
     unsigned long long local = 0;
     const index stride = static_cast<index>(gridDim.x) * blockDim.x;
     for (index k = static_cast<index>(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += stride)
-        local += is_finite(values[k]) ? 0u : 1u;
+        local += kernels::is_finite(values[k]) ? 0u : 1u;
     if (local != 0) atomicAdd(count, local);
 }
 
@@ -74,45 +75,18 @@ __global__ void set_value_kernel(T* target, T value) {
     *target = value;
 }
 
-/// Per-chain counters of a MALA run.
-struct mala_counters {
-    std::int64_t* accepted;      // per chain
-    std::int64_t* non_finite;    // per chain
-    double* probability;         // per chain, min(1, ratio) of this step (for adaptation); may be null
-    float* norms;                // per chain, ||dU/dx|| at the state after this step
-};
-
-/// One block per chain: residual sums of the proposal, box test, MH decision in log space (shared mala_decide),
-/// then the accepted chains take y, dU/dx(y) and U(y). With `epsilon` set, h and 2 eps^2 are computed from the step
-/// in device memory (an adapting chain) with the CPU's float arithmetic, instead of the fixed h and two_noise_sq.
-struct mala_accept_arguments {
-    float* x;
-    float* g;
-    float* u;
-    const float* y;
-    const float* gy;
-    const float* uy;
-    index dimension;
-    philox rng;
-    std::uint32_t first_chain;
-    step_counter step;
-    float h;             // eps^2 / 2
-    float two_noise_sq;  // 2 eps^2
-    kernels::box clamp;
-    mala_counters counters;
-    const float* epsilon = nullptr;
-};
-
+/// One block per chain: residual sums of the proposal, box test, MH decision in log space (kernels::mala_decide),
+/// then the accepted chains take y, dU/dx(y) and U(y). The step is read from memory (a.epsilon) with the CPU's float
+/// arithmetic.
 template <class = void>
-__global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(mala_accept_arguments a) {
+__global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(kernels::mala_accept_arguments a) {
     __shared__ float shared[cuda::block_threads];
     __shared__ int decision;
     const index i = blockIdx.x;
     const index base = i * a.dimension;
-    const float eps = a.epsilon != nullptr ? *a.epsilon : 0.0f;
-    const float h = a.epsilon != nullptr ? mala_move(eps).step : a.h;
-    const float two_noise_sq = a.epsilon != nullptr ? 2.0f * eps * eps : a.two_noise_sq;
-    const kernels::mala_residuals residuals{h};
+    const float eps = *a.epsilon;
+    const kernels::mala_residuals residuals{kernels::mala_move(eps).step};
+    const float two_noise_sq = 2.0f * eps * eps;
     float forward_sq = 0.0f, backward_sq = 0.0f, gx_sq = 0.0f, gy_sq = 0.0f;
     int inside = 1;
     for (index k = threadIdx.x; k < a.dimension; k += blockDim.x) {
@@ -130,9 +104,9 @@ __global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(mala_a
     if (threadIdx.x == 0) {
         const std::uint64_t s = a.step.value();
         const auto chain = a.first_chain + static_cast<std::uint32_t>(i);
-        const float log_u = accept_log_uniform(a.rng, chain, s);
-        const mala_outcome out =
-            mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, two_noise_sq, inside != 0);
+        const float log_u = kernels::accept_log_uniform(a.rng, chain, s);
+        const kernels::mala_outcome out =
+            kernels::mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, two_noise_sq, inside != 0);
         decision = out.accept ? 1 : 0;
         if (!out.finite) ++a.counters.non_finite[i];
         if (out.accept) {
@@ -181,7 +155,7 @@ void set_value(T* target, T value, cudaStream_t stream) {
 }
 
 /// MALA's accept step for `count` chains (one block each), on `stream`.
-inline void mala_accept(const device::mala_accept_arguments& arguments, index count, cudaStream_t stream) {
+inline void mala_accept(const kernels::mala_accept_arguments& arguments, index count, cudaStream_t stream) {
     if (count <= 0) return;
     device::mala_accept_kernel<void><<<static_cast<unsigned int>(count), cuda::block_threads, 0, stream>>>(arguments);
     EBM_CUDA_CHECK(cudaGetLastError());
