@@ -4,7 +4,9 @@
 #include <ebm/train/checkpoint.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -103,6 +105,29 @@ TEST_CASE("a corrupted checkpoint (one flipped byte) is a checksum error and lea
     std::ofstream(dir / "junk.safetensors") << "definitely not a checkpoint";
     CHECK(message_of([&] { ebm::load_checkpoint(dir / "junk.safetensors", b); }).find("is not a valid checkpoint") !=
           std::string::npos);
+}
+
+TEST_CASE("a bank order that is not a permutation (checksums valid) is refused before anything changes") {
+    ebm_test::temp_folder dir("ckpt-permutation");
+    ebm_test::toy_data data;
+    auto a = ebm_test::convergent();
+    run(a, data, 2);
+    const auto path = dir / "a.safetensors";
+    ebm::save_checkpoint(path, a);
+    // Rewrite the file with slot 1 listed twice, the checksums recomputed: only the state's own check can see it.
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    auto f = ebm::detail::safetensors::file::parse(bytes, path.string(), "test");
+    auto& order = f.tensors.at("initializer.permutation").bytes;
+    std::memcpy(order.data(), order.data() + 4, 4);
+    ebm::detail::safetensors::write_atomically(path, f.serialize(), "test");
+
+    auto b = ebm_test::convergent(ebm_test::toy_net(8));
+    const std::vector<float> before(b.energy().parameters().begin(), b.energy().parameters().end());
+    const auto msg = message_of([&] { ebm::load_checkpoint(path, b); });
+    CHECK(msg.find("is corrupted: initializer.permutation is not a permutation") != std::string::npos);
+    CHECK(ebm_test::same_values(before, b.energy().parameters()));
+    CHECK(b.iteration() == 0);
 }
 
 TEST_CASE("a checkpoint from another architecture, seed or configuration is refused before anything changes") {

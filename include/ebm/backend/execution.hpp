@@ -8,7 +8,8 @@
 //   buffer<T>                          owning storage in that space (.data(), .size()); make_buffer<T>(n): zeroed
 //   lane                               where work is ordered: nothing on the CPU (work runs as it is called), a
 //                                      stream on CUDA; lane_of(workspace) is the lane of an energy's workspace
-//   for_each(lane, n, f)               f(k) for k in [0, n): a kernels/ functor on every element
+//   for_each(lane, n, f)               f(k) for k in [0, n): a kernels/ functor on every element (the calls must be
+//                                      independent: any order, any concurrency)
 //   upload / download / copy / set / get
 //                                      host <-> space transfers, copies within the space, one value in memory
 //   synchronize(lane), wait_all()      waits for the lane's work, for all work (nothing on the CPU)
@@ -18,7 +19,8 @@
 //   count_non_finite(lane, values, n, count) *count += number of NaN/Inf among values
 //   langevin_move(lane, step, count, scratch)  kernels::langevin_step over `count` chains (scratch: dimension x
 //                                      count floats the CPU may use for the noise)
-//   mala_accept(lane, arguments, count)        kernels::mala_accept_arguments over `count` chains
+//   mala_accept(lane, arguments, count, scratch)   kernels::mala_accept_arguments over `count` chains (scratch:
+//                                      count floats the CPU may use for the log-uniforms)
 //   grouping(chains, per_group, splittable)    how chains are cut into groups that run concurrently: fixed-size
 //                                      tasks on CPU threads (each runs all its steps without a barrier), one group
 //                                      on CUDA; for_groups(grouping, f) calls f(group) for each
@@ -27,8 +29,8 @@
 //                                      the first step, from memory)
 //
 // A backend without an execution cannot run these algorithms: using one is the static_assert below. Below it:
-// copy_to_host / copy_from_host between host batches and batches of any space, and batch_in<Backend>, a batch that
-// owns memory of a backend.
+// copy_to_host / copy_from_host between host batches and batches of any space, to_host_vector of any span, and
+// batch_in<Backend>, a batch that owns memory of a backend.
 #include <type_traits>
 #include <vector>
 
@@ -96,16 +98,19 @@ class batch_in {
 public:
     batch_in() = default;
     batch_in(index dimension, index count)
-        : storage_(X::template make_buffer<float>(dimension * count)), dimension_(dimension), count_(count) {
-        detail::require_positive("batch_in", "dimension", dimension);
-        detail::require_non_negative("batch_in", "count", count);
-    }
+        : storage_(X::template make_buffer<float>(checked_size(dimension, count))), dimension_(dimension), count_(count) {}
     [[nodiscard]] index dimension() const { return dimension_; }
     [[nodiscard]] index count() const { return count_; }
     [[nodiscard]] basic_batch_view<space> view() { return {storage_.data(), dimension_, count_}; }
     [[nodiscard]] basic_const_batch_view<space> view() const { return {storage_.data(), dimension_, count_}; }
 
 private:
+    static index checked_size(index dimension, index count) {  // before anything is allocated
+        detail::require_positive("batch_in", "dimension", dimension);
+        detail::require_non_negative("batch_in", "count", count);
+        return dimension * count;
+    }
+
     typename X::template buffer<float> storage_;
     index dimension_ = 0;
     index count_ = 0;

@@ -57,14 +57,31 @@ struct persistent_bank {
             if (order.size() != permutation_.size())
                 detail::fail("persistent_bank::state::restore_permutation",
                              "order must have the bank's size " + detail::to_text(permutation_.size()), order.size());
+            if (!is_permutation(order))
+                detail::fail("persistent_bank::state::restore_permutation", "order must be a permutation of 0..size-1",
+                             order.size());
+            std::copy(order.begin(), order.end(), permutation_.begin());
+        }
+        /// What a checkpoint keeps (train/checkpoint.hpp's visitor): the states and the slot order. A stored order
+        /// that is not a permutation rejects the file before anything is applied.
+        template <class Visitor>
+        void checkpoint_fields(Visitor& v) {
+            v.floats("initializer.bank", bank().values(),
+                     {static_cast<std::uint64_t>(size_), static_cast<std::uint64_t>(dimension_)});
+            std::vector<std::uint32_t> order(permutation_.begin(), permutation_.end());
+            v.words("initializer.permutation", order);
+            if constexpr (Visitor::loading) {
+                if (!is_permutation(order)) v.reject("initializer.permutation is not a permutation", order.size());
+                if (v.apply) restore_permutation(order);
+            }
+        }
+        [[nodiscard]] static bool is_permutation(std::span<const std::uint32_t> order) {
             std::vector<bool> seen(order.size(), false);
             for (std::uint32_t slot : order) {
-                if (slot >= order.size() || seen[slot])
-                    detail::fail("persistent_bank::state::restore_permutation",
-                                 "order must be a permutation of 0..size-1", slot);
+                if (slot >= order.size() || seen[slot]) return false;
                 seen[slot] = true;
             }
-            std::copy(order.begin(), order.end(), permutation_.begin());
+            return true;
         }
 
     private:

@@ -26,6 +26,14 @@ struct adam {
         typename execution<Backend>::template buffer<float> second_moment;
         std::uint64_t steps = 0;
         typename execution<Backend>::lane lane{};
+
+        /// What a checkpoint keeps (train/checkpoint.hpp's visitor).
+        template <class Visitor>
+        void checkpoint_fields(Visitor& v) {
+            v.floats("optimizer.first_moment", first_moment);
+            v.floats("optimizer.second_moment", second_moment);
+            v.counter("optimizer.steps", steps);
+        }
     };
 
     void validate() const {

@@ -21,6 +21,13 @@ struct sgd {
         typename execution<Backend>::template buffer<float> momentum_buffer;  // empty without momentum
         std::uint64_t steps = 0;
         typename execution<Backend>::lane lane{};
+
+        /// What a checkpoint keeps (train/checkpoint.hpp's visitor).
+        template <class Visitor>
+        void checkpoint_fields(Visitor& v) {
+            v.floats("optimizer.momentum_buffer", momentum_buffer);
+            v.counter("optimizer.steps", steps);
+        }
     };
 
     void validate() const {

@@ -11,6 +11,7 @@
 // warm-up is one graph with no host round trip).
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "../backend/execution.hpp"
@@ -62,6 +63,12 @@ struct mala_buffers : langevin_buffers<E> {
           host_accepted(static_cast<std::size_t>(chains), 0),
           host_non_finite(static_cast<std::size_t>(chains), 0),
           epsilon(eps) {}
+
+    /// What a checkpoint keeps: the step in use (adapted or the policy's); the rest is scratch.
+    template <class Visitor>
+    void checkpoint_fields(Visitor& v) {
+        v.floats("sampler.epsilon", std::span<float>(&epsilon, 1));
+    }
 
     /// Accepted proposals of chain i over the last run (host copy made when the run finished).
     [[nodiscard]] std::int64_t chain_accepted(index i) const { return host_accepted[static_cast<std::size_t>(i)]; }

@@ -1,5 +1,6 @@
 #pragma once
-// Checkpoints of an ml_trainer: everything a run needs to continue bit-identically, in one safetensors file.
+// Checkpoints of an ml_trainer (either backend: device state is copied through the host): everything a run needs to
+// continue bit-identically, in one safetensors file.
 //   tensors   energy.parameters (F32), optimizer.* (Adam moments, SGD momentum; U64 step count),
 //             initializer.* (persistent bank states F32 [size, dimension] and slot order U32),
 //             sampler.epsilon (F32, only for samplers whose state adapts a step, e.g. MALA),
@@ -11,6 +12,10 @@
 // whole file first (header, every checksum, every name, dtype and shape, the architecture and the seed) and
 // only then changes the trainer, so a bad checkpoint is an ebm::error before any work and never half-applied.
 // checkpoint_folder keeps the newest `keep` checkpoints of a run (checkpoint-<iteration>.safetensors).
+// A policy's state says what it keeps with `template <class Visitor> void checkpoint_fields(Visitor& v)`, calling
+//   v.floats(name, buffer or span of either memory space [, shape]), v.words(name, std::vector<std::uint32_t>&),
+//   v.counter(name, std::uint64_t&), and when Visitor::loading: v.apply (false in the checking pass, true in the
+//   applying one) and v.reject(what, value) for data it finds corrupted.
 //
 // The safetensors reader/writer lives in ebm::detail::safetensors until a shared io/safetensors.hpp replaces it.
 // Needs zlib (link ZLIB::ZLIB) and nlohmann-json.
@@ -294,92 +299,52 @@ std::string energy_architecture(const E& energy) {
 
 namespace detail::checkpointing {
 
-template <class>
-inline constexpr bool always_false = false;
-
-inline bool is_permutation(std::span<const std::uint32_t> order) {
-    std::vector<bool> seen(order.size(), false);
-    for (std::uint32_t slot : order) {
-        if (slot >= order.size() || seen[slot]) return false;
-        seen[slot] = true;
-    }
-    return true;
-}
-
-/// A span over a state buffer of either memory space (aligned_vector on the host, device_buffer on a device).
-template <class Buffer>
-auto span_of(Buffer& b) {
-    using T = std::remove_reference_t<decltype(*b.data())>;
-    if constexpr (requires { typename Buffer::memory_space; })
-        return span_in<T, typename Buffer::memory_space>(b.data(), static_cast<std::size_t>(b.size()));
+/// A span over a state buffer or a span, of either memory space (aligned_vector or std::span on the host,
+/// device_buffer or device_span on a device).
+template <class Values>
+auto span_of(Values&& values) {
+    using B = std::remove_cvref_t<Values>;
+    using T = std::remove_reference_t<decltype(*values.data())>;
+    if constexpr (requires { typename B::memory_space; })
+        return span_in<T, typename B::memory_space>(values.data(), static_cast<std::size_t>(values.size()));
     else
-        return std::span<T>(b.data(), static_cast<std::size_t>(b.size()));
+        return std::span<T>(values.data(), static_cast<std::size_t>(values.size()));
 }
 
-/// Optimizer state: Adam moments, SGD momentum (recognised by their members), empty states, or a user hook
-/// `checkpoint_fields(visitor, state)` found by ADL.
-template <class V, class State>
-void visit_optimizer(V& v, State& st) {
-    if constexpr (requires { checkpoint_fields(v, st); }) {
+/// A policy state with nothing to keep: empty, or only the lane its work is ordered on.
+template <class State>
+constexpr bool keeps_nothing() {
+    if constexpr (std::is_empty_v<State>)
+        return true;
+    else if constexpr (requires(State& st) { st.lane; })
+        return sizeof(State) == sizeof(std::declval<State&>().lane);
+    else
+        return false;
+}
+
+/// A policy state saves and restores itself through `st.checkpoint_fields(visitor)` (the library's states) or a
+/// user's `checkpoint_fields(visitor, state&)` found by ADL; a state that keeps data and says nothing is an error.
+/// Sampler states are scratch space unless they say otherwise (MALA keeps its adapted step).
+template <bool scratch_unless_told, class V, class State>
+void visit_state(V& v, State& st) {
+    if constexpr (requires { st.checkpoint_fields(v); }) {
+        st.checkpoint_fields(v);
+    } else if constexpr (requires { checkpoint_fields(v, st); }) {
         checkpoint_fields(v, st);
-    } else if constexpr (requires { st.first_moment; st.second_moment; st.steps; }) {
-        v.floats("optimizer.first_moment", span_of(st.first_moment));
-        v.floats("optimizer.second_moment", span_of(st.second_moment));
-        v.counter("optimizer.steps", st.steps);
-    } else if constexpr (requires { st.momentum_buffer; st.steps; }) {
-        v.floats("optimizer.momentum_buffer", span_of(st.momentum_buffer));
-        v.counter("optimizer.steps", st.steps);
-    } else if constexpr (requires { st.lane; } && sizeof(State) == sizeof(st.lane)) {  // a lane and nothing else
-    } else if constexpr (std::is_empty_v<State>) {
     } else {
-        static_assert(always_false<State>, "ebm::checkpoint: this optimizer state is unknown; give it a "
-                                           "`checkpoint_fields(visitor, state&)` overload");
-    }
-}
-
-template <class V, class State>
-void visit_initializer(V& v, State& st) {
-    if constexpr (requires { checkpoint_fields(v, st); }) {
-        checkpoint_fields(v, st);
-    } else if constexpr (requires { st.bank(); st.permutation(); }) {
-        const auto bank = st.bank();
-        v.floats("initializer.bank", bank.values(),
-                 {static_cast<std::uint64_t>(bank.count), static_cast<std::uint64_t>(bank.dimension)});
-        std::vector<std::uint32_t> order(st.permutation().begin(), st.permutation().end());
-        v.words("initializer.permutation", order);
-        if constexpr (V::loading) {
-            if (!is_permutation(order))
-                ebm::detail::fail(v.where, "'" + v.source + "' is corrupted: initializer.permutation is not a permutation",
-                                  order.size());
-            if (v.apply) st.restore_permutation(order);
-        }
-    } else if constexpr (requires { st.lane; } && sizeof(State) == sizeof(st.lane)) {  // a lane and nothing else
-    } else if constexpr (std::is_empty_v<State>) {
-    } else {
-        static_assert(always_false<State>, "ebm::checkpoint: this initializer state is unknown; give it a "
-                                           "`checkpoint_fields(visitor, state&)` overload");
-    }
-}
-
-/// Sampler states are scratch space except an adapted step size (`float epsilon`, MALA).
-template <class V, class State>
-void visit_sampler(V& v, State& st) {
-    if constexpr (requires { checkpoint_fields(v, st); }) {
-        checkpoint_fields(v, st);
-    } else if constexpr (requires { { st.epsilon } -> std::convertible_to<float>; }) {
-        std::vector<float> eps{st.epsilon};
-        v.floats("sampler.epsilon", std::span<float>(eps));
-        if constexpr (V::loading)
-            if (v.apply) st.epsilon = eps[0];
+        static_assert(scratch_unless_told || keeps_nothing<State>(),
+                      "ebm::checkpoint: this policy state keeps data but does not say what; give it `template <class "
+                      "Visitor> void checkpoint_fields(Visitor&)` (see ebm::adam::state) or a `checkpoint_fields(visitor, "
+                      "state&)` overload");
     }
 }
 
 template <class V, class Trainer>
 void visit_trainer(V& v, Trainer& trainer) {
     v.floats("energy.parameters", trainer.energy().parameters());
-    visit_optimizer(v, trainer.optimizer_state());
-    visit_initializer(v, trainer.initializer_state());
-    visit_sampler(v, trainer.sampler_state());
+    visit_state<false>(v, trainer.optimizer_state());
+    visit_state<false>(v, trainer.initializer_state());
+    visit_state<true>(v, trainer.sampler_state());
 }
 
 /// Copies a host array into a span of either memory space, and waits for it.
@@ -402,9 +367,9 @@ struct saver {
     const char* where = "save_checkpoint";
     safetensors::file out;
 
-    template <class Span>
-    void floats(const std::string& name, Span values, std::vector<std::uint64_t> shape = {}) {
-        const std::vector<float> host = to_host_vector(values);
+    template <class Values>
+    void floats(const std::string& name, Values&& values, std::vector<std::uint64_t> shape = {}) {
+        const std::vector<float> host = to_host_vector(span_of(values));
         const std::span<const float> s(host);
         for (std::size_t k = 0; k < s.size(); ++k)
             if (!std::isfinite(s[k]))
@@ -442,13 +407,19 @@ struct loader {
                               it->second.elements());
         return it->second;
     }
-    template <class Span>
-    void floats(const std::string& name, Span values, std::vector<std::uint64_t> = {}) {
-        const auto& t = find(name, "F32", values.size());
+    template <class Values>
+    void floats(const std::string& name, Values&& values, std::vector<std::uint64_t> = {}) {
+        const auto target = span_of(values);
+        const auto& t = find(name, "F32", target.size());
         if (!apply || t.bytes.empty()) return;
-        std::vector<float> host(values.size());
+        std::vector<float> host(target.size());
         std::memcpy(host.data(), t.bytes.data(), t.bytes.size());
-        span_from_host(host.data(), values);
+        span_from_host(host.data(), target);
+    }
+    /// A state's own check of what it read (before anything is applied): the file is corrupted.
+    template <class T>
+    [[noreturn]] void reject(const std::string& what, const T& value) const {
+        ebm::detail::fail(where, "'" + source + "' is corrupted: " + what, value);
     }
     void words(const std::string& name, std::vector<std::uint32_t>& values) {
         const auto& t = find(name, "U32", values.size());
