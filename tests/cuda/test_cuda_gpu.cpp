@@ -702,7 +702,8 @@ TEST_CASE("recipes on the GPU: make_convergent_trainer / make_short_run_trainer 
     // The recipes' defaults except L = 10 sampler steps: the toy MLP is piecewise linear, and a state that lands
     // within rounding of a kink takes the other gradient on one backend, which moves r_t by up to ~1e-3. Measured on
     // the CPU with the parameters moved by 1, 4 and 16 ulps (300 trials each): L = 10 gave 0, 0 and 3 such
-    // failures of the 1e-4 bound, L = 5 and L = 20 up to 94, and the defaults (L = 100, 500) fail at 1 ulp already.
+    // failures of a 1e-4 bound, L = 5 and L = 20 up to 94, and the defaults (L = 100, 500) fail at 1 ulp already.
+    // The bound is therefore 3e-3: one kink event passes, a wrong recipe (step, scaling, rate) is off by far more.
     // d_t is relative to max(|d_t|, 1 % of the mean energies): a difference of two means, it carries their rounding.
     const auto m = model_of(toy_mlp());
     const idx steps = 10;
@@ -729,8 +730,8 @@ TEST_CASE("recipes on the GPU: make_convergent_trainer / make_short_run_trainer 
             const double d_scale =
                 std::max(std::fabs(c.d), 1e-2 * std::max(std::fabs(c.positive_energy), std::fabs(c.negative_energy)));
             const double dd = std::fabs(g.d - c.d) / d_scale, dr = std::fabs(g.r - c.r) / std::fabs(c.r);
-            CHECK_MESSAGE(dd < 1e-4, "d_t gpu " << g.d << ", cpu " << c.d << ": relative difference " << dd);
-            CHECK_MESSAGE(dr < 1e-4, "r_t gpu " << g.r << ", cpu " << c.r << ": relative difference " << dr);
+            CHECK_MESSAGE(dd < 3e-3, "d_t gpu " << g.d << ", cpu " << c.d << ": relative difference " << dd);
+            CHECK_MESSAGE(dr < 3e-3, "r_t gpu " << g.r << ", cpu " << c.r << ": relative difference " << dr);
             CHECK(g.diverged == c.diverged);
         }
     }
