@@ -29,8 +29,10 @@
 //                                      the first step, from memory)
 //
 // A backend without an execution cannot run these algorithms: using one is the static_assert below. Below it:
-// copy_to_host / copy_from_host between host batches and batches of any space, to_host_vector of any span, and
+// copy_to_host / copy_from_host between host batches and batches of any space, to_host_vector and
+// copy_values_from_host between host memory and spans of any space, and
 // batch_in<Backend>, a batch that owns memory of a backend.
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -86,6 +88,17 @@ void copy_from_host(const_batch_view from, View to) {
         detail::fail("copy_from_host", "the batch must have the host batch's size " + detail::to_text(from.size()),
                      to.size());
     X::upload(typename X::lane{}, to.data, from.data, from.size());
+    X::wait_all();
+}
+
+/// Copies host values into a span of any memory space (std::span or device_span) of the same size, and waits.
+template <class Span>
+void copy_values_from_host(std::span<const std::remove_const_t<typename Span::element_type>> host, Span to) {
+    using X = execution_of_space<memory_space_of_t<Span>>;
+    if (host.size() != to.size())
+        detail::fail("copy_values_from_host", "the host values must have the span's size " + detail::to_text(to.size()),
+                     host.size());
+    X::upload(typename X::lane{}, to.data(), host.data(), static_cast<index>(to.size()));
     X::wait_all();
 }
 

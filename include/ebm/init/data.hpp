@@ -24,7 +24,7 @@ struct data_init {
     }
     /// x_i <- data_i for the first x.count positives.
     template <class Backend>
-    void draw(state<Backend>& st, basic_batch_view<typename Backend::memory_space> x, basic_const_batch_view<typename Backend::memory_space> data, const philox&,
+    void draw(state<Backend>& st, batch_view_for<Backend> x, const_batch_view_for<Backend> data, const philox&,
               std::uint64_t) const {
         if (data.dimension != x.dimension)
             detail::fail("data_init::draw", "data dimension must equal the chains' " + detail::to_text(x.dimension),
@@ -35,7 +35,7 @@ struct data_init {
         execution<Backend>::copy(st.lane, x.data, data.data, x.size());
     }
     template <class Backend>
-    void write_back(state<Backend>&, basic_const_batch_view<typename Backend::memory_space>) const {}
+    void write_back(state<Backend>&, const_batch_view_for<Backend>) const {}
 };
 
 }  // namespace ebm

@@ -44,29 +44,29 @@ noise_state<Backend> make_noise_state(const Init& init, const char* where, index
 
 // The members both noise initializers have: state, make_state, fill (chain i of x gets the stream
 // (p, first_chain + i, step)), draw (stream (init_noise, chain, iteration)) and an empty write_back.
-#define EBM_NOISE_INITIALIZER_MEMBERS(NAME)                                                                           \
-    template <class Backend>                                                                                          \
-    using state = detail::noise_state<Backend>;                                                                       \
-    template <class Backend = cpu>                                                                                    \
-    [[nodiscard]] state<Backend> make_state(index dimension, index max_chains, const philox&, Backend = {}) const {  \
-        return detail::make_noise_state<NAME, Backend>(*this, #NAME "::make_state", dimension, max_chains);          \
-    }                                                                                                                 \
-    void fill(batch_view x, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {          \
-        detail::fill_noise(*this, x, rng, p, step, first_chain, {}, -1, nullptr);                                     \
-    }                                                                                                                 \
-    template <class Space>                                                                                            \
-    void fill(basic_batch_view<Space> x, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0,     \
-              typename execution<typename backend_of_space<Space>::type>::lane lane = {}, index rows = -1,            \
-              const std::uint32_t* chains = nullptr) const {                                                          \
-        detail::fill_noise(*this, x, rng, p, step, first_chain, lane, rows, chains);                                  \
-    }                                                                                                                 \
-    template <class Backend>                                                                             \
-    void draw(state<Backend>& st, basic_batch_view<typename Backend::memory_space> x, basic_const_batch_view<typename Backend::memory_space>, const philox& rng,       \
-              std::uint64_t iteration) const {                                                                        \
-        fill(x, rng, purpose::init_noise, iteration, 0, st.lane);                                                     \
-    }                                                                                                                 \
-    template <class Backend>                                                                             \
-    void write_back(state<Backend>&, basic_const_batch_view<typename Backend::memory_space>) const {}
+#define EBM_NOISE_INITIALIZER_MEMBERS(NAME)                                                                            \
+    template <class Backend>                                                                                           \
+    using state = detail::noise_state<Backend>;                                                                        \
+    template <class Backend = cpu>                                                                                     \
+    [[nodiscard]] state<Backend> make_state(index dimension, index max_chains, const philox&, Backend = {}) const {    \
+        return detail::make_noise_state<NAME, Backend>(*this, #NAME "::make_state", dimension, max_chains);            \
+    }                                                                                                                  \
+    void fill(batch_view x, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {           \
+        detail::fill_noise(*this, x, rng, p, step, first_chain, {}, -1, nullptr);                                      \
+    }                                                                                                                  \
+    template <class Space>                                                                                             \
+    void fill(basic_batch_view<Space> x, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0,      \
+              typename execution<typename backend_of_space<Space>::type>::lane lane = {}, index rows = -1,             \
+              const std::uint32_t* chains = nullptr) const {                                                           \
+        detail::fill_noise(*this, x, rng, p, step, first_chain, lane, rows, chains);                                   \
+    }                                                                                                                  \
+    template <class Backend>                                                                                           \
+    void draw(state<Backend>& st, batch_view_for<Backend> x, const_batch_view_for<Backend>, const philox& rng,         \
+              std::uint64_t iteration) const {                                                                         \
+        fill(x, rng, purpose::init_noise, iteration, 0, st.lane);                                                      \
+    }                                                                                                                  \
+    template <class Backend>                                                                                           \
+    void write_back(state<Backend>&, const_batch_view_for<Backend>) const {}
 
 struct uniform_noise {
     float low = -1.0f;

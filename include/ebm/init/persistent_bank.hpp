@@ -120,7 +120,7 @@ struct persistent_bank {
     }
 
     template <class Backend>
-    void draw(state<Backend>& st, basic_batch_view<typename Backend::memory_space> x, basic_const_batch_view<typename Backend::memory_space>, const philox& rng,
+    void draw(state<Backend>& st, batch_view_for<Backend> x, const_batch_view_for<Backend>, const philox& rng,
               std::uint64_t iteration) const {
         using X = execution<Backend>;
         if (x.dimension != st.dimension_)
@@ -151,7 +151,7 @@ struct persistent_bank {
     }
 
     template <class Backend>
-    void write_back(state<Backend>& st, basic_const_batch_view<typename Backend::memory_space> x) const {
+    void write_back(state<Backend>& st, const_batch_view_for<Backend> x) const {
         if (x.count != static_cast<index>(st.drawn_) || x.dimension != st.dimension_)
             detail::fail("persistent_bank::write_back", "x must be the batch of the last draw (" +
                                                             detail::to_text(st.drawn_) + " chains)", x.count);

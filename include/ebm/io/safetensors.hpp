@@ -211,8 +211,7 @@ void load_parameters(Net& net, const safetensors_file& file, std::string_view so
         const named_tensor* found = file.find(t.name);
         std::copy(found->values.begin(), found->values.end(), p.begin() + t.offset);
     }
-    copy_from_host(const_batch_view(p.data(), static_cast<index>(p.size()), 1),
-                   basic_batch_view<memory_space_of_t<Net>>{net.parameters().data(), static_cast<index>(p.size()), 1});
+    copy_values_from_host(std::span<const float>(p), net.parameters());
 }
 
 template <class Net>

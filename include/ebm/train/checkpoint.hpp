@@ -347,14 +347,6 @@ void visit_trainer(V& v, Trainer& trainer) {
     visit_state<true>(v, trainer.sampler_state());
 }
 
-/// Copies a host array into a span of either memory space, and waits for it.
-template <class Span>
-void span_from_host(const float* host, Span to) {
-    using X = execution_of_space<memory_space_of_t<Span>>;
-    X::upload(typename X::lane{}, to.data(), host, static_cast<index>(to.size()));
-    X::wait_all();
-}
-
 template <class T>
 std::vector<std::uint8_t> to_bytes(std::span<const T> values) {
     std::vector<std::uint8_t> bytes(values.size_bytes());
@@ -414,7 +406,7 @@ struct loader {
         if (!apply || t.bytes.empty()) return;
         std::vector<float> host(target.size());
         std::memcpy(host.data(), t.bytes.data(), t.bytes.size());
-        span_from_host(host.data(), target);
+        copy_values_from_host(std::span<const float>(host), target);
     }
     /// A state's own check of what it read (before anything is applied): the file is corrupted.
     template <class T>

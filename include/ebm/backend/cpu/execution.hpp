@@ -70,20 +70,12 @@ struct execution<cpu> {
 
     /// norms[i] = ||g_i||.
     static void chain_norms(lane, const float* g, index dimension, index count, float* norms) {
-        for (index i = 0; i < count; ++i) {
-            float sq = 0;
-            for (index k = 0; k < dimension; ++k) sq += g[i * dimension + k] * g[i * dimension + k];
-            norms[i] = std::sqrt(sq);
-        }
+        for (index i = 0; i < count; ++i) norms[i] = std::sqrt(squared_norm(g + i * dimension, dimension));
     }
     /// *total += sum_i ||g_i|| (each norm from a float sum of squares, added in double); norms is unused here.
     static void add_chain_norms(lane, const float* g, index dimension, index count, float*, double* total) {
         double sum = 0;
-        for (index i = 0; i < count; ++i) {
-            float sq = 0;
-            for (index k = 0; k < dimension; ++k) sq += g[i * dimension + k] * g[i * dimension + k];
-            sum += std::sqrt(static_cast<double>(sq));
-        }
+        for (index i = 0; i < count; ++i) sum += std::sqrt(static_cast<double>(squared_norm(g + i * dimension, dimension)));
         *total += sum;
     }
     static void add_sum(lane, const float* values, index n, double* total) {
@@ -144,10 +136,15 @@ struct execution<cpu> {
                 ++a.counters.accepted[i];
             }
             if (a.counters.probability != nullptr) a.counters.probability[i] = out.probability;
-            float sq = 0;
-            for (index k = 0; k < d; ++k) sq += a.g[base + k] * a.g[base + k];
-            a.counters.norms[i] = static_cast<float>(std::sqrt(static_cast<double>(sq)));
+            a.counters.norms[i] = static_cast<float>(std::sqrt(static_cast<double>(squared_norm(a.g + base, d))));
         }
+    }
+
+    /// sum_k v[k]^2 of one chain, in float, in order.
+    static float squared_norm(const float* v, index dimension) {
+        float sq = 0;
+        for (index k = 0; k < dimension; ++k) sq += v[k] * v[k];
+        return sq;
     }
 
     /// Chains cut into groups of per_group (one group when the energy threads internally).
