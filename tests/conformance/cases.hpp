@@ -87,6 +87,10 @@ template <>
 inline ebm::mala make_sampler<ebm::mala>(ebm::index steps, ebm::index per_task) {
     return {.epsilon = 0.05f, .steps = steps, .chains_per_task = per_task};
 }
+template <>
+inline ebm::hmc make_sampler<ebm::hmc>(ebm::index steps, ebm::index per_task) {
+    return {.epsilon = 0.05f, .leapfrog = 3, .steps = steps, .chains_per_task = per_task};
+}
 
 // ---- initializers --------------------------------------------------------------------------------------------
 template <class I>

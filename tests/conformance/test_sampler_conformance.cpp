@@ -94,7 +94,7 @@ TEST_CASE_TEMPLATE_DEFINE("sampler conformance", S, sampler_conformance) {
         CHECK(stats.mean_gradient_norm > 0.0);
         CHECK(stats.mean_displacement == doctest::Approx(sampler.step_size() * stats.mean_gradient_norm).epsilon(1e-6));
         CHECK(stats.non_finite_rejections == 0);
-        if constexpr (std::is_same_v<S, ebm::mala>) {
+        if constexpr (std::is_same_v<S, ebm::mala> || std::is_same_v<S, ebm::hmc>) {
             CHECK(stats.acceptance >= 0.0);
             CHECK(stats.acceptance <= 1.0);
         } else {
@@ -110,4 +110,4 @@ TEST_CASE_TEMPLATE_DEFINE("sampler conformance", S, sampler_conformance) {
     }
 }
 
-TEST_CASE_TEMPLATE_INVOKE(sampler_conformance, ebm::langevin, ebm::langevin_decoupled, ebm::mala);
+TEST_CASE_TEMPLATE_INVOKE(sampler_conformance, ebm::langevin, ebm::langevin_decoupled, ebm::mala, ebm::hmc);

@@ -197,6 +197,20 @@ ebm::sampler_stats mala(const model& m, std::vector<float>& x, idx count, float 
     });
 }
 
+ebm::sampler_stats hmc(const model& m, std::vector<float>& x, idx count, float epsilon, idx leapfrog, idx steps,
+                       std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted) {
+    return with_energy(m, [&](auto& e) {
+        const ebm::hmc policy{.epsilon = epsilon, .leapfrog = leapfrog, .steps = steps};
+        auto st = policy.make_state(e, count);
+        auto xd = device_batch(x, e.dimension(), count);
+        const auto stats = policy.run(st, e, xd.view(), ebm::philox(seed), first_step);
+        to_host(std::as_const(xd).view(), x);
+        accepted.resize(static_cast<std::size_t>(count));
+        for (idx i = 0; i < count; ++i) accepted[static_cast<std::size_t>(i)] = st.chain_accepted(i);
+        return stats;
+    });
+}
+
 adaptation_result mala_adapt(const model& m, std::vector<float>& x, idx count, float epsilon, idx warmup,
                              std::uint64_t seed, std::uint64_t first_step, bool graph, idx run_steps,
                              const wrapper* wrap) {

@@ -13,6 +13,7 @@
 #include <ebm/optim/adam.hpp>
 #include <ebm/optim/sgd.hpp>
 #include <ebm/sampler/langevin.hpp>
+#include <ebm/sampler/hmc.hpp>
 #include <ebm/sampler/mala.hpp>
 #include <ebm/train/diagnostics.hpp>
 #include <ebm/train/ml_trainer.hpp>
@@ -63,6 +64,10 @@ ebm::sampler_stats langevin(const model& m, std::vector<float>& x, ebm::index co
 /// `steps` MALA steps; accepted[i] counts chain i's accepted proposals.
 ebm::sampler_stats mala(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
                         std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted);
+/// `steps` HMC steps of `leapfrog` leapfrog steps each; accepted[i] counts chain i's accepted trajectories.
+ebm::sampler_stats hmc(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index leapfrog,
+                       ebm::index steps, std::uint64_t seed, std::uint64_t first_step,
+                       std::vector<std::int64_t>& accepted);
 
 /// A MALA warm-up of `warmup` steps with step-size adaptation (ebm::mala::adapt, default dual averaging) on x in
 /// place, then (run_steps > 0) a run of run_steps steps with the adapted step from first_step + warmup.

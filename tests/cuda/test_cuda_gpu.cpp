@@ -253,6 +253,22 @@ void compare_steps(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, float e
     CHECK_MESSAGE(dm < 1e-5, "MALA: states after one step, max |gpu - cpu| = " << dm);
     CHECK_MESSAGE(sm_gpu.acceptance == sm_cpu.acceptance,
                   "MALA: acceptance gpu " << sm_gpu.acceptance << ", cpu " << sm_cpu.acceptance);
+
+    // HMC, 3 leapfrog steps: the same momenta, decisions and (up to rounding) trajectories as on the CPU.
+    auto gpu_hmc = x0;
+    const auto sh_gpu = gpu_ops::hmc(m, gpu_hmc, n, epsilon, 3, 1, 79, 5, accepted);
+    std::copy(x0.begin(), x0.end(), x.data());
+    const ebm::hmc hmc_policy{.epsilon = epsilon, .leapfrog = 3, .steps = 1};
+    auto hst = hmc_policy.make_state(cpu, n);
+    const auto sh_cpu = hmc_policy.run(hst, cpu, x.view(), ebm::philox(79), 5);
+    same = 0;
+    for (idx i = 0; i < n; ++i) same += accepted[static_cast<std::size_t>(i)] == hst.chain_accepted(i) ? 1 : 0;
+    CHECK_MESSAGE(same == n, "HMC: " << same << " of " << n << " per-chain decisions equal the CPU's");
+    const std::vector<float> cpu_hmc(x.data(), x.data() + x0.size());
+    const double dh = max_abs_difference(gpu_hmc, cpu_hmc);
+    CHECK_MESSAGE(dh < 1e-4, "HMC: states after one step, max |gpu - cpu| = " << dh);
+    CHECK_MESSAGE(sh_gpu.acceptance == sh_cpu.acceptance,
+                  "HMC: acceptance gpu " << sh_gpu.acceptance << ", cpu " << sh_cpu.acceptance);
 }
 
 /// The CPU twin of gpu_ops::train: the same policies (gpu_ops::with_policies), loads, iterations and saves.

@@ -1,4 +1,4 @@
-// Standard-error test of MALA (REFERENCE.md, "Sampler test recipes"): on a correlated 2-D Gaussian the chain
+// Standard-error test of MALA and HMC: on a correlated 2-D Gaussian the chain
 // averages of x1, x2, (x1-mu1)^2, (x2-mu2)^2 and the standardised product (x1-mu1)(x2-mu2)/(s1 s2) must lie
 // within 2.33 Monte Carlo standard errors (batch means, ESS ~ 1e5) of the exact mean, variance and correlation.
 //
@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <ebm/energy/gaussian_mixture.hpp>
+#include <ebm/sampler/hmc.hpp>
 #include <ebm/sampler/mala.hpp>
 
 #include <array>
@@ -25,7 +26,9 @@ const double mu1 = 1.0, mu2 = -0.5, var1 = 1.0, var2 = 2.0, rho = 0.8;
 const std::array<std::string, 5> names = {"mean x1", "mean x2", "var x1", "var x2", "correlation"};
 const std::array<double, 5> truth = {mu1, mu2, var1, var2, rho};
 
-std::array<ebm_test::mc_estimate, 5> replicate(std::uint64_t seed) {
+// make(steps): the sampler under test, running `steps` steps per run.
+template <class Make>
+std::array<ebm_test::mc_estimate, 5> replicate(std::uint64_t seed, Make make) {
     const double s1 = std::sqrt(var1), s2 = std::sqrt(var2), c = rho * s1 * s2;
     const ebm::gaussian_mixture target({1.0}, {{mu1, mu2}}, {{var1, c, c, var2}});
 
@@ -35,8 +38,8 @@ std::array<ebm_test::mc_estimate, 5> replicate(std::uint64_t seed) {
     target.sample(x, rng, ebm::purpose::evaluation, 0);
     // Started from exact draws; the burn-in is a safeguard only. steps = 2: every other state is recorded.
     // One task (chains_per_task = chains): thousands of short runs pay no thread start-up.
-    const ebm::mala burn{.epsilon = 0.8f, .steps = burn_in, .chains_per_task = chains};
-    const ebm::mala thin{.epsilon = 0.8f, .steps = 2, .chains_per_task = chains};
+    const auto burn = make(burn_in);
+    const auto thin = make(2);
     auto st = thin.make_state(target, chains);
     burn.run(st, target, x, rng, 0);
     std::uint64_t step = static_cast<std::uint64_t>(burn_in);
@@ -74,12 +77,10 @@ std::array<ebm_test::mc_estimate, 5> replicate(std::uint64_t seed) {
     return out;
 }
 
-}  // namespace
-
-TEST_CASE("mala: chain averages on a correlated 2-D Gaussian are within 2.33 MCSE of the truth") {
-    EBM_TEST_SEED_VAR(seed, 1001);
-    const auto first = replicate(seed);
-    const auto second = replicate(seed ^ 0x9e3779b97f4a7c15ULL);
+template <class Make>
+void standard_error_test(std::uint64_t seed, Make make) {
+    const auto first = replicate(seed, make);
+    const auto second = replicate(seed ^ 0x9e3779b97f4a7c15ULL, make);
     for (std::size_t q = 0; q < 5; ++q) {
         const double z1 = (first[q].mean - truth[q]) / first[q].mcse;
         const double z2 = (second[q].mean - truth[q]) / second[q].mcse;
@@ -90,4 +91,18 @@ TEST_CASE("mala: chain averages on a correlated 2-D Gaussian are within 2.33 MCS
         CHECK((std::abs(z1) < 2.33 || std::abs(z2) < 2.33));
         CHECK(std::abs(z) < 3.29);
     }
+}
+
+}  // namespace
+
+TEST_CASE("mala: chain averages on a correlated 2-D Gaussian are within 2.33 MCSE of the truth") {
+    EBM_TEST_SEED_VAR(seed, 1001);
+    standard_error_test(seed, [](ebm::index steps) { return ebm::mala{.epsilon = 0.8f, .steps = steps, .chains_per_task = 200}; });
+}
+
+TEST_CASE("hmc: chain averages on a correlated 2-D Gaussian are within 2.33 MCSE of the truth") {
+    EBM_TEST_SEED_VAR(seed, 1004);
+    standard_error_test(seed, [](ebm::index steps) {
+        return ebm::hmc{.epsilon = 0.75f, .leapfrog = 3, .steps = steps, .chains_per_task = 200};
+    });
 }

@@ -19,8 +19,8 @@
 //   count_non_finite(lane, values, n, count) *count += number of NaN/Inf among values
 //   langevin_move(lane, step, count, scratch)  kernels::langevin_step over `count` chains (scratch: dimension x
 //                                      count floats the CPU may use for the noise)
-//   mala_accept(lane, arguments, count, scratch)   kernels::mala_accept_arguments over `count` chains (scratch:
-//                                      count floats the CPU may use for the log-uniforms)
+//   metropolis_accept(lane, arguments, count, scratch)   kernels::metropolis_accept_arguments (MALA, HMC) over
+//                                      `count` chains (scratch: count floats the CPU may use for the log-uniforms)
 //   grouping(chains, per_group, splittable)    how chains are cut into groups that run concurrently: fixed-size
 //                                      tasks on CPU threads (each runs all its steps without a barrier), one group
 //                                      on CUDA; for_groups(grouping, f) calls f(group) for each

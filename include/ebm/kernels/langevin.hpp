@@ -119,7 +119,7 @@ EBM_HOST_DEVICE inline mala_outcome mala_decide(float log_u, float energy_curren
     return out;
 }
 
-/// Per-chain counters of a MALA run, in the execution's memory.
+/// Per-chain counters of a Metropolis-adjusted run (MALA, HMC).
 struct mala_counters {
     std::int64_t* accepted;    // per chain, over the run
     std::int64_t* non_finite;  // per chain, over the run
@@ -127,10 +127,13 @@ struct mala_counters {
     float* norms;              // per chain, ||dU/dx|| at the state after the last step
 };
 
-/// The accept step of MALA for a range of chains: residual sums of the proposal y against the current x, box test,
-/// decision (mala_decide), then accepted chains take y, dU/dx(y) and U(y). The step eps is read from memory.
-/// Pointers address the range's first chain; first_chain numbers it in the Philox streams.
-struct mala_accept_arguments {
+/// The accept step of MALA and HMC for a range of chains: the two sums of the log proposal ratio, box test, decision
+/// (mala_decide), then accepted chains take y, dU/dx(y) and U(y). The step eps is read from memory. Pointers address
+/// the range's first chain; first_chain numbers it in the Philox streams (log u: purpose::mala_accept).
+/// MALA: the sums are the residuals (mala_residuals) and the scale 2 eps^2. HMC (momentum_start set): the sums are
+/// |p_0|^2 and |p_L|^2, the momenta before and after the trajectory, and the scale 2 -- the same decision, since
+/// log ratio = U(x) - U(y) - (|p_L|^2 - |p_0|^2) / 2 (and HMC with one leapfrog step is MALA: eps p_L = -backward).
+struct metropolis_accept_arguments {
     float* x;
     float* g;
     float* u;
@@ -144,6 +147,21 @@ struct mala_accept_arguments {
     const float* epsilon;
     box clamp;
     mala_counters counters;
+    const float* momentum_start = nullptr;  // HMC: p_0, dimension x count
+    const float* momentum_end = nullptr;    // HMC: p_L
+
+    [[nodiscard]] EBM_HOST_DEVICE bool hamiltonian() const { return momentum_start != nullptr; }
+    /// The denominator of the log ratio's second term for the step eps.
+    [[nodiscard]] EBM_HOST_DEVICE float ratio_scale(float eps) const { return hamiltonian() ? 2.0f : 2.0f * eps * eps; }
+    /// Adds element k's terms (k counts from the range's first element) to the forward and backward sums.
+    EBM_HOST_DEVICE void add_terms(index k, float eps, float& forward_sq, float& backward_sq) const {
+        if (hamiltonian()) {
+            forward_sq += momentum_start[k] * momentum_start[k];
+            backward_sq += momentum_end[k] * momentum_end[k];
+        } else {
+            mala_residuals{mala_move(eps).step}(x[k], g[k], y[k], gy[k], forward_sq, backward_sq);
+        }
+    }
 };
 
 }  // namespace ebm::kernels

@@ -40,6 +40,7 @@ struct chain_key {
     float step = 0, noise = 0, clamp_low = 0, clamp_high = 0;
     bool adapt = false;
     const void* trace = nullptr;
+    index leapfrog = 0;  // HMC's L
     friend bool operator==(const chain_key&, const chain_key&) = default;
 };
 

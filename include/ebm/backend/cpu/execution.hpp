@@ -109,25 +109,24 @@ struct execution<cpu> {
         }
     }
 
-    /// MALA's accept step for `count` chains: log-uniforms in one vectorised pass (kernels::accept_log_uniform's
-    /// numbers), then chain by chain the residual sums, the shared decision and the copy of accepted proposals.
-    /// `scratch` holds count floats.
-    static void mala_accept(lane, const kernels::mala_accept_arguments& a, index count, float* scratch) {
+    /// The Metropolis accept step (MALA, HMC) for `count` chains: log-uniforms in one vectorised pass
+    /// (kernels::accept_log_uniform's numbers), then chain by chain the two sums of the log ratio, the shared decision
+    /// and the copy of accepted proposals. `scratch` holds count floats.
+    static void metropolis_accept(lane, const kernels::metropolis_accept_arguments& a, index count, float* scratch) {
         const index d = a.dimension;
         const float eps = *a.epsilon;
-        const kernels::mala_residuals residuals{kernels::mala_move(eps).step};
-        const float two_noise_sq = 2.0f * eps * eps;
+        const float scale = a.ratio_scale(eps);
         detail::fill_log_uniforms(a.rng, purpose::mala_accept, a.first_chain, count, a.step.value(), scratch);
         for (index i = 0; i < count; ++i) {
             const index base = i * d;
             float forward_sq = 0, backward_sq = 0;
             bool inside = true;
             for (index k = 0; k < d; ++k) {
-                residuals(a.x[base + k], a.g[base + k], a.y[base + k], a.gy[base + k], forward_sq, backward_sq);
+                a.add_terms(base + k, eps, forward_sq, backward_sq);
                 if (a.clamp.enabled() && (a.y[base + k] < a.clamp.low || a.y[base + k] > a.clamp.high)) inside = false;
             }
             const kernels::mala_outcome out =
-                kernels::mala_decide(scratch[i], a.u[i], a.uy[i], forward_sq, backward_sq, two_noise_sq, inside);
+                kernels::mala_decide(scratch[i], a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside);
             if (!out.finite) ++a.counters.non_finite[i];
             if (out.accept) {
                 std::copy(a.y + base, a.y + base + d, a.x + base);

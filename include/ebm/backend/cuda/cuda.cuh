@@ -11,6 +11,7 @@
 #include "../../optim/adam.hpp"
 #include "../../optim/sgd.hpp"
 #include "../../sampler/langevin.hpp"
+#include "../../sampler/hmc.hpp"
 #include "../../sampler/mala.hpp"
 #include "../../train/ml_trainer.hpp"
 #include "../../train/recipes.hpp"

@@ -1,8 +1,8 @@
 #pragma once
 // The CUDA execution (backend/execution.hpp has the interface): device buffers, work ordered on a stream (the lane;
 // an energy's workspace owns one), element functors launched one element per thread, reductions in a fixed order
-// (reductions.cuh), the fused Langevin move (one Philox block per thread), MALA's accept step as one block per
-// chain, one group of chains for the whole batch, and the K-step body captured once as a CUDA graph and replayed
+// (reductions.cuh), the fused Langevin move (one Philox block per thread), the Metropolis accept step (MALA, HMC) as
+// one block per chain, one group of chains for the whole batch, and the K-step body captured once as a CUDA graph and replayed
 // while its key (pointers, sizes, hyper-parameters baked into the kernels) stays the same. Needs nvcc.
 #include <cuda_runtime.h>
 
@@ -105,8 +105,8 @@ struct execution<cuda> {
         cuda_backend::launch_elements(count * kernels::blocks_per_chain(step.dimension), step, s);
     }
     /// One block per chain (reductions.cuh).
-    static void mala_accept(lane s, const kernels::mala_accept_arguments& a, index count, float*) {
-        cuda_backend::mala_accept(a, count, s);
+    static void metropolis_accept(lane s, const kernels::metropolis_accept_arguments& a, index count, float*) {
+        cuda_backend::metropolis_accept(a, count, s);
     }
 
     /// One group: the whole batch is one stream of launches.

@@ -1,7 +1,7 @@
 #pragma once
 // Device reductions behind execution<cuda> (execution.cuh), all in a fixed order (so a run is repeatable bit for bit
 // on one GPU): per-chain gradient norms, a running double total (the sum of norms along the path, of energies, of
-// weighted energies), a count of non-finite values, and MALA's per-chain residual sums with the shared decision
+// weighted energies), a count of non-finite values, and the per-chain sums of the Metropolis ratio (MALA, HMC) with the shared decision
 // (kernels::mala_decide) and the copy of accepted proposals, in one kernel per step. Kernels read their step and
 // MALA's step size from memory, so a K-step chain can be captured once in a CUDA graph. Needs nvcc.
 #include <cuda_runtime.h>
@@ -75,23 +75,22 @@ __global__ void set_value_kernel(T* target, T value) {
     *target = value;
 }
 
-/// One block per chain: residual sums of the proposal, box test, MH decision in log space (kernels::mala_decide),
-/// then the accepted chains take y, dU/dx(y) and U(y). The step is read from memory (a.epsilon) with the CPU's float
-/// arithmetic.
+/// One block per chain: the two sums of the log ratio (MALA's residuals or HMC's kinetic energies), box test, MH
+/// decision in log space (kernels::mala_decide), then the accepted chains take y, dU/dx(y) and U(y). The step is
+/// read from memory (a.epsilon) with the CPU's float arithmetic.
 template <class = void>
-__global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(kernels::mala_accept_arguments a) {
+__global__ void __launch_bounds__(cuda::block_threads) metropolis_accept_kernel(kernels::metropolis_accept_arguments a) {
     __shared__ float shared[cuda::block_threads];
     __shared__ int decision;
     const index i = blockIdx.x;
     const index base = i * a.dimension;
     const float eps = *a.epsilon;
-    const kernels::mala_residuals residuals{kernels::mala_move(eps).step};
-    const float two_noise_sq = 2.0f * eps * eps;
+    const float scale = a.ratio_scale(eps);
     float forward_sq = 0.0f, backward_sq = 0.0f, gx_sq = 0.0f, gy_sq = 0.0f;
     int inside = 1;
     for (index k = threadIdx.x; k < a.dimension; k += blockDim.x) {
-        const float xk = a.x[base + k], gk = a.g[base + k], yk = a.y[base + k], gyk = a.gy[base + k];
-        residuals(xk, gk, yk, gyk, forward_sq, backward_sq);
+        const float gk = a.g[base + k], yk = a.y[base + k], gyk = a.gy[base + k];
+        a.add_terms(base + k, eps, forward_sq, backward_sq);
         gx_sq = fmaf(gk, gk, gx_sq);
         gy_sq = fmaf(gyk, gyk, gy_sq);
         if (a.clamp.enabled() && (yk < a.clamp.low || yk > a.clamp.high)) inside = 0;
@@ -106,7 +105,7 @@ __global__ void __launch_bounds__(cuda::block_threads) mala_accept_kernel(kernel
         const auto chain = a.first_chain + static_cast<std::uint32_t>(i);
         const float log_u = kernels::accept_log_uniform(a.rng, chain, s);
         const kernels::mala_outcome out =
-            kernels::mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, two_noise_sq, inside != 0);
+            kernels::mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside != 0);
         decision = out.accept ? 1 : 0;
         if (!out.finite) ++a.counters.non_finite[i];
         if (out.accept) {
@@ -154,10 +153,10 @@ void set_value(T* target, T value, cudaStream_t stream) {
     EBM_CUDA_CHECK(cudaGetLastError());
 }
 
-/// MALA's accept step for `count` chains (one block each), on `stream`.
-inline void mala_accept(const kernels::mala_accept_arguments& arguments, index count, cudaStream_t stream) {
+/// The Metropolis accept step (MALA, HMC) for `count` chains (one block each), on `stream`.
+inline void metropolis_accept(const kernels::metropolis_accept_arguments& arguments, index count, cudaStream_t stream) {
     if (count <= 0) return;
-    device::mala_accept_kernel<void><<<static_cast<unsigned int>(count), cuda::block_threads, 0, stream>>>(arguments);
+    device::metropolis_accept_kernel<void><<<static_cast<unsigned int>(count), cuda::block_threads, 0, stream>>>(arguments);
     EBM_CUDA_CHECK(cudaGetLastError());
 }
 

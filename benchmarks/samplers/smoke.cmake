@@ -1,0 +1,23 @@
+# bench_samplers at small size on every CPU target but convnet, with every sampler; checks the outputs.
+file(REMOVE_RECURSE ${OUT})
+execute_process(COMMAND ${PROGRAM} --quick --output ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "bench_samplers failed (${rc})")
+endif()
+foreach(f results.csv results.md runs.json ess_per_second.png init_gauss2.npy init_gauss100.npy init_funnel10.npy
+          init_banana2.npy init_gmm.npy init_mlp.npy)
+  if(NOT EXISTS ${OUT}/${f})
+    message(FATAL_ERROR "bench_samplers did not write ${f}")
+  endif()
+endforeach()
+file(STRINGS ${OUT}/results.csv rows)
+list(LENGTH rows n)
+if(NOT n EQUAL 31)  # header + 6 targets x 5 samplers
+  message(FATAL_ERROR "results.csv has ${n} lines, expected 31")
+endif()
+foreach(row IN LISTS rows)
+  if(row MATCHES ",nan," OR row MATCHES ",inf,")
+    message(FATAL_ERROR "a run has a non-finite figure: ${row}")
+  endif()
+endforeach()

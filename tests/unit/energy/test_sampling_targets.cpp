@@ -1,0 +1,130 @@
+// The benchmark targets (energy/sampling_targets.hpp): energies against the written-out formulas evaluated in double
+// here, gradients against Richardson central differences of those formulas, the Gaussian's construction (P Sigma = I,
+// condition number, DCT rotation), exact samplers against the stated moments, input errors.
+#include <doctest/doctest.h>
+
+#include <ebm/energy/sampling_targets.hpp>
+
+#include <cmath>
+#include <functional>
+#include <numbers>
+#include <vector>
+
+#include "../common/expect_error.hpp"
+#include "finite_difference.hpp"
+
+namespace {
+
+// The Gaussian's energy from its definition, in double: U = x^T P x / 2, P = Q diag(1/lambda) Q^T (DCT-II Q).
+double gaussian_formula(const float* x, int d, double condition) {
+    double u = 0;
+    for (int i = 0; i < d; ++i) {  // U = sum_i (q_i . x)^2 / (2 lambda_i)
+        double proj = 0;
+        for (int j = 0; j < d; ++j)
+            proj += std::sqrt((i == 0 ? 1.0 : 2.0) / d) * std::cos(std::numbers::pi * (2 * j + 1) * i / (2.0 * d)) * x[j];
+        const double lambda = d == 1 ? 1.0 : std::pow(condition, static_cast<double>(i) / (d - 1));
+        u += proj * proj / (2.0 * lambda);
+    }
+    return u;
+}
+double funnel_formula(const float* x, int d) {
+    double sq = 0;
+    for (int k = 1; k < d; ++k) sq += static_cast<double>(x[k]) * x[k];
+    const double v = x[0];
+    return v * v / 18.0 + 0.5 * std::exp(-v) * sq + 0.5 * (d - 1) * v;
+}
+double banana_formula(const float* x) {
+    const double r = x[1] - static_cast<double>(x[0]) * x[0];
+    return 0.5 * x[0] * x[0] + r * r / (2.0 * 0.25);
+}
+
+template <class E>
+void check_against(const E& energy, const std::function<double(const float*)>& formula, double range, double grad_tol) {
+    const ebm::index d = energy.dimension(), n = 20;
+    const ebm::batch x = ebm_test::dyadic_points(d, n, range, 3);
+    std::vector<float> u(n), u_only(n);
+    ebm::batch g(d, n);
+    auto ws = energy.make_workspace(n);
+    energy.energy_and_gradient(x, u, g, ws);
+    energy.energy(x, u_only, ws);
+    for (ebm::index i = 0; i < n; ++i) {
+        const std::vector<float> xi(x.chain(i), x.chain(i) + d);
+        INFO("chain " << i);
+        CHECK(u[static_cast<std::size_t>(i)] == doctest::Approx(formula(xi.data())).epsilon(1e-5));
+        CHECK(u_only[static_cast<std::size_t>(i)] == doctest::Approx(u[static_cast<std::size_t>(i)]).epsilon(1e-6));
+        for (ebm::index k = 0; k < d; ++k) {
+            const double fd = ebm_test::richardson_derivative(formula, xi, static_cast<std::size_t>(k), 1.0f / 256.0f);
+            INFO("coordinate " << k << ": analytic " << g.chain(i)[k] << ", finite difference " << fd);
+            CHECK(std::abs(g.chain(i)[k] - fd) <= grad_tol * (1.0 + std::abs(fd)));
+        }
+    }
+}
+
+// Sample mean and variance per coordinate of n exact draws against the stated moments, within 5 standard errors
+// (the standard error of a variance estimate from the fourth moment of a Gaussian coordinate, 2 var^2 / n;
+// `coordinates` limits the check to those with finite fourth moments where the tails are heavy).
+template <class E>
+void check_moments(const E& energy, ebm::index coordinates, double variance_excess = 0.0) {
+    const ebm::index d = energy.dimension(), n = 200000;
+    ebm::batch x(d, n);
+    energy.sample(x, ebm::philox(11), ebm::purpose::evaluation, 0);
+    const auto mean = energy.mean();
+    const auto variance = energy.variance();
+    for (ebm::index k = 0; k < coordinates; ++k) {
+        double s = 0, sq = 0;
+        for (ebm::index i = 0; i < n; ++i) s += x.chain(i)[k];
+        const double m = s / n;
+        for (ebm::index i = 0; i < n; ++i) sq += (x.chain(i)[k] - m) * (x.chain(i)[k] - m);
+        const double v = sq / (n - 1);
+        const auto kk = static_cast<std::size_t>(k);
+        INFO("coordinate " << k << ": mean " << m << " (" << mean[kk] << "), variance " << v << " (" << variance[kk] << ")");
+        CHECK(std::abs(m - mean[kk]) < 5.0 * std::sqrt(variance[kk] / n));
+        CHECK(std::abs(v - variance[kk]) < 5.0 * variance[kk] * std::sqrt((2.0 + variance_excess) / n));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("gaussian_target: energy, gradient, construction and exact draws") {
+    for (int d : {2, 7, 100}) {
+        CAPTURE(d);
+        const ebm::gaussian_target target(d, 100.0);
+        check_against(target, [d](const float* x) { return gaussian_formula(x, d, 100.0); }, 2.0, 1e-4);
+        CHECK(target.eigenvalues().front() == doctest::Approx(1.0));
+        CHECK(target.eigenvalues().back() == doctest::Approx(100.0));
+        check_moments(target, d);
+    }
+    // d = 2: Q is the rotation by 45 degrees, so Sigma = [[50.5, -49.5], [-49.5, 50.5]].
+    const ebm::gaussian_target two(2, 100.0);
+    CHECK(two.variance()[0] == doctest::Approx(50.5));
+    CHECK(two.variance()[1] == doctest::Approx(50.5));
+}
+
+TEST_CASE("funnel: energy, gradient and exact draws") {
+    const ebm::funnel target(10);
+    check_against(target, [](const float* x) { return funnel_formula(x, 10); }, 2.0, 1e-4);
+    // v is Gaussian; x_i are Gaussian scale mixtures (kurtosis 3 e^9: too heavy for a variance check at this n).
+    check_moments(target, 1);
+    ebm::batch x(10, 100000);
+    target.sample(x, ebm::philox(3), ebm::purpose::evaluation, 0);
+    double s = 0;
+    for (ebm::index i = 0; i < x.count(); ++i) s += x.chain(i)[4];
+    CHECK(std::abs(s / x.count()) < 5.0 * std::sqrt(std::exp(4.5) / x.count()));
+}
+
+TEST_CASE("banana: energy, gradient and exact draws") {
+    const ebm::banana target;
+    check_against(target, banana_formula, 1.5, 1e-4);
+    CHECK(target.variance()[1] == doctest::Approx(2.25));
+    // Var x2 estimate: x2 = x1^2 + 0.5 z has excess kurtosis (12 + ...)/2.25^2; allow it.
+    check_moments(target, 2, 20.0);
+}
+
+TEST_CASE("sampling targets: invalid arguments fail naming the target, the argument and the value") {
+    EBM_CHECK_ERROR(ebm::gaussian_target(0), "gaussian_target", "dimension", "0");
+    EBM_CHECK_ERROR(ebm::gaussian_target(3, 0.5), "gaussian_target", "condition", "0.5");
+    EBM_CHECK_ERROR(ebm::funnel(1), "funnel", "dimension", "1");
+    EBM_CHECK_ERROR(ebm::banana(1.0f, -1.0f), "banana", "width", "-1");
+    ebm::batch wrong(3, 2);
+    EBM_CHECK_ERROR(ebm::banana().sample(wrong, ebm::philox(1), ebm::purpose::evaluation, 0), "banana::sample", "3");
+}
