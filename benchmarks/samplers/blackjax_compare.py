@@ -117,6 +117,10 @@ def parse_args():
     parser.add_argument('--replicates', type=int, default=3,
                         help='independent BlackJAX runs per (target, sampler) for the ESS noise interval (>= 1; '
                              '1 disables the flag)')
+    parser.add_argument('--targets', default=None,
+                        help='comma-separated targets to run (default: every analytic target in runs.json)')
+    parser.add_argument('--chains', default=None,
+                        help='comma-separated chain counts to run (default: every count in runs.json)')
     parser.add_argument('--seed', type=int, default=20240611, help='base seed of every key (printed)')
     parser.add_argument('--timing-repeats', type=int, default=3,
                         help='timed calls of the recorded phase in replicate 0; seconds = the median call')
@@ -325,7 +329,7 @@ def read_ebm_results(path):
         return rows
     with open(path, newline='') as f:
         for row in csv.DictReader(f):
-            key = (row.get('target'), row.get('sampler'))
+            key = (row.get('target'), row.get('sampler'), int(float(row.get('chains') or 0)))
             if key in rows:
                 print(f'note: {path} has several rows for {key}; the last one is used')
             rows[key] = row
@@ -373,6 +377,10 @@ def main():
         target, sampler = run['target'], run['sampler']
         if target not in TARGETS:
             print(f'note: skipping {target}/{sampler}: {target} is not an analytic target of this comparison')
+            continue
+        if args.targets and target not in args.targets.split(','):
+            continue
+        if args.chains and str(int(run['chains'])) not in args.chains.split(','):
             continue
         if sampler not in SAMPLERS:
             print(f'note: skipping {target}/{sampler}: unknown sampler {sampler}')
@@ -424,7 +432,7 @@ def main():
             stats = diagnostics(positions, true_mean, true_var)
             stats['acceptance'] = None if sampler == 'ula' else float(acceptance)
             replicates.append(stats)
-            replicate_rows.append({'target': target, 'sampler': sampler, 'replicate': r, 'seconds': elapsed,
+            replicate_rows.append({'target': target, 'sampler': sampler, 'chains': chains, 'replicate': r, 'seconds': elapsed,
                                    'cpu_seconds': cpu, 'compile_warmup_s': compile_warm,
                                    'compile_record_s': compile_record, **stats})
 
@@ -456,7 +464,7 @@ def main():
         for _, row, _, _ in results:
             writer.writerow([fmt(row[c], 8) for c in COLUMNS])
     with open(os.path.join(args.output, 'blackjax_replicates.csv'), 'w', newline='') as f:
-        names = ['target', 'sampler', 'replicate', 'seconds', 'cpu_seconds', 'compile_warmup_s', 'compile_record_s',
+        names = ['target', 'sampler', 'chains', 'replicate', 'seconds', 'cpu_seconds', 'compile_warmup_s', 'compile_record_s',
                  'ess_bulk_min', 'ess_tail_min', 'rhat_max', 'acceptance', 'mean_bias_max', 'variance_bias_max']
         writer = csv.writer(f)
         writer.writerow(names)
@@ -476,23 +484,24 @@ def comparison(results, ebm_rows, args, spec, cpus):
     replicates = args.replicates
     t = t_quantile_975(replicates - 1) if replicates > 1 else None
     notes = []
-    speed = ['| target | sampler | ebm steps/s | BlackJAX steps/s | ebm ESS_bulk/s | BlackJAX ESS_bulk/s | '
+    speed = ['| target | sampler | chains | ebm steps/s | BlackJAX steps/s | ebm ESS_bulk/s | BlackJAX ESS_bulk/s | '
              'ratio bulk/s | ebm ESS_tail/s | BlackJAX ESS_tail/s | ratio tail/s |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
-    efficiency = ['| target | sampler | ebm ESS_bulk/1000 grad | BlackJAX ESS_bulk/1000 grad | ratio bulk | '
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    efficiency = ['| target | sampler | chains | ebm ESS_bulk/1000 grad | BlackJAX ESS_bulk/1000 grad | ratio bulk | '
                   '95% null interval bulk | ebm ESS_tail/1000 grad | BlackJAX ESS_tail/1000 grad | ratio tail | '
                   '95% null interval tail | flag | ebm / BlackJAX acceptance | ebm / BlackJAX R-hat max | '
                   'ebm / BlackJAX mean bias | ebm / BlackJAX variance bias |',
-                  '|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---|---|---|---|']
+                  '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---|---|---|---|']
 
     def ratio(a, b):
         return a / b if a is not None and b not in (None, 0) and not math.isnan(b) else None
 
     for run, row, reps, gradients in results:
         target, sampler = row['target'], row['sampler']
-        ebm = ebm_rows.get((target, sampler))
+        chains = int(row['chains'])
+        ebm = ebm_rows.get((target, sampler, chains))
         if ebm is None and ebm_rows:
-            notes.append(f'{target}/{sampler}: no row in ebm results.csv')
+            notes.append(f'{target}/{sampler}/{chains} chains: no row in ebm results.csv')
         e = {c: as_float(ebm.get(c)) if ebm else None for c in COLUMNS}
         for kind in ('bulk', 'tail'):
             if e[f'ess_{kind}_per_s'] is None and e[f'ess_{kind}_min'] is not None and e['seconds']:
@@ -503,7 +512,7 @@ def comparison(results, ebm_rows, args, spec, cpus):
             for c in ('chains', 'draws', 'thin', 'epsilon', 'leapfrog'):
                 if e[c] is not None and not math.isclose(e[c], float(row[c]), rel_tol=1e-5):
                     notes.append(f'{target}/{sampler}: ebm results.csv has {c} = {ebm[c]}, runs.json {row[c]}')
-        speed.append(f'| {target} | {sampler} | {fmt(e["steps_per_s"])} | {fmt(row["steps_per_s"])} | '
+        speed.append(f'| {target} | {sampler} | {chains} | {fmt(e["steps_per_s"])} | {fmt(row["steps_per_s"])} | '
                      f'{fmt(e["ess_bulk_per_s"])} | {fmt(row["ess_bulk_per_s"])} | '
                      f'{fmt(ratio(e["ess_bulk_per_s"], row["ess_bulk_per_s"]), 3)} | '
                      f'{fmt(e["ess_tail_per_s"])} | {fmt(row["ess_tail_per_s"])} | '
@@ -535,7 +544,7 @@ def comparison(results, ebm_rows, args, spec, cpus):
                 flag = verdict
             cells += [fmt(ebm_eff), fmt(bj_eff), fmt(ratio(ebm_eff, bj_eff), 3), interval]
         pair = lambda c, d=3: f'{fmt(e[c], d)} / {fmt(row[c], d)}'
-        efficiency.append(f'| {target} | {sampler} | ' + ' | '.join(cells) +
+        efficiency.append(f'| {target} | {sampler} | {chains} | ' + ' | '.join(cells) +
                           f' | {flag} | {pair("acceptance")} | {pair("rhat_max", 4)} | {pair("mean_bias_max")} | '
                           f'{pair("variance_bias_max")} |')
 

@@ -5,8 +5,8 @@ message("${out}${err}")
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "bench_samplers failed (${rc})")
 endif()
-foreach(f results.csv results.md runs.json ess_per_second.png init_gauss2.npy init_gauss100.npy init_funnel10.npy
-          init_banana2.npy init_gmm.npy init_mlp.npy)
+foreach(f results.csv results.md runs.json ess_per_second.png init_gauss2_16.npy init_gauss100_16.npy init_funnel10_16.npy
+          init_banana2_16.npy init_gmm_16.npy init_mlp_16.npy)
   if(NOT EXISTS ${OUT}/${f})
     message(FATAL_ERROR "bench_samplers did not write ${f}")
   endif()

@@ -4,6 +4,7 @@
 #include "gpu_ops.hpp"
 
 #include <ebm/backend/cuda/cuda.cuh>
+#include <ebm/energy/sampling_targets.hpp>
 #include <ebm/train/checkpoint.hpp>
 
 #include <span>
@@ -195,6 +196,32 @@ ebm::sampler_stats mala(const model& m, std::vector<float>& x, idx count, float 
         for (idx i = 0; i < count; ++i) accepted[static_cast<std::size_t>(i)] = st.chain_accepted(i);
         return stats;
     });
+}
+
+void target_on_device(const std::string& name, idx dimension, std::vector<float>& x, idx count, std::vector<float>& u,
+                      std::vector<float>& g, float epsilon, idx steps, std::vector<std::int64_t>& accepted) {
+    auto run = [&](const auto& e) {
+        auto ws = e.make_workspace(count);
+        auto xd = device_batch(x, dimension, count);
+        ebm::batch_in<ebm::cuda> gd(dimension, count);
+        cb::device_buffer<float> ud(count);
+        e.energy_and_gradient(std::as_const(xd).view(), ebm::device_span<float>(ud.data(), static_cast<std::size_t>(count)),
+                              gd.view(), ws);
+        ebm::execution<ebm::cuda>::wait_all();
+        to_host(std::as_const(gd).view(), g);
+        u = to_host(ud);
+        const ebm::hmc policy{.epsilon = epsilon, .leapfrog = 3, .steps = steps};
+        auto st = policy.make_state(e, count);
+        policy.run(st, e, xd.view(), ebm::philox(81), 0);
+        to_host(std::as_const(xd).view(), x);
+        accepted.resize(static_cast<std::size_t>(count));
+        for (idx i = 0; i < count; ++i) accepted[static_cast<std::size_t>(i)] = st.chain_accepted(i);
+    };
+    if (name == "gauss") run(ebm::gaussian_target<ebm::cuda>(dimension, 100.0));
+    else if (name == "funnel") run(ebm::funnel<ebm::cuda>(dimension));
+    else if (name == "banana") run(ebm::banana<ebm::cuda>());
+    else if (name == "gmm") run(ebm::isotropic_mixture<ebm::cuda>::ring(8, 1.0, 0.15));
+    else ebm::detail::fail("gpu_ops::target_on_device", "name must be gauss, funnel, banana or gmm", name);
 }
 
 ebm::sampler_stats hmc(const model& m, std::vector<float>& x, idx count, float epsilon, idx leapfrog, idx steps,

@@ -14,6 +14,9 @@
 //                  non-local net 1 step (1e-5); CUDA graph == direct run, bit for bit
 //   MALA           one step on the MLP, the short-run ConvNet and the non-local net: the same per-chain decisions,
 //                  states 1e-5, acceptance exactly the CPU's
+//   HMC            one step (L = 3) on the same energies: the same decisions, states 1e-4
+//   targets        gaussian_target (d 100), funnel, banana, isotropic_mixture as device chain_energy vs the CPU's: energies and dU/dx
+//                  (1e-4), five HMC steps (L = 3) with at most 2 of 256 chains deciding differently
 //   adaptation     the device's dual averaging == ebm::dual_averaging_state fed with the device's own acceptances
 //                  (1e-12 relative); graph == direct (bitwise); statistically, 2000 chains adapt to the CPU's step
 //                  (10 %) and then accept 0.574 +- 0.05 on both backends
@@ -60,6 +63,8 @@ static_assert(ebm::learnable_energy<ebm::convnet> && ebm::learnable_energy<ebm::
 #include <vector>
 
 #include "gpu_ops.hpp"
+
+#include <ebm/energy/sampling_targets.hpp>
 
 using idx = ebm::index;
 
@@ -352,6 +357,44 @@ TEST_CASE("noise: device normal_fill == the same functor on the host == ebm::fil
                                                       << max_abs_difference(gpu, cpu));
     const double diff = max_abs_difference(gpu, cpu);
     CHECK_MESSAGE(diff < 1e-5, "max |gpu - fill_normal| = " << diff);
+}
+
+// ---- benchmark targets -------------------------------------------------------------------------------------------
+
+TEST_CASE("sampling targets on the device: energies and dU/dx vs the CPU (same functor), one HMC run's decisions") {
+    struct target_case {
+        const char* name;
+        idx dimension;
+    };
+    for (const target_case c : {target_case{"gauss", 100}, target_case{"funnel", 10}, target_case{"banana", 2},
+                                target_case{"gmm", 2}}) {
+        INFO("target " << c.name << ", dimension " << c.dimension);
+        const idx n = 256;
+        ebm::batch x(c.dimension, n);
+        ebm::gaussian_noise{.scale = 1.0f}.fill(x, ebm::philox(3), ebm::purpose::user, 0);
+        std::vector<float> xs(x.data(), x.data() + x.view().size()), u, g;
+        std::vector<std::int64_t> accepted;
+        gpu_ops::target_on_device(c.name, c.dimension, xs, n, u, g, 0.2f, 5, accepted);
+        auto cpu_check = [&](const auto& e) {
+            std::vector<float> cu(static_cast<std::size_t>(n));
+            ebm::batch cg(c.dimension, n);
+            auto ws = e.make_workspace(n);
+            e.energy_and_gradient(x, cu, cg, ws);
+            const std::vector<float> cgs(cg.data(), cg.data() + cg.view().size());
+            CHECK_MESSAGE(max_abs_difference(u, cu) < 1e-4, "energies: max |gpu - cpu| = " << max_abs_difference(u, cu));
+            CHECK_MESSAGE(max_abs_difference(g, cgs) < 1e-4, "dU/dx: max |gpu - cpu| = " << max_abs_difference(g, cgs));
+            const ebm::hmc policy{.epsilon = 0.2f, .leapfrog = 3, .steps = 5};
+            auto st = policy.make_state(e, n);
+            policy.run(st, e, x, ebm::philox(81), 0);
+            idx same = 0;
+            for (idx i = 0; i < n; ++i) same += accepted[static_cast<std::size_t>(i)] == st.chain_accepted(i) ? 1 : 0;
+            CHECK_MESSAGE(same >= n - 2, "HMC: " << same << " of " << n << " chains made the CPU's decisions");
+        };
+        if (std::string(c.name) == "gauss") cpu_check(ebm::gaussian_target<>(c.dimension, 100.0));
+        else if (std::string(c.name) == "funnel") cpu_check(ebm::funnel<>(c.dimension));
+        else if (std::string(c.name) == "banana") cpu_check(ebm::banana<>());
+        else cpu_check(ebm::isotropic_mixture<>::ring(8, 1.0, 0.15));
+    }
 }
 
 // ---- every architecture ------------------------------------------------------------------------------------------

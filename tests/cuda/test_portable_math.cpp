@@ -41,6 +41,23 @@ TEST_CASE("portable log: within 2 ulp of log over every uniform_open01 value") {
     CHECK(max_abs < 1e-6);  // |log u| reaches 16.6, where one ulp is 9.5e-7
 }
 
+TEST_CASE("portable exp: within 2 ulp of exp over [-87, 88], 0 below the float range, +Inf above, NaN kept") {
+    double max_ulp = 0;
+    float worst = 0;
+    for (std::uint32_t k = 0; k <= 4'000'000; ++k) {
+        const float x = -87.0f + 175.0f * static_cast<float>(k) / 4'000'000.0f;
+        const double exact = std::exp(static_cast<double>(x));
+        const double e = ulps(ebm::portable::exp(x), exact);
+        if (e > max_ulp) max_ulp = e, worst = x;
+    }
+    MESSAGE("portable exp over 4e6 points of [-87, 88]: max error " << max_ulp << " ulp (at " << worst << ")");
+    CHECK(max_ulp <= 2.0);
+    CHECK(ebm::portable::exp(0.0f) == 1.0f);
+    CHECK(ebm::portable::exp(-100.0f) == 0.0f);
+    CHECK(ebm::portable::exp(100.0f) == INFINITY);
+    CHECK(std::isnan(ebm::portable::exp(NAN)));
+}
+
 TEST_CASE("portable cos/sin of 2 pi u: within 2.5e-7 of the exact values over every uniform_open01 value") {
     double max_cos = 0, max_sin = 0, libm_max = 0;
     for (std::uint32_t k = 0; k < (1u << 23); ++k) {

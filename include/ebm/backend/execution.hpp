@@ -7,7 +7,8 @@
 //   memory_space                       host_space or device_space
 //   buffer<T>                          owning storage in that space (.data(), .size()); make_buffer<T>(n): zeroed
 //   lane                               where work is ordered: nothing on the CPU (work runs as it is called), a
-//                                      stream on CUDA; lane_of(workspace) is the lane of an energy's workspace
+//                                      stream on CUDA; lane_of(workspace) is the lane of an energy's workspace;
+//                                      owned_lane owns one (.get() gives it): what an energy's workspace holds
 //   for_each(lane, n, f)               f(k) for k in [0, n): a kernels/ functor on every element (the calls must be
 //                                      independent: any order, any concurrency)
 //   upload / download / copy / set / get

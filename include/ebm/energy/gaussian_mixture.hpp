@@ -20,7 +20,7 @@ namespace ebm {
 class gaussian_mixture {
 public:
     struct workspace {
-        std::vector<double> log_terms;  // K
+        std::vector<double> log_terms;  // K: log w_k N_k(x), then their exp / max, then the responsibilities
         std::vector<double> deltas;     // K x d
         std::vector<double> solved;     // K x d: Sigma_k^{-1} (x - mu_k)
     };
@@ -154,13 +154,13 @@ private:
             max_term = std::max(max_term, ws.log_terms[c]);
         }
         double sum = 0;
-        for (double t : ws.log_terms) sum += std::exp(t - max_term);
+        for (double& t : ws.log_terms) sum += (t = std::exp(t - max_term));
         const double log_q = max_term + std::log(sum);
-        if (grad != nullptr) {
+        if (grad != nullptr) {  // dU/dx = sum_k r_k Sigma_k^{-1} (x - mu_k), r_k the responsibilities
+            for (std::size_t c = 0; c < weights_.size(); ++c) ws.log_terms[c] /= sum;
             for (std::size_t a = 0; a < d; ++a) {
                 double g = 0;
-                for (std::size_t c = 0; c < weights_.size(); ++c)
-                    g += std::exp(ws.log_terms[c] - log_q) * ws.solved[c * d + a];
+                for (std::size_t c = 0; c < weights_.size(); ++c) g += ws.log_terms[c] * ws.solved[c * d + a];
                 grad[a] = static_cast<float>(g);
             }
         }

@@ -1,5 +1,6 @@
 #pragma once
-// Standard targets for benchmarking samplers, with exact samplers and known first two moments (per coordinate):
+// Standard targets for benchmarking samplers, on either backend (chain_energy.hpp), with exact samplers and known
+// first two moments per coordinate:
 //   gaussian_target(d, condition)  zero-mean Gaussian, covariance Q diag(lambda) Q^T, lambda_i = condition^(i/(d-1))
 //                                  and Q the orthonormal DCT-II matrix (a fixed rotation: every coordinate mixes
 //                                  scales); U = x^T P x / 2 with P = Q diag(1/lambda) Q^T
@@ -7,198 +8,383 @@
 //                                  U = v^2/18 + e^(-v) |x|^2 / 2 + (d-1) v / 2
 //   banana()                       x1 ~ N(0, 1), x2 | x1 ~ N(x1^2, 0.5^2) (a Rosenbrock-type curved ridge);
 //                                  U = x1^2/2 + (x2 - x1^2)^2 / (2 * 0.5^2)
+//   isotropic_mixture(means, sd)   equal-weight mixture of N(m_c, sd^2 I), K <= 16 (ring(8, 1, 0.15): the Anatomy gmm)
 // The definitions are written out so that another library can be given the very same targets (the BlackJAX
-// comparison in benchmarks/samplers does). Energies are in float (as the samplers' states); the Gaussian's
-// gradient is one matrix product per batch (Eigen).
-#include <Eigen/Core>
-
+// comparison in benchmarks/samplers does). Energies are in float, as the samplers' states; the set-up (the
+// Gaussian's rotation and precision) is in double on the host. The exact samplers write host batches.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numbers>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "../batch.hpp"
+#include "../config.hpp"
+#include "../detail/simd_rows.hpp"
 #include "../error.hpp"
+#include "../kernels/portable_math.hpp"
 #include "../random/distributions.hpp"
+#include "chain_energy.hpp"
 
 namespace ebm {
 
-/// Zero-mean Gaussian with condition number `condition` and a dense (rotated) covariance.
-class gaussian_target {
-public:
-    struct workspace {
-        Eigen::MatrixXf product;  // P x, one column per chain
-    };
+namespace targets {
 
-    explicit gaussian_target(index dimension, double condition = 100.0) : dimension_(dimension) {
+/// U = x^T P x / 2, P row-major in `parameters`. dU/dx = P x accumulates column by column (element-wise, so the
+/// CPU vectorises it without reordering a sum); U = x . (P x) / 2.
+struct gaussian {
+    index d = 0;
+    const float* parameters = nullptr;
+    [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
+        float u = 0;
+        if (g == nullptr) {
+            for (index j = 0; j < d; ++j) {
+                float s = 0;
+                for (index k = 0; k < d; ++k) s = portable::fused_multiply_add(parameters[j * d + k], x[k], s);
+                u = portable::fused_multiply_add(x[j], s, u);
+            }
+            return 0.5f * u;
+        }
+        for (index j = 0; j < d; ++j) g[j] = 0;
+        for (index k = 0; k < d; ++k) {  // P is symmetric: row k is column k
+            const float xk = x[k];
+            const float* column = parameters + k * d;
+            for (index j = 0; j < d; ++j) g[j] = portable::fused_multiply_add(column[j], xk, g[j]);
+        }
+        for (index j = 0; j < d; ++j) u = portable::fused_multiply_add(x[j], g[j], u);
+        return 0.5f * u;
+    }
+    /// The host's batch path (chain_energy uses it on the CPU): the register-blocked row kernel of the toy MLP
+    /// (detail/simd_rows.hpp), g_i = sum_k x_i[k] P[k, :] for blocks of chains, over P padded to a multiple of 16
+    /// columns (stored after P in `parameters`). Each g_i[j] is the same k-ordered sum of products as in operator();
+    /// where the compiler fuses the multiply-adds (GCC does by default), the bits are operator()'s too.
+    void batch(const float* x, index count, float* u, float* g) const {
+#if defined(EBM_SIMD_ROWS)  // detail/simd_rows.hpp: GCC/Clang on the host
+        namespace simd = detail::simd_rows;
+        const index padded = padded_width(d);
+        if (g != nullptr && padded % simd::lanes == 0 && padded / simd::lanes <= simd::max_vectors) {
+            simd::rows(static_cast<int>(padded / simd::lanes), x, d, parameters + d * d, nullptr, count,
+                       [&](index i, const simd::vec* acc) {
+                           float row[16 * simd::max_vectors];
+                           std::memcpy(row, acc, static_cast<std::size_t>(padded) * sizeof(float));
+                           const float* xi = x + i * d;
+                           float* gi = g + i * d;
+                           float s = 0;
+                           for (index j = 0; j < d; ++j) {
+                               gi[j] = row[j];
+                               s = portable::fused_multiply_add(xi[j], row[j], s);
+                           }
+                           u[i] = 0.5f * s;
+                       });
+            return;
+        }
+#endif
+        for (index i = 0; i < count; ++i) u[i] = (*this)(x + i * d, g != nullptr ? g + i * d : nullptr);
+    }
+    /// Columns of the padded copy of P: d rounded up to a multiple of 16 (the widest SIMD vector).
+    static constexpr index padded_width(index dimension) { return (dimension + 15) / 16 * 16; }
+};
+
+/// Neal's funnel, v = x[0].
+struct funnel {
+    index d = 0;
+    const float* parameters = nullptr;  // none
+    [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
+        const float v = x[0];
+        const float e = std::exp(-v);
+        float sq = 0;
+        for (index k = 1; k < d; ++k) sq = portable::fused_multiply_add(x[k], x[k], sq);
+        const float half_rest = 0.5f * static_cast<float>(d - 1);
+        if (g != nullptr) {
+            g[0] = v / 9.0f - 0.5f * e * sq + half_rest;
+            for (index k = 1; k < d; ++k) g[k] = e * x[k];
+        }
+        return v * v / 18.0f + 0.5f * e * sq + half_rest * v;
+    }
+};
+
+/// The banana, x2 | x1 ~ N(curvature x1^2, width^2).
+struct banana {
+    float curvature = 1.0f;
+    float width = 0.5f;
+    const float* parameters = nullptr;  // none
+    [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return 2; }
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
+        const float r = x[1] - curvature * x[0] * x[0];
+        const float inv = 1.0f / (width * width);
+        if (g != nullptr) {
+            g[0] = x[0] - 2.0f * curvature * x[0] * r * inv;
+            g[1] = r * inv;
+        }
+        return 0.5f * x[0] * x[0] + 0.5f * r * r * inv;
+    }
+};
+
+/// An equal-weight mixture of K <= 16 isotropic Gaussians N(m_c, sd^2 I), means K x d in `parameters`:
+/// U = -log((1/K) sum_c N(x; m_c, sd^2 I)) by log-sum-exp, dU/dx = sum_c r_c (x - m_c) / sd^2 with the
+/// responsibilities r_c, in float with the portable exp and log (the same bits on every backend).
+struct isotropic_mixture {
+    static constexpr index max_components = 16;
+    index d = 0;
+    index k = 0;
+    float inverse_variance = 1.0f;
+    float log_normaliser = 0.0f;  // -log K - (d/2) log(2 pi sd^2)
+    const float* parameters = nullptr;
+    [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
+        float t[max_components];
+        float largest = -INFINITY;
+        for (index c = 0; c < k; ++c) {
+            const float* m = parameters + c * d;
+            float sq = 0;
+            for (index j = 0; j < d; ++j) sq = portable::fused_multiply_add(x[j] - m[j], x[j] - m[j], sq);
+            t[c] = -0.5f * inverse_variance * sq;
+            largest = t[c] > largest ? t[c] : largest;
+        }
+        float sum = 0;
+        for (index c = 0; c < k; ++c) sum += (t[c] = portable::exp(t[c] - largest));
+        if (g != nullptr) {
+            for (index j = 0; j < d; ++j) g[j] = 0;
+            for (index c = 0; c < k; ++c) {
+                const float w = t[c] / sum * inverse_variance;
+                const float* m = parameters + c * d;
+                for (index j = 0; j < d; ++j) g[j] = portable::fused_multiply_add(w, x[j] - m[j], g[j]);
+            }
+        }
+        return -(log_normaliser + largest + portable::log_positive(sum));
+    }
+};
+
+/// The Gaussian target's set-up in double: eigenvalues, rotation, precision (float, row-major), sampling root and
+/// the covariance's diagonal.
+struct gaussian_setup {
+    std::vector<double> lambda, root, variance;
+    std::vector<float> precision;  // P row-major, then P with rows padded to gaussian::padded_width(d) columns
+
+    gaussian_setup(index dimension, double condition) {
         detail::require_positive("gaussian_target", "dimension", dimension);
         detail::require_finite("gaussian_target", "condition", condition);
         if (!(condition >= 1.0)) detail::fail("gaussian_target", "condition must be at least 1", condition);
-        const index d = dimension;
-        lambda_.resize(static_cast<std::size_t>(d));
-        for (index i = 0; i < d; ++i)
-            lambda_[static_cast<std::size_t>(i)] = d == 1 ? 1.0 : std::pow(condition, static_cast<double>(i) / static_cast<double>(d - 1));
-        Eigen::MatrixXd q(d, d);  // DCT-II, column i = eigenvector i
-        for (index j = 0; j < d; ++j)
-            for (index i = 0; i < d; ++i)
-                q(j, i) = std::sqrt((i == 0 ? 1.0 : 2.0) / static_cast<double>(d)) *
-                          std::cos(std::numbers::pi * static_cast<double>((2 * j + 1) * i) / static_cast<double>(2 * d));
-        const Eigen::VectorXd l = Eigen::Map<const Eigen::VectorXd>(lambda_.data(), d);
-        covariance_ = q * l.asDiagonal() * q.transpose();
-        precision_ = (q * l.cwiseInverse().asDiagonal() * q.transpose()).cast<float>();
-        root_ = q * l.cwiseSqrt().asDiagonal();  // x = root z
-    }
-    [[nodiscard]] index dimension() const { return dimension_; }
-    [[nodiscard]] workspace make_workspace(index max_chains) const {
-        return {Eigen::MatrixXf(dimension_, std::max<index>(max_chains, 1))};
-    }
-    /// The eigenvalues of the covariance (variances along the principal axes), smallest first.
-    [[nodiscard]] const std::vector<double>& eigenvalues() const { return lambda_; }
-
-    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
-        gradient_into(x, u, nullptr, ws);
-    }
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
-        gradient_into(x, u, g.data, ws);
-    }
-    /// Exact draws: x = Q diag(sqrt(lambda)) z, z from ebm::fill_normal(rng, p, chain, step).
-    void sample(batch_view out, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {
-        if (out.dimension != dimension_) detail::fail("gaussian_target::sample", "out dimension must equal " + detail::to_text(dimension_), out.dimension);
-        std::vector<float> z(static_cast<std::size_t>(dimension_));
-        for (index i = 0; i < out.count; ++i) {
-            fill_normal(rng, p, static_cast<std::uint32_t>(first_chain + i), step, z.data(), dimension_);
-            const Eigen::VectorXd x = root_ * Eigen::Map<const Eigen::VectorXf>(z.data(), dimension_).cast<double>();
-            for (index k = 0; k < dimension_; ++k) out.chain(i)[k] = static_cast<float>(x(k));
+        const auto d = static_cast<std::size_t>(dimension);
+        lambda.resize(d);
+        for (std::size_t i = 0; i < d; ++i)
+            lambda[i] = d == 1 ? 1.0 : std::pow(condition, static_cast<double>(i) / static_cast<double>(d - 1));
+        std::vector<double> q(d * d);  // DCT-II, column i = eigenvector i: q[j * d + i]
+        for (std::size_t j = 0; j < d; ++j)
+            for (std::size_t i = 0; i < d; ++i)
+                q[j * d + i] = std::sqrt((i == 0 ? 1.0 : 2.0) / static_cast<double>(d)) *
+                               std::cos(std::numbers::pi * static_cast<double>((2 * j + 1) * i) / static_cast<double>(2 * d));
+        root.resize(d * d);
+        variance.assign(d, 0.0);
+        precision.resize(d * d);
+        for (std::size_t j = 0; j < d; ++j) {
+            for (std::size_t i = 0; i < d; ++i) {
+                root[j * d + i] = q[j * d + i] * std::sqrt(lambda[i]);
+                variance[j] += q[j * d + i] * q[j * d + i] * lambda[i];
+            }
+            for (std::size_t k = 0; k < d; ++k) {
+                double p = 0;
+                for (std::size_t i = 0; i < d; ++i) p += q[j * d + i] * q[k * d + i] / lambda[i];
+                precision[j * d + k] = static_cast<float>(p);
+            }
         }
+        // Then P again with its rows padded to gaussian::padded_width(d) columns of zeros (the CPU's batch path).
+        const auto w = static_cast<std::size_t>(gaussian::padded_width(dimension));
+        precision.resize(d * d + d * w, 0.0f);
+        for (std::size_t k = 0; k < d; ++k)
+            for (std::size_t j = 0; j < d; ++j) precision[d * d + k * w + j] = precision[k * d + j];
     }
-    [[nodiscard]] std::vector<double> mean() const { return std::vector<double>(static_cast<std::size_t>(dimension_), 0.0); }
-    [[nodiscard]] std::vector<double> variance() const {
-        std::vector<double> v(static_cast<std::size_t>(dimension_));
-        for (index k = 0; k < dimension_; ++k) v[static_cast<std::size_t>(k)] = covariance_(k, k);
-        return v;
+};
+
+}  // namespace targets
+
+/// Zero-mean Gaussian with condition number `condition` and a dense (rotated) covariance.
+template <class Backend = cpu>
+class gaussian_target : public chain_energy<targets::gaussian, Backend> {
+public:
+    explicit gaussian_target(index dimension, double condition = 100.0)
+        : gaussian_target(targets::gaussian_setup(dimension, condition)) {}
+
+    /// The eigenvalues of the covariance (variances along the principal axes), smallest first.
+    [[nodiscard]] const std::vector<double>& eigenvalues() const { return setup_.lambda; }
+    [[nodiscard]] std::vector<double> mean() const { return std::vector<double>(setup_.lambda.size(), 0.0); }
+    [[nodiscard]] std::vector<double> variance() const { return setup_.variance; }
+
+    /// Exact draws into a host batch: x = Q diag(sqrt(lambda)) z, z from ebm::fill_normal(rng, p, chain, step).
+    void sample(batch_view out, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {
+        const index d = this->dimension();
+        if (out.dimension != d) detail::fail("gaussian_target::sample", "out dimension must equal " + detail::to_text(d), out.dimension);
+        std::vector<float> z(static_cast<std::size_t>(d));
+        for (index i = 0; i < out.count; ++i) {
+            fill_normal(rng, p, static_cast<std::uint32_t>(first_chain + i), step, z.data(), d);
+            for (index j = 0; j < d; ++j) {
+                double v = 0;
+                for (index k = 0; k < d; ++k) v += setup_.root[static_cast<std::size_t>(j * d + k)] * z[static_cast<std::size_t>(k)];
+                out.chain(i)[j] = static_cast<float>(v);
+            }
+        }
     }
 
 private:
-    void gradient_into(const_batch_view x, std::span<float> u, float* g, workspace& ws) const {
-        using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
-        if (x.count > ws.product.cols())
-            detail::fail("gaussian_target", "the batch holds more chains than the workspace was made for", x.count);
-        const Eigen::Map<const matrix> xs(x.data, dimension_, x.count);  // one chain per column
-        Eigen::Map<matrix> gs(g != nullptr ? g : ws.product.data(), dimension_, x.count);
-        gs.noalias() = precision_ * xs;
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = 0.5f * xs.col(i).dot(gs.col(i));
-    }
+    explicit gaussian_target(targets::gaussian_setup setup)
+        : chain_energy<targets::gaussian, Backend>(targets::gaussian{static_cast<index>(setup.lambda.size())},
+                                                   setup.precision),
+          setup_(std::move(setup)) {}
 
-    index dimension_;
-    std::vector<double> lambda_;
-    Eigen::MatrixXd covariance_;
-    Eigen::MatrixXd root_;
-    Eigen::MatrixXf precision_;
+    targets::gaussian_setup setup_;
 };
 
 /// Neal's funnel in `dimension` coordinates (v first), v ~ N(0, 3^2), x_i | v ~ N(0, e^v).
-class funnel {
+template <class Backend = cpu>
+class funnel : public chain_energy<targets::funnel, Backend> {
 public:
-    struct workspace {};
+    explicit funnel(index dimension = 10)
+        : chain_energy<targets::funnel, Backend>(targets::funnel{checked(dimension)}, std::span<const float>{}) {}
 
-    explicit funnel(index dimension = 10) : dimension_(dimension) {
-        if (dimension < 2) detail::fail("funnel", "dimension must be at least 2", dimension);
-    }
-    [[nodiscard]] index dimension() const { return dimension_; }
-    [[nodiscard]] workspace make_workspace(index) const { return {}; }
-
-    void energy(const_batch_view x, std::span<float> u, workspace&) const {
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = evaluate(x.chain(i), nullptr);
-    }
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace&) const {
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = evaluate(x.chain(i), g.chain(i));
-    }
-    /// Exact draws from normals of (rng, p, chain, step): v = 3 z_0, x_i = e^(v/2) z_i.
+    /// Exact draws into a host batch from normals of (rng, p, chain, step): v = 3 z_0, x_i = e^(v/2) z_i.
     void sample(batch_view out, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {
-        if (out.dimension != dimension_) detail::fail("funnel::sample", "out dimension must equal " + detail::to_text(dimension_), out.dimension);
+        const index d = this->dimension();
+        if (out.dimension != d) detail::fail("funnel::sample", "out dimension must equal " + detail::to_text(d), out.dimension);
         for (index i = 0; i < out.count; ++i) {
             float* x = out.chain(i);
-            fill_normal(rng, p, static_cast<std::uint32_t>(first_chain + i), step, x, dimension_);
+            fill_normal(rng, p, static_cast<std::uint32_t>(first_chain + i), step, x, d);
             x[0] *= 3.0f;
             const float s = std::exp(0.5f * x[0]);
-            for (index k = 1; k < dimension_; ++k) x[k] *= s;
+            for (index k = 1; k < d; ++k) x[k] *= s;
         }
     }
-    [[nodiscard]] std::vector<double> mean() const { return std::vector<double>(static_cast<std::size_t>(dimension_), 0.0); }
+    [[nodiscard]] std::vector<double> mean() const { return std::vector<double>(static_cast<std::size_t>(this->dimension()), 0.0); }
     /// Var v = 9, Var x_i = E[e^v] = e^(9/2).
     [[nodiscard]] std::vector<double> variance() const {
-        std::vector<double> v(static_cast<std::size_t>(dimension_), std::exp(4.5));
+        std::vector<double> v(static_cast<std::size_t>(this->dimension()), std::exp(4.5));
         v[0] = 9.0;
         return v;
     }
 
 private:
-    float evaluate(const float* x, float* g) const {
-        const float v = x[0];
-        const float e = std::exp(-v);
-        float sq = 0;
-        for (index k = 1; k < dimension_; ++k) sq += x[k] * x[k];
-        const float half_rest = 0.5f * static_cast<float>(dimension_ - 1);
-        if (g != nullptr) {
-            g[0] = v / 9.0f - 0.5f * e * sq + half_rest;
-            for (index k = 1; k < dimension_; ++k) g[k] = e * x[k];
-        }
-        return v * v / 18.0f + 0.5f * e * sq + half_rest * v;
+    static index checked(index dimension) {
+        if (dimension < 2) detail::fail("funnel", "dimension must be at least 2", dimension);
+        return dimension;
     }
-
-    index dimension_;
 };
 
 /// The banana: x1 ~ N(0, 1), x2 | x1 ~ N(curvature x1^2, width^2) (defaults 1 and 0.5).
-class banana {
+template <class Backend = cpu>
+class banana : public chain_energy<targets::banana, Backend> {
 public:
-    struct workspace {};
+    explicit banana(float curvature = 1.0f, float width = 0.5f)
+        : chain_energy<targets::banana, Backend>(checked(curvature, width), std::span<const float>{}) {}
 
-    explicit banana(float curvature = 1.0f, float width = 0.5f) : curvature_(curvature), width_(width) {
-        detail::require_finite("banana", "curvature", curvature);
-        detail::require_positive("banana", "width", width);
-    }
-    [[nodiscard]] index dimension() const { return 2; }
-    [[nodiscard]] workspace make_workspace(index) const { return {}; }
-
-    void energy(const_batch_view x, std::span<float> u, workspace&) const {
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = evaluate(x.chain(i), nullptr);
-    }
-    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace&) const {
-        for (index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = evaluate(x.chain(i), g.chain(i));
-    }
-    /// Exact draws from normals of (rng, p, chain, step): x1 = z_0, x2 = curvature x1^2 + width z_1.
+    /// Exact draws into a host batch from normals of (rng, p, chain, step): x1 = z_0, x2 = curvature x1^2 + width z_1.
     void sample(batch_view out, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {
         if (out.dimension != 2) detail::fail("banana::sample", "out dimension must equal 2", out.dimension);
+        const auto& b = this->density();
         for (index i = 0; i < out.count; ++i) {
             float* x = out.chain(i);
             fill_normal(rng, p, static_cast<std::uint32_t>(first_chain + i), step, x, 2);
-            x[1] = curvature_ * x[0] * x[0] + width_ * x[1];
+            x[1] = b.curvature * x[0] * x[0] + b.width * x[1];
         }
     }
     /// E x1 = 0, E x2 = curvature.
-    [[nodiscard]] std::vector<double> mean() const { return {0.0, static_cast<double>(curvature_)}; }
+    [[nodiscard]] std::vector<double> mean() const { return {0.0, static_cast<double>(this->density().curvature)}; }
     /// Var x1 = 1, Var x2 = width^2 + curvature^2 Var(x1^2) = width^2 + 2 curvature^2.
     [[nodiscard]] std::vector<double> variance() const {
-        const double c = curvature_, w = width_;
+        const double c = this->density().curvature, w = this->density().width;
         return {1.0, w * w + 2.0 * c * c};
     }
 
 private:
-    float evaluate(const float* x, float* g) const {
-        const float r = x[1] - curvature_ * x[0] * x[0];
-        const float inv = 1.0f / (width_ * width_);
-        if (g != nullptr) {
-            g[0] = x[0] - 2.0f * curvature_ * x[0] * r * inv;
-            g[1] = r * inv;
+    static targets::banana checked(float curvature, float width) {
+        detail::require_finite("banana", "curvature", curvature);
+        detail::require_positive("banana", "width", width);
+        detail::require_finite("banana", "width", width);
+        return {curvature, width};
+    }
+};
+
+/// An equal-weight mixture of isotropic Gaussians N(m_c, sd^2 I) (the Anatomy toy gmm: 8 means on the unit circle,
+/// sd 0.15, is isotropic_mixture<>::ring(8, 1.0, 0.15)), in float on either backend. gaussian_mixture is the
+/// double-precision, full-covariance reference; the two agree to float rounding (tests/unit/energy).
+template <class Backend = cpu>
+class isotropic_mixture : public chain_energy<targets::isotropic_mixture, Backend> {
+public:
+    isotropic_mixture(const std::vector<std::vector<double>>& means, double sd)
+        : chain_energy<targets::isotropic_mixture, Backend>(checked(means, sd), flat(means)), means_(means), sd_(sd) {}
+
+    /// `components` means equally spaced on the circle of `radius` in 2-D.
+    static isotropic_mixture ring(int components, double radius, double sd) {
+        if (components < 1 || components > targets::isotropic_mixture::max_components)
+            detail::fail("isotropic_mixture::ring", "components must lie in [1, 16]", components);
+        std::vector<std::vector<double>> means;
+        for (int c = 0; c < components; ++c) {
+            const double a = 2.0 * std::numbers::pi * c / components;
+            means.push_back({radius * std::cos(a), radius * std::sin(a)});
         }
-        return 0.5f * x[0] * x[0] + 0.5f * r * r * inv;
+        return {means, sd};
     }
 
-    float curvature_;
-    float width_;
+    /// Exact draws into a host batch: the component from the first word of block 2^24 - 1 of (p, chain, step), then
+    /// m_c + sd z with z from ebm::fill_normal(rng, p, chain, step) (gaussian_mixture's layout).
+    void sample(batch_view out, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {
+        const index d = this->dimension();
+        if (out.dimension != d) detail::fail("isotropic_mixture::sample", "out dimension must equal " + detail::to_text(d), out.dimension);
+        const auto k = means_.size();
+        for (index i = 0; i < out.count; ++i) {
+            const auto chain = static_cast<std::uint32_t>(first_chain + i);
+            const float u = uniform_open01(rng.block(p, chain, step, max_philox_block)[0]);
+            const std::size_t c = std::min(k - 1, static_cast<std::size_t>(u * static_cast<float>(k)));
+            float* x = out.chain(i);
+            fill_normal(rng, p, chain, step, x, d);
+            for (index j = 0; j < d; ++j)
+                x[j] = static_cast<float>(means_[c][static_cast<std::size_t>(j)] + sd_ * x[j]);
+        }
+    }
+    [[nodiscard]] std::vector<double> mean() const {
+        std::vector<double> m(means_[0].size(), 0.0);
+        for (const auto& c : means_)
+            for (std::size_t j = 0; j < m.size(); ++j) m[j] += c[j] / static_cast<double>(means_.size());
+        return m;
+    }
+    /// sd^2 plus the variance of the means.
+    [[nodiscard]] std::vector<double> variance() const {
+        const auto m = mean();
+        std::vector<double> v(m.size(), sd_ * sd_);
+        for (const auto& c : means_)
+            for (std::size_t j = 0; j < m.size(); ++j) v[j] += (c[j] - m[j]) * (c[j] - m[j]) / static_cast<double>(means_.size());
+        return v;
+    }
+
+private:
+    static targets::isotropic_mixture checked(const std::vector<std::vector<double>>& means, double sd) {
+        const char* where = "isotropic_mixture";
+        if (means.empty() || means.size() > static_cast<std::size_t>(targets::isotropic_mixture::max_components))
+            detail::fail(where, "the number of means must lie in [1, 16]", means.size());
+        const std::size_t d = means[0].size();
+        if (d == 0) detail::fail(where, "the means must not be empty", d);
+        for (const auto& m : means) {
+            if (m.size() != d) detail::fail(where, "every mean must have dimension " + detail::to_text(d), m.size());
+            for (double v : m) detail::require_finite(where, "mean entry", v);
+        }
+        detail::require_positive(where, "sd", sd);
+        detail::require_finite(where, "sd", sd);
+        const double k = static_cast<double>(means.size());
+        return {static_cast<index>(d), static_cast<index>(means.size()), static_cast<float>(1.0 / (sd * sd)),
+                static_cast<float>(-std::log(k) - 0.5 * static_cast<double>(d) * std::log(2.0 * std::numbers::pi * sd * sd))};
+    }
+    static std::vector<float> flat(const std::vector<std::vector<double>>& means) {
+        std::vector<float> out;
+        for (const auto& m : means)
+            for (double v : m) out.push_back(static_cast<float>(v));
+        return out;
+    }
+
+    std::vector<std::vector<double>> means_;
+    double sd_;
 };
 
 }  // namespace ebm

@@ -99,7 +99,7 @@ struct langevin_step {
 
 /// MALA's per-chain decision from the summed residuals: a proposal outside the clamp box or with a non-finite
 /// energy/residual is rejected; `probability` is min(1, ratio) for step-size adaptation (0 for proposals rejected
-/// outright).
+/// outright), computed only when asked for (an exp per chain and step that a plain run does not need).
 struct mala_outcome {
     bool accept;
     bool finite;
@@ -107,11 +107,12 @@ struct mala_outcome {
 };
 
 EBM_HOST_DEVICE inline mala_outcome mala_decide(float log_u, float energy_current, float energy_proposed,
-                                                float forward_sq, float backward_sq, float two_noise_sq, bool inside) {
+                                                float forward_sq, float backward_sq, float two_noise_sq, bool inside,
+                                                bool want_probability = true) {
     mala_outcome out{false, false, 0.0};
     out.finite = is_finite(energy_proposed) && is_finite(forward_sq) && is_finite(backward_sq);
     out.accept = inside && out.finite && mh_accept(log_u, energy_current, energy_proposed, forward_sq, backward_sq, two_noise_sq);
-    if (inside && out.finite) {
+    if (want_probability && inside && out.finite) {
         const double log_ratio = static_cast<double>(energy_current) - energy_proposed -
                                  (backward_sq - forward_sq) / two_noise_sq;
         out.probability = log_ratio >= 0 ? 1.0 : std::exp(log_ratio);

@@ -3,7 +3,10 @@
 // condition number, DCT rotation), exact samplers against the stated moments, input errors.
 #include <doctest/doctest.h>
 
+#include <ebm/concepts/energy_function.hpp>
+#include <ebm/energy/gaussian_mixture.hpp>
 #include <ebm/energy/sampling_targets.hpp>
+#include <ebm/energy/toy.hpp>
 
 #include <cmath>
 #include <functional>
@@ -83,7 +86,38 @@ void check_moments(const E& energy, ebm::index coordinates, double variance_exce
     }
 }
 
+// The user's density of docs/samplers.md ("Your own target on both backends"), verbatim.
+struct quartic {  // U = sum_k (x_k^4 / 4 - a_k x_k^2 / 2), a_k in parameters
+    ebm::index d = 0;
+    const float* parameters = nullptr;
+    EBM_HOST_DEVICE ebm::index dimension() const { return d; }
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
+        float u = 0;
+        for (ebm::index k = 0; k < d; ++k) {
+            const float a = parameters[k], x2 = x[k] * x[k];
+            u += 0.25f * x2 * x2 - 0.5f * a * x2;
+            if (g != nullptr) g[k] = x[k] * (x2 - a);
+        }
+        return u;
+    }
+};
+
 }  // namespace
+
+TEST_CASE("chain_energy: a user's density (the docs' quartic) is an energy, with its parameters copied in") {
+    std::vector<float> a = {1.0f, 2.0f, 0.5f};
+    const ebm::chain_energy<quartic> energy(quartic{3}, a);
+    static_assert(ebm::check_energy_function<ebm::chain_energy<quartic>>());
+    a.assign(3, 100.0f);  // the energy holds its own copy
+    check_against(energy, [](const float* x) {
+        const double c[3] = {1.0, 2.0, 0.5};
+        double u = 0;
+        for (int k = 0; k < 3; ++k) u += 0.25 * std::pow(x[k], 4) - 0.5 * c[k] * x[k] * x[k];
+        return u;
+    }, 2.0, 1e-4);
+    const ebm::chain_energy<quartic> copy = energy;  // copies share the parameter storage
+    CHECK(copy.density().parameters == energy.density().parameters);
+}
 
 TEST_CASE("gaussian_target: energy, gradient, construction and exact draws") {
     for (int d : {2, 7, 100}) {
@@ -98,6 +132,33 @@ TEST_CASE("gaussian_target: energy, gradient, construction and exact draws") {
     const ebm::gaussian_target two(2, 100.0);
     CHECK(two.variance()[0] == doctest::Approx(50.5));
     CHECK(two.variance()[1] == doctest::Approx(50.5));
+}
+
+TEST_CASE("gaussian_target: the CPU's batch path (register-blocked rows) computes what the per-chain density does") {
+    for (int d : {2, 16, 37, 100, 130}) {  // one vector, whole vectors, padded, padded, beyond the fast path's width
+        CAPTURE(d);
+        const ebm::gaussian_target target(d, 100.0);
+        const ebm::index n = 29;  // not a multiple of any block size
+        const ebm::batch x = ebm_test::dyadic_points(d, n, 2.0, 5);
+        std::vector<float> u(n), u_chain(n);
+        ebm::batch g(d, n), g_chain(d, n);
+        auto ws = target.make_workspace(n);
+        target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
+        std::size_t differing = 0;
+        for (ebm::index i = 0; i < n; ++i) {
+            u_chain[static_cast<std::size_t>(i)] = target.density()(x.chain(i), g_chain.chain(i));
+            CHECK(u[static_cast<std::size_t>(i)] == doctest::Approx(u_chain[static_cast<std::size_t>(i)]).epsilon(1e-6));
+            differing += u[static_cast<std::size_t>(i)] != u_chain[static_cast<std::size_t>(i)];
+            for (ebm::index k = 0; k < d; ++k) {
+                CHECK(g.chain(i)[k] == doctest::Approx(g_chain.chain(i)[k]).epsilon(1e-6).scale(1e-6));
+                differing += g.chain(i)[k] != g_chain.chain(i)[k];
+            }
+        }
+        MESSAGE("d = " << d << ": " << differing << " of " << n * (d + 1) << " values differ in their bits");
+        // Same sums in the same order: equal bits where the compiler fuses the kernel's multiply-adds (GCC and Clang
+        // do by default; this build does).
+        CHECK(differing == 0);
+    }
 }
 
 TEST_CASE("funnel: energy, gradient and exact draws") {
@@ -120,11 +181,36 @@ TEST_CASE("banana: energy, gradient and exact draws") {
     check_moments(target, 2, 20.0);
 }
 
+TEST_CASE("isotropic_mixture: the float energy of gaussian_mixture's isotropic mixtures (the Anatomy gmm), exact draws") {
+    const auto ring = ebm::isotropic_mixture<>::ring(8, 1.0, 0.15);
+    const auto reference = ebm::toy::gmm();  // the double-precision, full-covariance reference
+    check_against(ring, [&](const float* x) { return -reference.log_density(x); }, 1.3, 2e-4);
+    check_moments(ring, 2, 2.0);  // a mixture: the variance estimate's spread exceeds a Gaussian's; allow for it
+    CHECK(ring.variance()[0] == doctest::Approx(0.5 + 0.0225));
+    // Far from every mean (where a naive exp would underflow): finite energy, gradient pointing back.
+    ebm::batch far(2, 1);
+    far.chain(0)[0] = 6.0f, far.chain(0)[1] = 0.0f;
+    std::vector<float> u(1);
+    ebm::batch g(2, 1);
+    auto ws = ring.make_workspace(1);
+    ring.energy_and_gradient(far, u, g, ws);
+    CHECK(u[0] == doctest::Approx(-reference.log_density(far.chain(0))).epsilon(1e-5));
+    CHECK(g.chain(0)[0] == doctest::Approx(5.0 / 0.0225).epsilon(1e-4));
+    // A 3-D mixture with unequal spacing, against the reference too.
+    const std::vector<std::vector<double>> means = {{0.0, 0.5, -1.0}, {1.0, 0.0, 0.25}, {-0.5, -0.5, 0.5}};
+    const ebm::isotropic_mixture three(means, 0.4);
+    const auto reference3 = ebm::gaussian_mixture::isotropic(means, 0.4);
+    check_against(three, [&](const float* x) { return -reference3.log_density(x); }, 1.5, 2e-4);
+}
+
 TEST_CASE("sampling targets: invalid arguments fail naming the target, the argument and the value") {
     EBM_CHECK_ERROR(ebm::gaussian_target(0), "gaussian_target", "dimension", "0");
     EBM_CHECK_ERROR(ebm::gaussian_target(3, 0.5), "gaussian_target", "condition", "0.5");
     EBM_CHECK_ERROR(ebm::funnel(1), "funnel", "dimension", "1");
     EBM_CHECK_ERROR(ebm::banana(1.0f, -1.0f), "banana", "width", "-1");
+    EBM_CHECK_ERROR(ebm::isotropic_mixture<>::ring(17, 1.0, 0.1), "isotropic_mixture::ring", "components", "17");
+    EBM_CHECK_ERROR(ebm::isotropic_mixture<>({{0.0, 1.0}, {1.0}}, 0.1), "isotropic_mixture", "dimension", "1");
+    EBM_CHECK_ERROR(ebm::isotropic_mixture<>({{0.0, 1.0}}, 0.0), "isotropic_mixture", "sd", "0");
     ebm::batch wrong(3, 2);
     EBM_CHECK_ERROR(ebm::banana().sample(wrong, ebm::philox(1), ebm::purpose::evaluation, 0), "banana::sample", "3");
 }

@@ -28,6 +28,10 @@ struct execution<cpu> {
     template <class T>
     using buffer = detail::aligned_vector<T>;
     struct lane {};
+    /// What owns a lane (a workspace of an energy that orders its own work): nothing on the CPU.
+    struct owned_lane {
+        [[nodiscard]] lane get() const { return {}; }
+    };
 
     template <class T>
     [[nodiscard]] static buffer<T> make_buffer(index n) {
@@ -126,7 +130,8 @@ struct execution<cpu> {
                 if (a.clamp.enabled() && (a.y[base + k] < a.clamp.low || a.y[base + k] > a.clamp.high)) inside = false;
             }
             const kernels::mala_outcome out =
-                kernels::mala_decide(scratch[i], a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside);
+                kernels::mala_decide(scratch[i], a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside,
+                                     a.counters.probability != nullptr);
             if (!out.finite) ++a.counters.non_finite[i];
             if (out.accept) {
                 std::copy(a.y + base, a.y + base + d, a.x + base);

@@ -30,6 +30,8 @@ struct execution<cuda> {
     template <class T>
     using buffer = cuda_backend::device_buffer<T>;
     using lane = cudaStream_t;
+    /// What owns a lane (a workspace of an energy that orders its own work): a non-blocking stream.
+    using owned_lane = cuda_backend::stream;
 
     template <class T>
     [[nodiscard]] static buffer<T> make_buffer(index n) {

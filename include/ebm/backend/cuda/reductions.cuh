@@ -105,7 +105,8 @@ __global__ void __launch_bounds__(cuda::block_threads) metropolis_accept_kernel(
         const auto chain = a.first_chain + static_cast<std::uint32_t>(i);
         const float log_u = kernels::accept_log_uniform(a.rng, chain, s);
         const kernels::mala_outcome out =
-            kernels::mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside != 0);
+            kernels::mala_decide(log_u, a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside != 0,
+                                     a.counters.probability != nullptr);
         decision = out.accept ? 1 : 0;
         if (!out.finite) ++a.counters.non_finite[i];
         if (out.accept) {

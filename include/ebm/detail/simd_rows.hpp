@@ -1,0 +1,129 @@
+#pragma once
+// Register-blocked row kernels for chain-major batches on the CPU: y_i = init + sum_k x_i[k] * M[k, :] for blocks of
+// chains at once, with M row-major (K x N) and N a multiple of the vector width (the toy MLP's layers, the benchmark
+// Gaussian's precision matrix). GCC/Clang vector extensions; `available` is false for other compilers, with
+// EBM_NO_SIMD, and in translation units compiled by nvcc (whose front end does not take the unroll pragmas; the CUDA
+// backend does not use these kernels), and callers then take their portable path.
+#include <algorithm>
+#include <cstring>
+
+#include "../config.hpp"
+
+namespace ebm {
+
+namespace detail::simd_rows {
+// Each output element is a plain sum over k in order 0..K-1, so a chain's result does not depend on which other
+// chains share its block (hence not on the thread count).
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(EBM_NO_SIMD) && !defined(__CUDACC__)
+#define EBM_SIMD_ROWS 1  // for code that needs the vector types themselves
+inline constexpr bool available = true;
+#if defined(__AVX512F__)
+inline constexpr int lanes = 16;
+inline constexpr int registers = 32;
+#elif defined(__AVX__)
+inline constexpr int lanes = 8;
+inline constexpr int registers = 16;
+#else
+inline constexpr int lanes = 4;
+inline constexpr int registers = 16;
+#endif
+typedef float vec __attribute__((vector_size(lanes * sizeof(float))));
+typedef float vec_memory __attribute__((vector_size(lanes * sizeof(float)), aligned(alignof(float)), may_alias));
+inline constexpr int max_vectors = 8;  // widths up to 8 vectors (128 floats with AVX-512) take the fast path
+
+[[gnu::always_inline]] inline vec load(const float* p) { return *reinterpret_cast<const vec_memory*>(p); }
+[[gnu::always_inline]] inline void store(float* p, vec v) { *reinterpret_cast<vec_memory*>(p) = v; }
+/// Pairwise sum of the lanes in a fixed order: t[l] += t[l + w] for w = lanes/2, ..., 1 (halves added as vectors).
+[[gnu::always_inline]] inline float horizontal_sum(vec v) {
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define EBM_SIMD_SHUFFLE_SUM 1
+#endif
+#endif
+#if defined(EBM_SIMD_SHUFFLE_SUM)
+    typedef float v2 __attribute__((vector_size(2 * sizeof(float))));
+    typedef float v4 __attribute__((vector_size(4 * sizeof(float))));
+#if defined(__AVX512F__)  // lanes == 16
+    typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
+    const v8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif defined(__AVX__)  // lanes == 8
+    const v4 q = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else  // lanes == 4
+    const v4 q = v;
+#endif
+    const v2 d = __builtin_shufflevector(q, q, 0, 1) + __builtin_shufflevector(q, q, 2, 3);
+    return d[0] + d[1];
+#undef EBM_SIMD_SHUFFLE_SUM
+#else
+    float t[lanes];
+    std::memcpy(t, &v, sizeof t);
+    for (int w = lanes / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; ++l) t[l] += t[l + w];
+    return t[0];
+#endif
+}
+
+/// Chains per register block for NV vectors of output.
+template <int NV>
+inline constexpr int block_chains = std::min(12, std::max(1, (registers - NV - 2) / NV));
+
+// Block of C chains: acc_c = init + sum_k x_c[k] * M[k, :]; then finish(chain, acc_c).
+template <int NV, int C, class Finish>
+[[gnu::always_inline]] inline void block(const float* x, index k_count, const float* m, const float* init, index first,
+                                         Finish& finish) {
+    constexpr index n = NV * lanes;
+    vec acc[C][NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+        const vec b = init != nullptr ? load(init + v * lanes) : vec{};
+#pragma GCC unroll 12
+        for (int c = 0; c < C; ++c) acc[c][v] = b;
+    }
+    for (index k = 0; k < k_count; ++k) {
+        vec row[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) row[v] = load(m + k * n + v * lanes);
+#pragma GCC unroll 12
+        for (int c = 0; c < C; ++c) {
+            const float s = x[c * k_count + k];  // scalar * vector: a broadcast load
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) acc[c][v] += s * row[v];
+        }
+    }
+#pragma GCC unroll 12
+    for (int c = 0; c < C; ++c) finish(first + c, acc[c]);
+}
+
+template <int NV, class Finish>
+inline void rows_fixed(const float* x, index k_count, const float* m, const float* init, index count, Finish& finish) {
+    constexpr int C = block_chains<NV>;
+    index i = 0;
+    for (; i + C <= count; i += C) block<NV, C>(x + i * k_count, k_count, m, init, i, finish);
+    for (; i < count; ++i) block<NV, 1>(x + i * k_count, k_count, m, init, i, finish);
+}
+
+/// For i in [0, count): finish(i, acc) with acc (vectors = N / lanes of them) = init + sum_k x_i[k] * M[k, :].
+template <class Finish>
+inline void rows(int vectors, const float* x, index k_count, const float* m, const float* init, index count,
+                 Finish&& finish) {
+    switch (vectors) {
+        case 1: rows_fixed<1>(x, k_count, m, init, count, finish); break;
+        case 2: rows_fixed<2>(x, k_count, m, init, count, finish); break;
+        case 3: rows_fixed<3>(x, k_count, m, init, count, finish); break;
+        case 4: rows_fixed<4>(x, k_count, m, init, count, finish); break;
+        case 5: rows_fixed<5>(x, k_count, m, init, count, finish); break;
+        case 6: rows_fixed<6>(x, k_count, m, init, count, finish); break;
+        case 7: rows_fixed<7>(x, k_count, m, init, count, finish); break;
+        default: rows_fixed<8>(x, k_count, m, init, count, finish); break;
+    }
+}
+#else
+inline constexpr bool available = false;
+inline constexpr int lanes = 1;
+inline constexpr int max_vectors = 0;
+#endif
+}  // namespace detail::simd_rows
+
+}  // namespace ebm
