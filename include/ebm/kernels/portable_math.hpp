@@ -98,8 +98,8 @@ EBM_HOST_DEVICE inline float log_positive(float x) {
 /// every multiply-add fused, 2^n put in the exponent bits. Branch-free (selects only), so loops of it vectorise on the
 /// CPU; within 2 ulp of exp. Below -87.3 it returns 0 and above 88.7 +Inf; NaN gives NaN.
 EBM_HOST_DEVICE inline float exp(float x) {
-    const bool under = x < -87.33654f, over = x > 88.72283f;
-    const float clamped = under ? 0.0f : (over ? 0.0f : x);
+    const bool under = x < -87.33654f, over = x > 88.72283f, nan = x != x;
+    const float clamped = (under || over || nan) ? 0.0f : x;  // the integer conversion below sees only finite values
     const float n = static_cast<float>(static_cast<int>(fused_multiply_add(clamped, 1.44269504088896341f, clamped < 0 ? -0.5f : 0.5f)));
     float r = fused_multiply_add(n, -0.693359375f, clamped);                  // high part of n ln 2 (exact product)
     r = fused_multiply_add(n, 2.12194440e-4f, r);                             // low part
@@ -112,7 +112,7 @@ EBM_HOST_DEVICE inline float exp(float x) {
     const float e = fused_multiply_add(p, r * r, r) + 1.0f;
     const float scale = bits_float(static_cast<std::uint32_t>(static_cast<int>(n) + 127) << 23);  // 2^n, n in [-126, 127]
     const float result = e * scale;
-    return x != x ? x : (under ? 0.0f : (over ? INFINITY : result));
+    return nan ? x : (under ? 0.0f : (over ? INFINITY : result));
 }
 
 /// cos(2 pi u) and sin(2 pi u) for u in [0, 1]: the quadrant comes from 4u exactly (no rounding of pi in the
