@@ -16,6 +16,7 @@
 #include "../backend/execution.hpp"
 #include "../batch.hpp"
 #include "../config.hpp"
+#include "../error.hpp"
 
 namespace ebm {
 
@@ -59,6 +60,7 @@ public:
             X::wait_all();
         }
         density_.parameters = storage_->data();
+        detail::require_positive("chain_energy", "the density's dimension", density_.dimension());
     }
 
     [[nodiscard]] index dimension() const { return density_.dimension(); }
@@ -66,15 +68,28 @@ public:
     [[nodiscard]] const Density& density() const { return density_; }
 
     void energy(basic_const_batch_view<memory_space> x, span_in<float, memory_space> u, workspace& ws) const {
+        check("chain_energy::energy", x, u, x.dimension, x.count);
         run(ws, x.count, evaluate{density_, x.data, u.data(), nullptr});
     }
     void energy_and_gradient(basic_const_batch_view<memory_space> x, span_in<float, memory_space> u,
                              basic_batch_view<memory_space> g, workspace& ws) const {
+        check("chain_energy::energy_and_gradient", x, u, g.dimension, g.count);
         run(ws, x.count, evaluate{density_, x.data, u.data(), g.data});
     }
 
 private:
     using evaluate = kernels::evaluate_chains<Density>;
+
+    // Shapes only (host-side, no data read): x and the gradient hold `dimension` per chain, u one value per chain.
+    void check(const char* where, basic_const_batch_view<memory_space> x, span_in<float, memory_space> u,
+               index g_dimension, index g_count) const {
+        const index d = density_.dimension();
+        if (x.dimension != d) detail::fail(where, "x dimension must equal the density's " + detail::to_text(d), x.dimension);
+        if (g_dimension != d || g_count != x.count)
+            detail::fail(where, "the gradient batch must have x's shape", detail::to_text(g_dimension) + " x " + detail::to_text(g_count));
+        if (static_cast<index>(u.size()) < x.count)
+            detail::fail(where, "u must hold one value per chain (" + detail::to_text(x.count) + ")", u.size());
+    }
 
     // One thread per chain on CUDA. On the CPU a plain loop over the chains, not execution<cpu>::for_each's SIMD loop:
     // the density's own loops over the coordinates are what vectorises (SIMD across chains would gather them).

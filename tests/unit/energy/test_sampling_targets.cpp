@@ -117,6 +117,15 @@ TEST_CASE("chain_energy: a user's density (the docs' quartic) is an energy, with
     }, 2.0, 1e-4);
     const ebm::chain_energy<quartic> copy = energy;  // copies share the parameter storage
     CHECK(copy.density().parameters == energy.density().parameters);
+    // Shapes are checked before anything is read.
+    auto ws = energy.make_workspace(4);
+    ebm::batch x(2, 4), g(3, 4), g_short(3, 3);
+    std::vector<float> u(4), u_short(2);
+    ebm::batch x3(3, 4);
+    EBM_CHECK_ERROR(energy.energy(x, u, ws), "chain_energy::energy", "dimension", "2");
+    EBM_CHECK_ERROR(energy.energy_and_gradient(x3, u, g_short, ws), "chain_energy::energy_and_gradient", "gradient", "3 x 3");
+    EBM_CHECK_ERROR(energy.energy(x3, u_short, ws), "chain_energy::energy", "u", "2");
+    EBM_CHECK_ERROR(ebm::chain_energy<quartic>(quartic{0}, a), "chain_energy", "dimension", "0");
 }
 
 TEST_CASE("gaussian_target: energy, gradient, construction and exact draws") {
