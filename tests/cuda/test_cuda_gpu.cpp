@@ -14,7 +14,7 @@
 //                  non-local net 1 step (1e-5); CUDA graph == direct run, bit for bit
 //   MALA           one step on the MLP, the short-run ConvNet and the non-local net: the same per-chain decisions,
 //                  states 1e-5, acceptance exactly the CPU's
-//   HMC            one step (L = 3) on the same energies: the same decisions, states 1e-4
+//   HMC            one step (L = 3) on the short-run ConvNet and the non-local net: the same decisions, states 1e-4
 //   targets        gaussian_target (d 100), funnel, banana, isotropic_mixture as device chain_energy vs the CPU's: energies and dU/dx
 //                  (1e-4), five HMC steps (L = 3) with at most 2 of 256 chains deciding differently
 //   adaptation     the device's dual averaging == ebm::dual_averaging_state fed with the device's own acceptances
