@@ -11,13 +11,5 @@ foreach(f results.csv results.md runs.json ess_per_second.png init_gauss2_16.npy
     message(FATAL_ERROR "bench_samplers did not write ${f}")
   endif()
 endforeach()
-file(STRINGS ${OUT}/results.csv rows)
-list(LENGTH rows n)
-if(NOT n EQUAL 31)  # header + 6 targets x 5 samplers
-  message(FATAL_ERROR "results.csv has ${n} lines, expected 31")
-endif()
-foreach(row IN LISTS rows)
-  if(row MATCHES ",nan," OR row MATCHES ",inf,")
-    message(FATAL_ERROR "a run has a non-finite figure: ${row}")
-  endif()
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/check_results.cmake)
+check_results(${OUT}/results.csv 31 cpu)  # header + 6 targets x 5 samplers

@@ -1,0 +1,17 @@
+# check_results(<results.csv> <lines> <device>): the file has `lines` lines (header included), no run has a NaN/Inf
+# figure, and every run records `device`. Included by the smoke scripts of bench_samplers.
+function(check_results csv lines device)
+  file(STRINGS ${csv} rows)
+  list(LENGTH rows n)
+  if(NOT n EQUAL ${lines})
+    message(FATAL_ERROR "${csv} has ${n} lines, expected ${lines}")
+  endif()
+  foreach(row IN LISTS rows)
+    if(row MATCHES ",nan," OR row MATCHES ",inf,")
+      message(FATAL_ERROR "a run has a non-finite figure: ${row}")
+    endif()
+    if(NOT row MATCHES "^target," AND NOT row MATCHES ",${device},")
+      message(FATAL_ERROR "a row does not record the device ${device}: ${row}")
+    endif()
+  endforeach()
+endfunction()
