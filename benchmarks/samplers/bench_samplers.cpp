@@ -8,7 +8,9 @@
 //
 // Every run: `chains` chains from the target's initial states (exact draws for the analytic targets, data draws for
 // mlp, uniform noise for convnet), `warmup` steps (not timed; adaptation here), then draws x thin steps recording
-// every thin-th state, timed. Reported per run: steps/s and gradient evaluations/s (per chain and in total), bulk and
+// every thin-th state, timed; then --timing-repeats more timed runs of that phase from the post-warm-up states with
+// fresh noise (seconds: the fastest of all, the run least disturbed by other work; the BlackJAX side times so too). The chains are ebm::markov_chain: a run of
+// thin steps costs thin gradient evaluations per chain (L each for HMC). Reported per run: steps/s and gradient evaluations/s (per chain and in total), bulk and
 // tail ESS (minimum over coordinates; Vehtari et al. 2021, as ArviZ), ESS per second and per 1,000 gradient
 // evaluations (ULA and MALA: 1 per step, HMC: L per step), the largest split R-hat, the acceptance, and where the
 // moments are known the bias of the mean (in units of the true sd) and of the variance (relative), the largest over
@@ -63,6 +65,7 @@ struct options {
     ebm::index warmup = 1000;
     ebm::index draws = 1000;
     ebm::index thin = 5;
+    ebm::index timing_repeats = 2;
     ebm::index mlp_iterations = 2000;
     std::uint64_t seed = 1;
     std::string output = "build/bench_samplers";
@@ -249,15 +252,23 @@ private:
 template <class Run>
 void bench_each(report& out, const options& o, const std::string& target, const ebm::batch& init, const moments& known,
                 std::optional<float> epsilon, Run&& run) {
-    const bench::settings s{o.warmup, o.draws, o.thin, o.seed};
+    const bench::settings s{o.warmup, o.draws, o.thin, o.seed, o.timing_repeats};
     for (const ebm::index n : o.chains) {
         ebm::batch first(init.dimension(), n);
         std::copy(init.data(), init.data() + first.view().size(), first.data());
         out.initial_states(target, first);
         for (const auto& name : o.samplers) {
             const bench::sampler_choice choice{name, epsilon.value_or(bench::default_epsilon(target))};
+            // Draws are appended as they come, draw after draw (what BlackJAX's scan stores); the trace's
+            // coordinate-major layout is filled after the timed phase.
+            const ebm::index per_draw = init.dimension() * n;
+            std::vector<float> draws;
+            draws.reserve(static_cast<std::size_t>(o.draws * per_draw));
+            const bench::timed_run t =
+                run(choice, first, s, [&](ebm::const_batch_view x) { draws.insert(draws.end(), x.data, x.data + x.size()); });
             ebm::mcmc_trace trace(init.dimension(), n, o.draws);
-            const bench::timed_run t = run(choice, first, s, [&](ebm::const_batch_view x) { trace.record(x); });
+            for (std::size_t at = 0; at < draws.size(); at += static_cast<std::size_t>(per_draw))
+                trace.record(ebm::const_batch_view(draws.data() + at, init.dimension(), n));
             out.add(diagnose(target, choice, n, o, t, trace, known));
         }
     }
@@ -351,6 +362,9 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", o.warmup, "warm-up steps (adaptation), not timed")->check(CLI::Range(1, 1 << 30))->capture_default_str();
     app.add_option("--draws", o.draws, "recorded draws per chain")->check(CLI::Range(8, 1 << 24))->capture_default_str();
     app.add_option("--thin", o.thin, "steps per recorded draw")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+    app.add_option("--timing-repeats", o.timing_repeats,
+                   "further timed runs of the recorded phase from the post-warm-up states (seconds: the fastest)")
+        ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--mlp-iterations", o.mlp_iterations, "convergent ML iterations of the mlp target")
         ->check(CLI::Range(1, 1 << 30))->capture_default_str();
     app.add_option("--convnet-run", o.convnet_run, "a train_images output folder (the convnet target)");
@@ -361,7 +375,7 @@ int main(int argc, char** argv) {
     program::add_device_option(app, o.device);
     CLI11_PARSE(app, argc, argv);
     if (quick) {
-        o.chains = {16}, o.warmup = 100, o.draws = 40, o.thin = 2, o.mlp_iterations = 20;
+        o.chains = {16}, o.warmup = 100, o.draws = 40, o.thin = 2, o.timing_repeats = 1, o.mlp_iterations = 20;
     }
     if (o.threads > 0) omp_set_num_threads(o.threads);
     try {

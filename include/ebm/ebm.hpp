@@ -34,6 +34,7 @@
 #include "sampler/langevin.hpp"
 #include "sampler/hmc.hpp"
 #include "sampler/mala.hpp"
+#include "sampler/markov_chain.hpp"
 #include "sampler/metropolis.hpp"
 #include "train/diagnostics.hpp"
 #include "train/ml_trainer.hpp"

@@ -23,6 +23,7 @@
 
 #include "../batch.hpp"
 #include "../config.hpp"
+#include "../detail/chain_lanes.hpp"
 #include "../detail/simd_rows.hpp"
 #include "../error.hpp"
 #include "../kernels/portable_math.hpp"
@@ -39,30 +40,16 @@ struct gaussian {
     index d = 0;
     const float* parameters = nullptr;
     [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
-    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
-        float u = 0;
-        if (g == nullptr) {
-            for (index j = 0; j < d; ++j) {
-                float s = 0;
-                for (index k = 0; k < d; ++k) s = portable::fused_multiply_add(parameters[j * d + k], x[k], s);
-                u = portable::fused_multiply_add(x[j], s, u);
-            }
-            return 0.5f * u;
-        }
-        for (index j = 0; j < d; ++j) g[j] = 0;
-        for (index k = 0; k < d; ++k) {  // P is symmetric: row k is column k
-            const float xk = x[k];
-            const float* column = parameters + k * d;
-            for (index j = 0; j < d; ++j) g[j] = portable::fused_multiply_add(column[j], xk, g[j]);
-        }
-        for (index j = 0; j < d; ++j) u = portable::fused_multiply_add(x[j], g[j], u);
-        return 0.5f * u;
-    }
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const { return evaluate<0>(x, g); }
     /// The host's batch path (chain_energy uses it on the CPU): the register-blocked row kernel of the toy MLP
     /// (detail/simd_rows.hpp), g_i = sum_k x_i[k] P[k, :] for blocks of chains, over P padded to a multiple of 16
     /// columns (stored after P in `parameters`). Each g_i[j] is the same k-ordered sum of products as in operator();
     /// where the compiler fuses the multiply-adds (GCC does by default), the bits are operator()'s too.
     void batch(const float* x, index count, float* u, float* g) const {
+        if (d == 2) {  // the loops unrolled: cheaper than a padded row of 16
+            for (index i = 0; i < count; ++i) u[i] = evaluate<2>(x + 2 * i, g != nullptr ? g + 2 * i : nullptr);
+            return;
+        }
 #if defined(EBM_SIMD_ROWS)  // detail/simd_rows.hpp: GCC/Clang on the host
         namespace simd = detail::simd_rows;
         const index padded = padded_width(d);
@@ -87,24 +74,64 @@ struct gaussian {
     }
     /// Columns of the padded copy of P: d rounded up to a multiple of 16 (the widest SIMD vector).
     static constexpr index padded_width(index dimension) { return (dimension + 15) / 16 * 16; }
+
+private:
+    /// operator()'s arithmetic; D > 0 is the dimension known at compile time (the loops unrolled), D = 0 takes d.
+    template <index D>
+    EBM_HOST_DEVICE float evaluate(const float* x, float* g) const {
+        const index n = D > 0 ? D : d;
+        float u = 0;
+        if (g == nullptr) {
+            for (index j = 0; j < n; ++j) {
+                float s = 0;
+                for (index k = 0; k < n; ++k) s = portable::fused_multiply_add(parameters[j * n + k], x[k], s);
+                u = portable::fused_multiply_add(x[j], s, u);
+            }
+            return 0.5f * u;
+        }
+        for (index j = 0; j < n; ++j) g[j] = 0;
+        for (index k = 0; k < n; ++k) {  // P is symmetric: row k is column k
+            const float xk = x[k];
+            const float* column = parameters + k * n;
+            for (index j = 0; j < n; ++j) g[j] = portable::fused_multiply_add(column[j], xk, g[j]);
+        }
+        for (index j = 0; j < n; ++j) u = portable::fused_multiply_add(x[j], g[j], u);
+        return 0.5f * u;
+    }
 };
 
-/// Neal's funnel, v = x[0].
+/// Neal's funnel, v = x[0]. exp is the portable one (the same bits on both backends, and it vectorises).
 struct funnel {
     index d = 0;
     const float* parameters = nullptr;  // none
     [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
-    EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
+    EBM_HOST_DEVICE float operator()(const float* x, float* g) const { return evaluate(x, g, portable::exp(-x[0])); }
+    /// The host's batch path: e^(-v) of a block of chains in one vectorised pass, then operator()'s arithmetic.
+    void batch(const float* x, index count, float* u, float* g) const {
+        constexpr index block = 64;
+        alignas(64) float e[block];
+        for (index first = 0; first < count; first += block) {
+            const index n = count - first < block ? count - first : block;
+#pragma omp simd
+            for (index l = 0; l < n; ++l) e[l] = portable::exp(-x[(first + l) * d]);
+            for (index l = 0; l < n; ++l) {
+                const index i = first + l;
+                u[i] = evaluate(x + i * d, g != nullptr ? g + i * d : nullptr, e[l]);
+            }
+        }
+    }
+
+private:
+    EBM_HOST_DEVICE float evaluate(const float* x, float* g, float e) const {  // e = e^(-v)
         const float v = x[0];
-        const float e = std::exp(-v);
         float sq = 0;
         for (index k = 1; k < d; ++k) sq = portable::fused_multiply_add(x[k], x[k], sq);
         const float half_rest = 0.5f * static_cast<float>(d - 1);
         if (g != nullptr) {
-            g[0] = v / 9.0f - 0.5f * e * sq + half_rest;
+            g[0] = portable::fused_multiply_add(-0.5f * e, sq, v / 9.0f) + half_rest;
             for (index k = 1; k < d; ++k) g[k] = e * x[k];
         }
-        return v * v / 18.0f + 0.5f * e * sq + half_rest * v;
+        return portable::fused_multiply_add(half_rest, v, portable::fused_multiply_add(0.5f * e, sq, v * v / 18.0f));
     }
 };
 
@@ -115,13 +142,13 @@ struct banana {
     const float* parameters = nullptr;  // none
     [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return 2; }
     EBM_HOST_DEVICE float operator()(const float* x, float* g) const {
-        const float r = x[1] - curvature * x[0] * x[0];
+        const float r = portable::fused_multiply_add(-(curvature * x[0]), x[0], x[1]);
         const float inv = 1.0f / (width * width);
         if (g != nullptr) {
-            g[0] = x[0] - 2.0f * curvature * x[0] * r * inv;
+            g[0] = portable::fused_multiply_add(-(2.0f * curvature * x[0] * r), inv, x[0]);
             g[1] = r * inv;
         }
-        return 0.5f * x[0] * x[0] + 0.5f * r * r * inv;
+        return portable::fused_multiply_add(0.5f * r * r, inv, 0.5f * x[0] * x[0]);
     }
 };
 
@@ -157,6 +184,65 @@ struct isotropic_mixture {
             }
         }
         return -(log_normaliser + largest + portable::log_positive(sum));
+    }
+    /// The host's batch path: operator()'s arithmetic with one chain per SIMD lane (detail/chain_lanes.hpp), for
+    /// d <= max_batch_dimension (d = 2, the toys' case, with the loops over the coordinates unrolled).
+    static constexpr index max_batch_dimension = 16;
+    void batch(const float* x, index count, float* u, float* g) const {
+        constexpr index lanes = detail::chain_lanes;
+        if (d == 2) {
+            detail::for_chain_lanes<2, true>(x, d, count, u, g, [&](const float (*xt)[lanes], float (*gt)[lanes], float* ut) {
+                lanes_block<2>(xt, gt, ut);
+            });
+        } else if (d <= max_batch_dimension) {
+            detail::for_chain_lanes<max_batch_dimension>(x, d, count, u, g, [&](const float (*xt)[lanes], float (*gt)[lanes], float* ut) {
+                lanes_block<0>(xt, gt, ut);
+            });
+        } else {
+            for (index i = 0; i < count; ++i) u[i] = (*this)(x + i * d, g != nullptr ? g + i * d : nullptr);
+        }
+    }
+
+private:
+    /// One block of lanes; D > 0 is the dimension known at compile time, D = 0 takes d.
+    template <index D>
+    void lanes_block(const float (*xt)[detail::chain_lanes], float (*gt)[detail::chain_lanes], float* ut) const {
+        constexpr index lanes = detail::chain_lanes;
+        const index dim = D > 0 ? D : d;
+        alignas(64) float t[max_components][lanes], largest[lanes], sum[lanes] = {};
+        for (index l = 0; l < lanes; ++l) largest[l] = -INFINITY;
+        for (index c = 0; c < k; ++c) {
+            const float* m = parameters + c * dim;
+            alignas(64) float sq[lanes] = {};
+            for (index j = 0; j < dim; ++j)
+#pragma omp simd
+                for (index l = 0; l < lanes; ++l)
+                    sq[l] = portable::fused_multiply_add(xt[j][l] - m[j], xt[j][l] - m[j], sq[l]);
+#pragma omp simd
+            for (index l = 0; l < lanes; ++l) {
+                t[c][l] = -0.5f * inverse_variance * sq[l];
+                largest[l] = t[c][l] > largest[l] ? t[c][l] : largest[l];
+            }
+        }
+        for (index c = 0; c < k; ++c)
+#pragma omp simd
+            for (index l = 0; l < lanes; ++l) sum[l] += (t[c][l] = portable::exp(t[c][l] - largest[l]));
+        if (gt != nullptr) {
+            for (index j = 0; j < dim; ++j)
+                for (index l = 0; l < lanes; ++l) gt[j][l] = 0;
+            for (index c = 0; c < k; ++c) {
+                const float* m = parameters + c * dim;
+                alignas(64) float w[lanes];
+#pragma omp simd
+                for (index l = 0; l < lanes; ++l) w[l] = t[c][l] / sum[l] * inverse_variance;
+                for (index j = 0; j < dim; ++j)
+#pragma omp simd
+                    for (index l = 0; l < lanes; ++l)
+                        gt[j][l] = portable::fused_multiply_add(w[l], xt[j][l] - m[j], gt[j][l]);
+            }
+        }
+#pragma omp simd
+        for (index l = 0; l < lanes; ++l) ut[l] = -(log_normaliser + largest[l] + portable::log_positive(sum[l]));
     }
 };
 

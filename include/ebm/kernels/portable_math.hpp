@@ -20,7 +20,7 @@
 namespace ebm::portable {
 
 /// a * b + c with a single rounding (IEEE fusedMultiplyAdd): the same bits on any host and any GPU.
-EBM_HOST_DEVICE inline float fused_multiply_add(float a, float b, float c) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float fused_multiply_add(float a, float b, float c) {
 #if defined(__CUDA_ARCH__)
     return __fmaf_rn(a, b, c);
 #else
@@ -29,7 +29,7 @@ EBM_HOST_DEVICE inline float fused_multiply_add(float a, float b, float c) {
 }
 
 /// The same in double (dual averaging, sampler/adaptation.hpp).
-EBM_HOST_DEVICE inline double fused_multiply_add(double a, double b, double c) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE double fused_multiply_add(double a, double b, double c) {
 #if defined(__CUDA_ARCH__)
     return __fma_rn(a, b, c);
 #else
@@ -38,7 +38,7 @@ EBM_HOST_DEVICE inline double fused_multiply_add(double a, double b, double c) {
 }
 
 /// Correctly rounded square root (IEEE), also under nvcc's --use_fast_math.
-EBM_HOST_DEVICE inline float square_root(float x) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float square_root(float x) {
 #if defined(__CUDA_ARCH__)
     return __fsqrt_rn(x);
 #else
@@ -46,7 +46,7 @@ EBM_HOST_DEVICE inline float square_root(float x) {
 #endif
 }
 
-EBM_HOST_DEVICE inline std::uint32_t float_bits(float x) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE std::uint32_t float_bits(float x) {
 #if defined(__CUDA_ARCH__)
     return __float_as_uint(x);
 #else
@@ -54,7 +54,7 @@ EBM_HOST_DEVICE inline std::uint32_t float_bits(float x) {
 #endif
 }
 
-EBM_HOST_DEVICE inline float bits_float(std::uint32_t b) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float bits_float(std::uint32_t b) {
 #if defined(__CUDA_ARCH__)
     return __uint_as_float(b);
 #else
@@ -64,13 +64,13 @@ EBM_HOST_DEVICE inline float bits_float(std::uint32_t b) {
 
 /// (k + 0.5) / 2^23 for the top 23 bits k of a Philox word: strictly inside (0, 1), exact (the same formula as
 /// ebm::uniform_open01 in random/distributions.hpp; repeated here so that this header depends on nothing).
-EBM_HOST_DEVICE inline float uniform_open01(std::uint32_t word) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float uniform_open01(std::uint32_t word) {
     return (static_cast<float>(word >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
 
 /// Natural log of a positive normal float: the Cephes logf reduction and polynomial, every multiply-add fused.
 /// Branch-free (selects only), so loops of it vectorise on the CPU. Not for 0, denormals, Inf or NaN.
-EBM_HOST_DEVICE inline float log_positive(float x) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float log_positive(float x) {
     const std::uint32_t bits = float_bits(x);
     int exponent = static_cast<int>((bits >> 23) & 0xffu) - 126;             // x = m 2^exponent, m in [0.5, 1)
     float m = bits_float((bits & 0x007fffffu) | 0x3f000000u);
@@ -95,12 +95,17 @@ EBM_HOST_DEVICE inline float log_positive(float x) {
 }
 
 /// e^x in float: the Cephes expf reduction (x = n ln 2 + r, |r| <= ln 2 / 2, ln 2 in two parts) and polynomial,
-/// every multiply-add fused, 2^n put in the exponent bits. Branch-free (selects only), so loops of it vectorise on the
-/// CPU; within 2 ulp of exp. Below -87.3 it returns 0 and above 88.7 +Inf; NaN gives NaN.
-EBM_HOST_DEVICE inline float exp(float x) {
+/// every multiply-add fused, 2^n put in the exponent bits. Within 2 ulp of exp. Below -87.3 it returns 0 and above
+/// 88.7 +Inf; NaN gives NaN. Branch-free and without float-to-integer conversions (which GCC will not execute
+/// speculatively, since they may trap), so loops of it vectorise on the CPU.
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float exp(float x) {
     const bool under = x < -87.33654f, over = x > 88.72283f, nan = x != x;
-    const float clamped = (under || over || nan) ? 0.0f : x;  // the integer conversion below sees only finite values
-    const float n = static_cast<float>(static_cast<int>(fused_multiply_add(clamped, 1.44269504088896341f, clamped < 0 ? -0.5f : 0.5f)));
+    const float clamped = (under || over || nan) ? 0.0f : x;
+    // n = y truncated toward zero, y = x log2(e) +- 1/2 (n = x log2(e) rounded half away from zero): y rounded to an
+    // integer by adding and subtracting 1.5 * 2^23 (exact for |y| < 2^22), then moved one toward zero if it went past.
+    const float y = fused_multiply_add(clamped, 1.44269504088896341f, clamped < 0 ? -0.5f : 0.5f);
+    const float nearest = (y + 12582912.0f) - 12582912.0f;
+    const float n = y >= 0 ? (nearest > y ? nearest - 1.0f : nearest) : (nearest < y ? nearest + 1.0f : nearest);
     float r = fused_multiply_add(n, -0.693359375f, clamped);                  // high part of n ln 2 (exact product)
     r = fused_multiply_add(n, 2.12194440e-4f, r);                             // low part
     float p = 1.9875691500e-4f;
@@ -110,14 +115,15 @@ EBM_HOST_DEVICE inline float exp(float x) {
     p = fused_multiply_add(p, r, 1.6666665459e-1f);
     p = fused_multiply_add(p, r, 5.0000001201e-1f);
     const float e = fused_multiply_add(p, r * r, r) + 1.0f;
-    const float scale = bits_float(static_cast<std::uint32_t>(static_cast<int>(n) + 127) << 23);  // 2^n, n in [-126, 127]
+    // 2^n, n in [-126, 127]: n + 127 is the low mantissa bits of n + 127 + 2^23 (exact), shifted into the exponent.
+    const float scale = bits_float((float_bits(n + 8388735.0f) & 0x7fffffu) << 23);
     const float result = e * scale;
     return nan ? x : (under ? 0.0f : (over ? INFINITY : result));
 }
 
 /// cos(2 pi u) and sin(2 pi u) for u in [0, 1]: the quadrant comes from 4u exactly (no rounding of pi in the
 /// reduction), then Taylor polynomials on [-pi/4, pi/4] in Horner form with fused steps.
-EBM_HOST_DEVICE inline void cos_sin_two_pi(float u, float& c, float& s) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE void cos_sin_two_pi(float u, float& c, float& s) {
     const float t = 4.0f * u;                                                 // exact
     const int nearest = static_cast<int>(t + 0.5f);                           // 0..4 (t >= 0: truncation floors)
     const float q = static_cast<float>(nearest);
@@ -149,7 +155,7 @@ struct normal_pair {
 
 /// Box-Muller on two Philox words, times `scale`: scale * (sqrt(-2 log u1) * (cos 2 pi u2, sin 2 pi u2)).
 /// The operation order is that of ebm::detail::fill_normal_chains (radius first, then the scale).
-EBM_HOST_DEVICE inline normal_pair box_muller(std::uint32_t a, std::uint32_t b, float scale = 1.0f) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE normal_pair box_muller(std::uint32_t a, std::uint32_t b, float scale = 1.0f) {
     const float radius = square_root(-2.0f * log_positive(uniform_open01(a)));
     float c, s;
     cos_sin_two_pi(uniform_open01(b), c, s);
@@ -157,7 +163,7 @@ EBM_HOST_DEVICE inline normal_pair box_muller(std::uint32_t a, std::uint32_t b, 
 }
 
 /// low + (high - low) * u, fused (fill_uniform's formula, with no room for a compiler to fuse differently).
-EBM_HOST_DEVICE inline float uniform_between(std::uint32_t word, float low, float high) {
+EBM_HOST_DEVICE EBM_ALWAYS_INLINE float uniform_between(std::uint32_t word, float low, float high) {
     return fused_multiply_add(high - low, uniform_open01(word), low);
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "../backend/execution.hpp"
@@ -41,6 +42,7 @@ struct chain_key {
     bool adapt = false;
     const void* trace = nullptr;
     index leapfrog = 0;  // HMC's L
+    bool cached = false;  // the run starts from cached energies and gradients (langevin_buffers::current_cached)
     friend bool operator==(const chain_key&, const chain_key&) = default;
 };
 
@@ -65,6 +67,9 @@ struct langevin_buffers {
     buffer<std::uint64_t> first_step;               // the run's first step, read by the kernels
     typename execution_type::template replay<chain_key> replay;  // replay.enabled = false: no CUDA graph
     std::vector<double> host_totals;
+    /// Set by ebm::markov_chain when `gradient` and `energies` hold those of the batch the next run starts from
+    /// (the end of the last run): that run does not evaluate them again. Every run clears it.
+    bool current_cached = false;
 
     langevin_buffers() = default;
     langevin_buffers(const E& energy, index chains, index per_task)
@@ -131,6 +136,7 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
                            std::uint64_t first_step) {
     using X = execution_for<E>;
     using space = memory_space_of_t<E>;
+    const bool cached = std::exchange(st.current_cached, false);
     check_run_arguments(where, energy.dimension(), st.max_chains, x, first_step, steps);
     const index d = x.dimension;
     const auto groups = st.grouping(x.count);
@@ -147,7 +153,7 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
             float* norms = st.norms.data() + r.first;
             double* totals = st.totals.data() + 2 * g;
             for (index l = 0;; ++l) {
-                energy.energy_and_gradient(basic_const_batch_view<space>(xs), u, grad, ws);
+                if (l > 0 || !cached) energy.energy_and_gradient(basic_const_batch_view<space>(xs), u, grad, ws);
                 X::add_chain_norms(lane, grad.data, d, r.count, norms, totals);
                 if (l == steps) break;  // the path's last state: its norms and energy only
                 const kernels::langevin_step s{xs.data, xs.data, grad.data, d, rng, static_cast<std::uint32_t>(r.first),
@@ -162,8 +168,8 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
                                    span_in<float, space>(st.energies.data(), static_cast<std::size_t>(x.count)),
                                    basic_batch_view<space>{st.gradient.data(), d, x.count}, st.workspaces.front());
     };
-    const chain_key key{identity_of(energy), x.data, x.count, steps, rng.seed_value(), step, noise, clamp.low,
-                        clamp.high};
+    chain_key key{identity_of(energy), x.data, x.count, steps, rng.seed_value(), step, noise, clamp.low, clamp.high};
+    key.cached = cached;
     st.replay.run(st.lane(), key, warmup, body);
     const auto [norm_total, energy_total] = st.finish(groups.groups());
     sampler_stats stats;

@@ -10,6 +10,7 @@
 // CPU backend, by one device thread on CUDA (so a CUDA warm-up is one graph with no host round trip).
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "../backend/execution.hpp"
@@ -112,6 +113,7 @@ sampler_stats run_metropolis(const char* where, State& st, const E& energy, batc
                              index leapfrog, Propose&& propose) {
     using X = execution_for<E>;
     using space = memory_space_of_t<E>;
+    const bool cached = std::exchange(st.current_cached, false);
     check_run_arguments(where, energy.dimension(), st.max_chains, x, first_step, n_steps);
     require_positive(where, "the state's epsilon", st.epsilon);
     const index d = x.dimension;
@@ -143,11 +145,14 @@ sampler_stats run_metropolis(const char* where, State& st, const E& energy, batc
                                    st.step_size.data(),
                                    {st.first_step.data(), static_cast<std::uint64_t>(l)}};
     };
-    // The current states' energies and gradients (cached for every step), and their norms.
+    // The current states' energies and gradients (kept for every step; given when the run starts from a cache),
+    // and their norms.
     auto initialize = [&](index group) {
         const metropolis_group<E> v = group_at(group, 0);
-        energy.energy_and_gradient(basic_const_batch_view<space>(v.x), span_in<float, space>(v.u, static_cast<std::size_t>(v.range.count)),
-                                   v.g, *v.workspace);
+        if (!cached)
+            energy.energy_and_gradient(basic_const_batch_view<space>(v.x),
+                                       span_in<float, space>(v.u, static_cast<std::size_t>(v.range.count)), v.g,
+                                       *v.workspace);
         X::add_chain_norms(v.lane, v.g.data, d, v.range.count, st.norms.data() + v.range.first,
                            st.totals.data() + 2 * group);
     };
@@ -191,10 +196,11 @@ sampler_stats run_metropolis(const char* where, State& st, const E& energy, batc
                                    span_in<float, space>(st.energies.data(), static_cast<std::size_t>(x.count)),
                                    basic_batch_view<space>{st.gradient.data(), d, x.count}, st.workspaces.front());
     };
-    const chain_key key{identity_of(energy), x.data, x.count, n_steps, rng.seed_value(), 0.0f, 0.0f,
-                        clamp.low, clamp.high, adaptation != nullptr,
-                        adaptation != nullptr ? static_cast<const void*>(st.adaptation_trace.data()) : nullptr,
-                        leapfrog};
+    chain_key key{identity_of(energy), x.data, x.count, n_steps, rng.seed_value(), 0.0f, 0.0f,
+                  clamp.low, clamp.high, adaptation != nullptr,
+                  adaptation != nullptr ? static_cast<const void*>(st.adaptation_trace.data()) : nullptr,
+                  leapfrog};
+    key.cached = cached;
     st.replay.run(lane0, key, warmup, body);
 
     const auto [norm_total, energy_total] = st.finish(groups.groups());

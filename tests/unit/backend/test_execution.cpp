@@ -4,6 +4,7 @@
 
 #include <ebm/backend/execution.hpp>
 #include <ebm/kernels/elements.hpp>
+#include <ebm/kernels/noise.hpp>
 #include <ebm/random/distributions.hpp>
 
 #include <cmath>
@@ -83,6 +84,36 @@ TEST_CASE("execution<cpu>: the Langevin move equals its definition with fill_nor
     for (ebm::index i = 0; i < n; ++i)
         ebm::fill_normal(rng, ebm::purpose::langevin_noise, static_cast<std::uint32_t>(7 + i), 42, z.data() + i * d, d);
     for (std::size_t k = 0; k < x.size(); ++k) CHECK(y[k] == move(x[k], g[k], z[k]));
+}
+
+TEST_CASE("execution<cpu>: Gaussian noise through for_each (the batched fill) equals the per-block functor") {
+    // for_each(normal_fill) takes fill_normal_chains for whole chains; with a chain list or accumulate it runs the
+    // functor. Either way every value must be the functor's, block by block.
+    const ebm::philox rng(ebm::seed{0xfeedull});
+    const std::uint64_t base = (std::uint64_t{1} << 32) + 3;
+    for (const ebm::index d : {1, 2, 3, 4, 5, 7, 10, 100}) {
+        for (const ebm::index n : {1, 2, 17, 64, 65, 300}) {
+            CAPTURE(d);
+            CAPTURE(n);
+            const ebm::index calls = n * ebm::kernels::blocks_per_chain(d);
+            std::vector<float> fast(static_cast<std::size_t>(d * n), 1.0f), plain = fast;
+            const ebm::kernels::normal_fill f{fast.data(), d, rng, ebm::purpose::init_noise, 5, {&base, 4}, 0.5f};
+            X::for_each({}, calls, f);
+            ebm::kernels::normal_fill g = f;
+            g.out = plain.data();
+            for (ebm::index k = 0; k < calls; ++k) g(k);
+            CHECK(std::memcmp(fast.data(), plain.data(), fast.size() * sizeof(float)) == 0);
+            // accumulate (the data noise on positives) keeps the functor's path and adds.
+            std::vector<float> added(fast.size(), 1.0f);
+            ebm::kernels::normal_fill h = f;
+            h.out = added.data();
+            h.accumulate = true;
+            X::for_each({}, calls, h);
+            bool sums = true;
+            for (std::size_t k = 0; k < added.size(); ++k) sums = sums && added[k] == 1.0f + plain[k];
+            CHECK(sums);
+        }
+    }
 }
 
 TEST_CASE("copy_to_host, copy_from_host, to_host_vector and batch_in on the host; their errors") {

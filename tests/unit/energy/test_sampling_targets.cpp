@@ -170,6 +170,39 @@ TEST_CASE("gaussian_target: the CPU's batch path (register-blocked rows) compute
     }
 }
 
+TEST_CASE("isotropic_mixture: the CPU's batch path (chains across SIMD lanes) gives the per-chain density's bits") {
+    for (int d : {1, 2, 3, 16, 17}) {  // up to the lanes path's dimension, and one past it (the per-chain loop)
+        for (int components : {1, 8, 16}) {
+            CAPTURE(d);
+            CAPTURE(components);
+            std::vector<std::vector<double>> means;
+            for (int c = 0; c < components; ++c) {
+                std::vector<double> m(static_cast<std::size_t>(d));
+                for (int j = 0; j < d; ++j) m[static_cast<std::size_t>(j)] = std::sin(1.7 * c + 0.9 * j);
+                means.push_back(m);
+            }
+            const ebm::isotropic_mixture target(means, 0.3);
+            for (const ebm::index n : {1, 15, 16, 29, 64}) {  // a part block, whole blocks, whole and part
+                const ebm::batch x = ebm_test::dyadic_points(d, n, 2.0, 7);
+                std::vector<float> u(static_cast<std::size_t>(n)), u_energy(u.size());
+                ebm::batch g(d, n);
+                auto ws = target.make_workspace(n);
+                target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
+                target.energy(x, u_energy, ws);
+                std::size_t differing = 0;
+                std::vector<float> g_chain(static_cast<std::size_t>(d));
+                for (ebm::index i = 0; i < n; ++i) {
+                    const float u_chain = target.density()(x.chain(i), g_chain.data());
+                    differing += u[static_cast<std::size_t>(i)] != u_chain;
+                    differing += u_energy[static_cast<std::size_t>(i)] != u_chain;
+                    for (int k = 0; k < d; ++k) differing += g.chain(i)[k] != g_chain[static_cast<std::size_t>(k)];
+                }
+                CHECK(differing == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("funnel: energy, gradient and exact draws") {
     const ebm::funnel target(10);
     check_against(target, [](const float* x) { return funnel_formula(x, 10); }, 2.0, 1e-4);

@@ -14,6 +14,7 @@
 #include "../../detail/aligned_buffer.hpp"
 #include "../../kernels/elements.hpp"
 #include "../../kernels/langevin.hpp"
+#include "../../kernels/noise.hpp"
 #include "../../memory_space.hpp"
 #include "../../random/distributions.hpp"
 #include "../execution.hpp"
@@ -47,6 +48,17 @@ struct execution<cpu> {
 #pragma omp simd
         for (index k = 0; k < n; ++k) f(k);
     }
+    /// Gaussian noise of whole chains (HMC's momenta, the initializers' states) through the batched fill, which
+    /// draws kernels::normal_fill's numbers bit for bit, vectorised across Philox blocks.
+    static void for_each(lane l, index n, const kernels::normal_fill& f) {
+        const index per_chain = kernels::blocks_per_chain(f.dimension);
+        if (f.chains != nullptr || f.accumulate || n % per_chain != 0) {
+            for_each<kernels::normal_fill>(l, n, f);
+            return;
+        }
+        detail::fill_normal_chains(f.rng, f.stream, f.first_chain, n / per_chain, f.step.value(), f.out, f.dimension,
+                                   f.scale);
+    }
     static void synchronize(lane) {}
     /// Waits for all work of the backend (nothing to wait for on the CPU).
     static void wait_all() {}
@@ -74,12 +86,14 @@ struct execution<cpu> {
 
     /// norms[i] = ||g_i||.
     static void chain_norms(lane, const float* g, index dimension, index count, float* norms) {
-        for (index i = 0; i < count; ++i) norms[i] = std::sqrt(squared_norm(g + i * dimension, dimension));
+        squared_norms(g, dimension, count, norms);
+        for (index i = 0; i < count; ++i) norms[i] = std::sqrt(norms[i]);
     }
-    /// *total += sum_i ||g_i|| (each norm from a float sum of squares, added in double); norms is unused here.
-    static void add_chain_norms(lane, const float* g, index dimension, index count, float*, double* total) {
+    /// *total += sum_i ||g_i|| (each norm from a float sum of squares, added in double); norms: count floats of scratch.
+    static void add_chain_norms(lane, const float* g, index dimension, index count, float* norms, double* total) {
+        squared_norms(g, dimension, count, norms);
         double sum = 0;
-        for (index i = 0; i < count; ++i) sum += std::sqrt(static_cast<double>(squared_norm(g + i * dimension, dimension)));
+        for (index i = 0; i < count; ++i) sum += std::sqrt(static_cast<double>(norms[i]));
         *total += sum;
     }
     static void add_sum(lane, const float* values, index n, double* total) {
@@ -113,34 +127,64 @@ struct execution<cpu> {
         }
     }
 
-    /// The Metropolis accept step (MALA, HMC) for `count` chains: log-uniforms in one vectorised pass
-    /// (kernels::accept_log_uniform's numbers), then chain by chain the two sums of the log ratio, the shared decision
-    /// and the copy of accepted proposals. `scratch` holds count floats.
+    /// The Metropolis accept step (MALA, HMC) for `count` chains, in passes over blocks of chains that the compiler
+    /// vectorises: the log-uniforms (kernels::accept_log_uniform's numbers); per chain the two sums of the log ratio
+    /// (element order) and the box test; the shared decision (kernels::mala_decide); the copy of accepted proposals;
+    /// the norms of the new states' gradients. `scratch` holds count floats.
     static void metropolis_accept(lane, const kernels::metropolis_accept_arguments& a, index count, float* scratch) {
+        constexpr index block = 64;
         const index d = a.dimension;
         const float eps = *a.epsilon;
         const float scale = a.ratio_scale(eps);
+        const bool want_probability = a.counters.probability != nullptr;
         detail::fill_log_uniforms(a.rng, purpose::mala_accept, a.first_chain, count, a.step.value(), scratch);
-        for (index i = 0; i < count; ++i) {
-            const index base = i * d;
-            float forward_sq = 0, backward_sq = 0;
-            bool inside = true;
-            for (index k = 0; k < d; ++k) {
-                a.add_terms(base + k, eps, forward_sq, backward_sq);
-                if (a.clamp.enabled() && (a.y[base + k] < a.clamp.low || a.y[base + k] > a.clamp.high)) inside = false;
+        alignas(64) float forward[block], backward[block];
+        bool inside[block], accept[block];
+        for (index first = 0; first < count; first += block) {
+            const index n = std::min(block, count - first);
+            const index base = first * d;
+            if (a.hamiltonian()) {  // |p_0|^2 and |p_L|^2
+                squared_norms(a.momentum_start + base, d, n, forward);
+                squared_norms(a.momentum_end + base, d, n, backward);
+            } else {  // MALA's residuals, chains interleaved as in squared_norms
+                const kernels::mala_residuals terms{kernels::mala_move(eps).step};
+                for (index i = 0; i < n; i += interleave) {
+                    const index m = std::min(interleave, n - i);
+                    float f[interleave] = {}, b[interleave] = {};
+                    for (index k = 0; k < d; ++k)
+                        for (index l = 0; l < m; ++l) {
+                            const index e = base + (i + l) * d + k;
+                            terms(a.x[e], a.g[e], a.y[e], a.gy[e], f[l], b[l]);
+                        }
+                    std::copy(f, f + m, forward + i);
+                    std::copy(b, b + m, backward + i);
+                }
             }
-            const kernels::mala_outcome out =
-                kernels::mala_decide(scratch[i], a.u[i], a.uy[i], forward_sq, backward_sq, scale, inside,
-                                     a.counters.probability != nullptr);
-            if (!out.finite) ++a.counters.non_finite[i];
-            if (out.accept) {
-                std::copy(a.y + base, a.y + base + d, a.x + base);
-                std::copy(a.gy + base, a.gy + base + d, a.g + base);
-                a.u[i] = a.uy[i];
-                ++a.counters.accepted[i];
+            for (index i = 0; i < n; ++i) inside[i] = true;
+            if (a.clamp.enabled())
+                for (index i = 0; i < n; ++i)
+                    for (index k = base + i * d; k < base + (i + 1) * d; ++k)
+                        inside[i] = inside[i] && a.y[k] >= a.clamp.low && a.y[k] <= a.clamp.high;
+            for (index i = 0; i < n; ++i) {
+                const index c = first + i;
+                const kernels::mala_outcome out = kernels::mala_decide(scratch[c], a.u[c], a.uy[c], forward[i], backward[i],
+                                                                       scale, inside[i], want_probability);
+                accept[i] = out.accept;
+                a.counters.non_finite[c] += out.finite ? 0 : 1;
+                a.counters.accepted[c] += out.accept ? 1 : 0;
+                if (out.accept) a.u[c] = a.uy[c];
+                if (want_probability) a.counters.probability[c] = out.probability;
             }
-            if (a.counters.probability != nullptr) a.counters.probability[i] = out.probability;
-            a.counters.norms[i] = static_cast<float>(std::sqrt(static_cast<double>(squared_norm(a.g + base, d))));
+            for (index i = 0; i < n; ++i) {
+                if (!accept[i]) continue;
+                for (index k = base + i * d; k < base + (i + 1) * d; ++k) {  // a loop, not a memmove call: d is small
+                    a.x[k] = a.y[k];
+                    a.g[k] = a.gy[k];
+                }
+            }
+            float* norms = a.counters.norms + first;
+            squared_norms(a.g + base, d, n, norms);
+            for (index i = 0; i < n; ++i) norms[i] = static_cast<float>(std::sqrt(static_cast<double>(norms[i])));
         }
     }
 
@@ -149,6 +193,22 @@ struct execution<cpu> {
         float sq = 0;
         for (index k = 0; k < dimension; ++k) sq += v[k] * v[k];
         return sq;
+    }
+    /// Chains interleaved in a sum: for blocks of `interleave` chains, sums[i] = sum over k in order of
+    /// term(i, k), each chain's sum advancing one element per pass over the block. The additions of one chain
+    /// stay in order (squared_norm's bits) while those of the block's chains overlap: a sum over k alone waits for
+    /// each addition to finish.
+    static constexpr index interleave = 16;
+    static void squared_norms(const float* v, index dimension, index count, float* sums) {
+        index i = 0;
+        for (; i + interleave <= count; i += interleave) {
+            float s[interleave] = {};
+            const float* block = v + i * dimension;
+            for (index k = 0; k < dimension; ++k)
+                for (index l = 0; l < interleave; ++l) s[l] += block[l * dimension + k] * block[l * dimension + k];
+            std::copy(s, s + interleave, sums + i);
+        }
+        for (; i < count; ++i) sums[i] = squared_norm(v + i * dimension, dimension);
     }
 
     /// Chains cut into groups of per_group (one group when the energy threads internally).
