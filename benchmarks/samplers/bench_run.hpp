@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -103,9 +104,10 @@ timed_run run_with(Sampler policy, const sampler_choice& choice, const Energy& e
     }
     std::vector<double> seconds{std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
     // The timing repeats (BlackJAX's protocol): the same phase again from the post-warm-up states with fresh noise
-    // (the steps after the recorded phase), each draw copied into a buffer as the recorder does; not recorded.
-    std::vector<float> copies(static_cast<std::size_t>(s.draws * host.view().size()));
+    // (the steps after the recorded phase), each draw copied into a buffer as the recorder does (memory not touched
+    // before, as the recorder's reserved buffer); not recorded.
     for (ebm::index repeat = 1; repeat <= s.timing_repeats && !r.diverged; ++repeat) {
+        const std::unique_ptr<float[]> copies(new float[static_cast<std::size_t>(s.draws * host.view().size())]);
         ebm::copy_from_host(warm.view(), x.view());
         const auto first = static_cast<std::uint64_t>(s.warmup + repeat * s.draws * s.thin);
         ebm::markov_chain again(chain.policy(), energy, x.view(), rng, first);
@@ -116,7 +118,7 @@ timed_run run_with(Sampler policy, const sampler_choice& choice, const Energy& e
             again.run();
             ebm::copy_to_host(ebm::basic_const_batch_view<typename backend::memory_space>(x.view()), host.view());
             const bool finite = all_finite(host.data(), host.view().size());
-            std::copy(host.data(), host.data() + host.view().size(), copies.data() + t * host.view().size());
+            std::copy(host.data(), host.data() + host.view().size(), copies.get() + t * host.view().size());
             if (!finite) break;
         }
         seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

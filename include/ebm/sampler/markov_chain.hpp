@@ -40,6 +40,12 @@ public:
           next_step_(first_step),
           state_(policy_.make_state(energy, x.count)) {}
 
+    // One chain per batch: a copy would run a second chain on the same states with the same counter.
+    markov_chain(const markov_chain&) = delete;
+    markov_chain& operator=(const markov_chain&) = delete;
+    markov_chain(markov_chain&&) noexcept = default;
+    markov_chain& operator=(markov_chain&&) noexcept = default;
+
     /// steps_per_run() steps of the policy, from where the last run stopped.
     sampler_stats run() { return advance(policy_); }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "../common/expect_error.hpp"
@@ -136,6 +137,10 @@ TEST_CASE("markov_chain: states changed from outside are evaluated again after s
     CHECK(same_bits(a, b));
     CHECK(same_stats(s, t));
 }
+
+// One chain per batch: moved, never copied.
+static_assert(!std::is_copy_constructible_v<ebm::markov_chain<ebm::langevin, ebm::banana<>>>);
+static_assert(std::is_move_constructible_v<ebm::markov_chain<ebm::hmc, ebm::banana<>>>);
 
 TEST_CASE("markov_chain: its arguments are checked, with messages naming them") {
     const ebm::banana<> energy;
