@@ -2,8 +2,9 @@
 // One chain per SIMD lane: the host batch path of a per-chain density (energy/chain_energy.hpp) may run its
 // arithmetic across a block of chains, the coordinates transposed (xt[j][l] = coordinate j of chain l of the block),
 // so that its loops over the lanes vectorise (the mixture's exp and log) instead of running one chain at a time.
-// Worth it where the arithmetic per chain outweighs the transposition (not for a few multiply-adds per chain). A lane computes what the density's operator() computes for its chain, in the same order, so
-// the bits are the same; a block at the end with fewer chains fills its spare lanes with its first chain.
+// Worth it where the arithmetic per chain outweighs the transposition (not for a few multiply-adds per chain).
+// A lane computes what the density's operator() computes for its chain, in the same order, so the bits are the
+// same; a block at the end with fewer chains fills its spare lanes with its first chain.
 #include <algorithm>
 
 #include "../config.hpp"
