@@ -127,6 +127,23 @@ inline void square_roots(float* v, int n) {
 #endif
 }
 
+/// Box-Muller over `lanes` word pairs (a multiple of 16): first[j], second[j] = scale * (sqrt(-2 log u(a[j])) *
+/// (cos, sin)(2 pi u(b[j]))), the radius from the first word and the angle from the second. radius: scratch.
+inline void box_muller_lanes(const std::uint32_t* a, const std::uint32_t* b, int lanes, float scale, float* radius,
+                             float* first, float* second) {
+#pragma omp simd
+    for (int j = 0; j < lanes; ++j) {
+        radius[j] = -2.0f * log_positive(uniform_open01(a[j]));
+        cos_sin_two_pi(uniform_open01(b[j]), first[j], second[j]);
+    }
+    square_roots(radius, lanes);
+#pragma omp simd
+    for (int j = 0; j < lanes; ++j) {
+        first[j] = scale * (radius[j] * first[j]);
+        second[j] = scale * (radius[j] * second[j]);
+    }
+}
+
 /// Normals of `count` chains at once: out[i * dimension + e] = scale * z_e of chain first_chain + i at `step`,
 /// the same numbers fill_normal gives chain by chain. One Philox block gives four normals (kernels/noise.hpp's
 /// layout); the blocks are drawn in chunks on the stack (no allocation), and the Philox, Box-Muller and sqrt loops
@@ -155,7 +172,7 @@ inline void fill_normal_chains(const philox& rng, purpose p, std::uint32_t first
     }
     const bool second_pair = dimension > 2;  // blocks of 1- and 2-D chains use only their first two words
     alignas(64) std::uint32_t c0[chunk], c1[chunk], c2[chunk], c3[chunk];
-    alignas(64) float r0[chunk], r1[chunk], z0[chunk], z1[chunk], z2[chunk], z3[chunk];
+    alignas(64) float radius[chunk], z0[chunk], z1[chunk], z2[chunk], z3[chunk];
     for (index start = 0; start < total; start += chunk) {
         const int n = static_cast<int>(total - start < chunk ? total - start : chunk);
         const int lanes = (n + 15) / 16 * 16;  // whole vectors; the lanes past n are drawn and not written
@@ -184,31 +201,8 @@ inline void fill_normal_chains(const philox& rng, purpose p, std::uint32_t first
             c2[j] = w2;
         }
         philox_rounds_arrays(c0, c1, c2, c3, lanes, k0, k1);
-        // Box-Muller: the radius of a pair from its first word, the angle from its second.
-#pragma omp simd
-        for (int j = 0; j < lanes; ++j) {
-            r0[j] = -2.0f * log_positive(uniform_open01(c0[j]));
-            cos_sin_two_pi(uniform_open01(c1[j]), z0[j], z1[j]);
-        }
-        square_roots(r0, lanes);
-#pragma omp simd
-        for (int j = 0; j < lanes; ++j) {
-            z0[j] = scale * (r0[j] * z0[j]);
-            z1[j] = scale * (r0[j] * z1[j]);
-        }
-        if (second_pair) {
-#pragma omp simd
-            for (int j = 0; j < lanes; ++j) {
-                r1[j] = -2.0f * log_positive(uniform_open01(c2[j]));
-                cos_sin_two_pi(uniform_open01(c3[j]), z2[j], z3[j]);
-            }
-            square_roots(r1, lanes);
-#pragma omp simd
-            for (int j = 0; j < lanes; ++j) {
-                z2[j] = scale * (r1[j] * z2[j]);
-                z3[j] = scale * (r1[j] * z3[j]);
-            }
-        }
+        box_muller_lanes(c0, c1, lanes, scale, radius, z0, z1);
+        if (second_pair) box_muller_lanes(c2, c3, lanes, scale, radius, z2, z3);
         if (dimension == 2 || dimension % 4 == 0) {  // the chunk's normals are contiguous in out
             float* o = out + static_cast<index>(dimension == 2 ? 2 : 4) * start;
             if (dimension == 2) {
