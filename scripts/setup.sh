@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what ebm needs from Debian's packages; skips what is already there so reruns are quick.
-# Usage: scripts/setup.sh [--with-torch]   (--with-torch adds Debian's python3-torch for cross-checks)
+# Usage: scripts/setup.sh [--with-torch] [--with-fuzz]   (--with-torch adds Debian's python3-torch for cross-checks;
+#   --with-fuzz adds clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), LLVM's OpenMP for clang
+#   and llvm-symbolizer, for scripts/fuzz.sh)
 set -euo pipefail
 packages=(cmake g++ make pkg-config libeigen3-dev doctest-dev libbenchmark-dev librandom123-dev libcli11-dev
           nlohmann-json3-dev libpng-dev zlib1g-dev libplplot-dev plplot-driver-cairo dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;
+    --with-fuzz) packages+=(clang libclang-rt-14-dev libomp-dev llvm) ;;
     *) echo "scripts/setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

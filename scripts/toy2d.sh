@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 out="${1:-out/toy2d}"
+mkdir -p "$(dirname "$out")"
 build/release/examples/toy2d/toy2d --output "$out"
 echo "toy2d: results in $out"

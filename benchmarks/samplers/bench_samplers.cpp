@@ -44,6 +44,7 @@
 
 #include "bench_run.hpp"
 #include "common/device.hpp"
+#include "common/options.hpp"
 #include "train_images/image_nets.hpp"
 
 namespace fs = std::filesystem;
@@ -368,7 +369,9 @@ int main(int argc, char** argv) {
     app.add_option("--mlp-iterations", o.mlp_iterations, "convergent ML iterations of the mlp target")
         ->check(CLI::Range(1, 1 << 30))->capture_default_str();
     app.add_option("--convnet-run", o.convnet_run, "a train_images output folder (the convnet target)");
-    app.add_option("--seed", o.seed, "seed of the initial states and the chains")->capture_default_str();
+    app.add_option("--seed", o.seed, "seed of the initial states and the chains")
+        ->check(program::unsigned_integer)
+        ->capture_default_str();
     app.add_option("--threads", o.threads, "OpenMP threads (default: all)")->check(CLI::Range(1, 1024));
     app.add_option("--output", o.output, "output folder")->capture_default_str();
     app.add_flag("--quick", quick, "small sizes for a smoke run (16 chains, warm-up 100, draws 40, thin 2, mlp 20)");

@@ -1,4 +1,4 @@
-// Google Benchmark programs for the Anatomy toy experiments (REFERENCE.md, "Anatomy toy experiments"):
+// Google Benchmark programs for the Anatomy toy experiments (docs/toy2d.md):
 //   - chain-steps/s of ULA (ebm::langevin) and MALA (ebm::mala) on the analytic mixture toy::gmm() and on the
 //     toy network mlp({2,32,64,64,64,1}, leaky_relu{0.05}) wrapped in scaled(), batch 100;
 //   - one full trainer iteration of each toy regime (convergent: L = 500, persistent bank; non-convergent:

@@ -44,8 +44,13 @@ template <class Net>
 int run_with(Net net, const options& o) {
     using X = ebm::execution_for<Net>;
     using space = ebm::memory_space_of_t<Net>;
-    if (!o.weights.empty())
-        ebm::io::load_parameters(net, o.weights);
+    if (!o.weights.empty()) {
+        // A train_images checkpoint keeps the energy's tensors under "energy." beside the rest of the trainer.
+        const auto file = ebm::io::read_safetensors(o.weights, false, "evaluate_energy");
+        const auto format = file.metadata.find("format");
+        const bool checkpoint = format != file.metadata.end() && format->second.starts_with("ebm.checkpoint.");
+        ebm::io::load_parameters(net, file, "'" + o.weights + "'", checkpoint ? "energy." : "");
+    }
     else if (!o.init_seed)
         ebm::detail::fail("evaluate_energy", "give --weights FILE (or --init-seed N for PyTorch-style initial weights)",
                           "neither");

@@ -21,6 +21,7 @@
 #include <ebm/energy/convnet_nonlocal.hpp>
 
 #include "common/device.hpp"
+#include "common/options.hpp"
 #include "evaluate_run.hpp"
 
 /// The evaluation on the GPU (evaluate_energy_cuda.cu; in builds without the CUDA backend, --device cuda stops
@@ -50,6 +51,7 @@ int run(const evaluate::options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    program::ignore_broken_pipes();
     CLI::App app{"Per-chain energies (and dU/dx) of a ConvNet energy for a batch of states"};
     evaluate::options o;
     app.add_option("--arch", o.arch, "short_run (Tables 4-6 of the short-run paper), vanilla (Anatomy VanillaNet) or nonlocal (Anatomy NonlocalNet)")
@@ -59,8 +61,9 @@ int main(int argc, char** argv) {
     app.add_option("--channels", o.channels, "input channels, 1 or 3")->capture_default_str();
     app.add_option("--slope", o.slope, "LeakyReLU negative slope (default 0.2 short_run, 0.05 vanilla)");
     app.add_flag("--negate", o.negate, "U = -net(x): for weights trained with the short-run code (its f is -U)");
-    app.add_option("--weights", o.weights, "weights (.safetensors, PyTorch state_dict names)");
-    app.add_option("--init-seed", o.init_seed, "use PyTorch-style initial weights from this seed instead of --weights");
+    app.add_option("--weights", o.weights, "weights (.safetensors, PyTorch state_dict names) or a train_images checkpoint");
+    app.add_option("--init-seed", o.init_seed, "use PyTorch-style initial weights from this seed instead of --weights")
+        ->check(program::unsigned_integer);
     app.add_option("--save-weights", o.save_weights, "write the network's weights (.safetensors)");
     app.add_option("--input", o.input, "states (.npy float32, N x C x H x W)");
     app.add_option("--energies", o.energies, "output: energies (.npy, shape [N])");

@@ -19,6 +19,7 @@
 #include <ebm/train/config.hpp>
 
 #include "common/device.hpp"
+#include "common/options.hpp"
 #include "sample_run.hpp"
 #include "train_images/image_nets.hpp"
 
@@ -41,6 +42,7 @@ int run_sampling_cuda(const image_run::sample_options&, const fs::path&, const e
 #endif
 
 int main(int argc, char** argv) {
+    program::ignore_broken_pipes();
     CLI::App app{"sample_images: short-run synthesis and long-run chains from a trained ConvNet energy"};
     image_run::sample_options o;
     app.add_option("--run", o.run, "a train_images output folder (its newest checkpoint)");
@@ -53,10 +55,10 @@ int main(int argc, char** argv) {
     app.add_option("--long-run-steps", o.long_run_steps, "long-run steps after the short run (0: none)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--sampler", o.sampler, "long-run sampler")->check(CLI::IsMember({"ula", "mala"}))->capture_default_str();
-    app.add_option("--epsilon", o.epsilon, "MALA step (default: the training epsilon)")->check(CLI::PositiveNumber);
+    app.add_option("--epsilon", o.epsilon, "MALA step (default: the training epsilon)")->check(program::positive_number);
     app.add_option("--trace-every", o.trace_every, "energy trace interval in steps")->check(CLI::Range(1, 1 << 30))
         ->capture_default_str();
-    app.add_option("--seed", o.seed, "seed of the chains")->capture_default_str();
+    app.add_option("--seed", o.seed, "seed of the chains")->check(program::unsigned_integer)->capture_default_str();
     app.add_option("--threads", o.threads, "OpenMP threads (default: all)")->check(CLI::Range(1, 1024));
     program::add_device_option(app, o.device);
     CLI11_PARSE(app, argc, argv);
@@ -65,7 +67,9 @@ int main(int argc, char** argv) {
     try {
         program::require_device("sample_images", o.device);
         if (o.run.empty() == o.checkpoint.empty())
-            ebm::detail::fail("sample_images", "give exactly one of --run and --checkpoint", o.run + o.checkpoint);
+            ebm::detail::fail("sample_images", "give exactly one of --run and --checkpoint",
+                              o.run.empty() ? std::string("neither")
+                                            : "--run '" + o.run + "' and --checkpoint '" + o.checkpoint + "'");
         fs::path path = o.checkpoint;
         if (!o.run.empty()) {
             const auto latest = ebm::checkpoint_folder(o.run).latest();

@@ -15,6 +15,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/options.hpp"
+
 #include <ebm/batch.hpp>
 #include <ebm/data/dataset.hpp>
 #include <ebm/data/idx.hpp>
@@ -130,28 +132,6 @@ void require_enough(const std::string& what, const image_set& s) {
                           s.count);
 }
 
-/// Writes text to `path` through a temporary file in the same folder and a rename.
-void write_atomically(const fs::path& path, const std::string& text) {
-    const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out) throw ebm::runtime_error(std::string("ebm::") + tool + ": cannot write (got '" + tmp.string() + "')");
-        out << text;
-        out.flush();
-        if (!out) {
-            out.close();
-            fs::remove(tmp);
-            throw ebm::runtime_error(std::string("ebm::") + tool + ": write failed (got '" + tmp.string() + "')");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw ebm::runtime_error(std::string("ebm::") + tool + ": cannot rename onto '" + path.string() + "'");
-    }
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -159,6 +139,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    program::ignore_broken_pipes();
     CLI::App app{"score_images: FD and KID of images against a reference, on ebm's fixed random-feature map"};
     std::string samples, baseline, reference = "fashion_mnist_test", reference_npy, json, fmnist_dir;
     int threads = 0;
@@ -249,7 +230,7 @@ int main(int argc, char** argv) {
                                 {"version", ebm::eval::image_features::version},
                                 {"dimension", ebm::eval::image_features::dimension},
                                 {"seed", ebm::eval::image_features::default_seed}};
-            write_atomically(json, j.dump(2) + "\n");
+            ebm::io::write_file_atomically(json, j.dump(2) + "\n", tool);
         }
         return 0;
     } catch (const std::exception& e) {

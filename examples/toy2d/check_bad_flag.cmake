@@ -1,7 +1,16 @@
 # Runs toy2d with one bad flag (cmake -P): it must exit non-zero, name the flag or value in its message, and
 # leave no output folder behind.
+# With FLAG --output, VALUE is the output folder (its parent must not exist either afterwards).
+if(FLAG STREQUAL "--output")
+  set(OUT ${VALUE})
+  get_filename_component(parent ${VALUE} DIRECTORY)
+  file(REMOVE_RECURSE ${parent})
+  set(output_arguments "")
+else()
+  set(output_arguments --output ${OUT})
+endif()
 file(REMOVE_RECURSE ${OUT})
-execute_process(COMMAND ${TOY2D} ${FLAG} ${VALUE} --output ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+execute_process(COMMAND ${TOY2D} ${FLAG} ${VALUE} ${output_arguments} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                 ERROR_VARIABLE err)
 if(rc EQUAL 0)
   message(FATAL_ERROR "toy2d ${FLAG} ${VALUE} exited 0")
@@ -11,7 +20,7 @@ string(FIND "${out}${err}" "${VALUE}" at_value)
 if(at_flag EQUAL -1 AND at_value EQUAL -1)
   message(FATAL_ERROR "toy2d ${FLAG} ${VALUE}: the message names neither the flag nor the value:\n${out}${err}")
 endif()
-if(EXISTS ${OUT})
+if(EXISTS ${OUT} OR (DEFINED parent AND EXISTS ${parent}))
   message(FATAL_ERROR "toy2d ${FLAG} ${VALUE} left an output folder ${OUT}")
 endif()
 message(STATUS "toy2d ${FLAG} ${VALUE}: rc ${rc}: ${err}")

@@ -30,6 +30,7 @@
 #include <ebm/io/png.hpp>
 
 #include "common/device.hpp"
+#include "common/options.hpp"
 #include "toy2d_run.hpp"
 
 #if defined(_OPENMP)
@@ -397,13 +398,15 @@ json run_all(const options& opt, const fs::path& temporary) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    program::ignore_broken_pipes();
     options opt;
     CLI::App app{"toy2d: Anatomy Fig. 6 (gmm, rings; convergent / non-convergent ML) and the short-run 1D toy"};
     app.add_option("--toy", opt.toy, "toy to run")->check(CLI::IsMember({"gmm", "rings", "1d", "all"}))->capture_default_str();
     app.add_option("--regime", opt.regime, "learning regime of the 2D toys")
         ->check(CLI::IsMember({"convergent", "non-convergent", "both"}))
         ->capture_default_str();
-    const CLI::Range positive(1L, 100'000'000L);
+    // At least 2: the diagnostics figure of every regime needs two iterations of d_t and r_t.
+    const CLI::Range positive(2L, 100'000'000L);
     app.add_option("--iterations", opt.iterations, "training iterations for every regime (default: per regime)")->check(positive);
     app.add_option("--convergent-iterations", opt.convergent_iterations,
                    "iterations of convergent ML (default 4000; paper 200000)")->check(positive);
@@ -411,7 +414,9 @@ int main(int argc, char** argv) {
                    "iterations of non-convergent ML (default 10000; paper 100000)")->check(positive);
     app.add_option("--short-run-iterations", opt.short_run_iterations, "iterations of the 1D short-run toy (default 3000)")
         ->check(positive);
-    app.add_option("--seed", opt.seed, "seed of the network initialisation, data and chains")->capture_default_str();
+    app.add_option("--seed", opt.seed, "seed of the network initialisation, data and chains")
+        ->check(program::unsigned_integer)
+        ->capture_default_str();
     app.add_option("--output", opt.output, "output folder (replaced only after a successful run)")->capture_default_str();
     app.add_flag("--paper", opt.paper, "the papers' schedule: 200k convergent / 100k non-convergent iterations");
     app.add_option("--threads", opt.threads, "OpenMP threads (default: all)")->check(CLI::Range(1, 1024));
@@ -434,6 +439,11 @@ int main(int argc, char** argv) {
     }
     fs::path target = fs::absolute(fs::path(opt.output)).lexically_normal();
     if (!target.has_filename()) target = target.parent_path();
+    if (!fs::is_directory(target.parent_path())) {
+        std::cerr << "toy2d: --output '" << opt.output << "': the parent folder '" << target.parent_path().string()
+                  << "' does not exist (create it first)\n";
+        return 2;
+    }
     if (fs::exists(target) && !fs::is_directory(target)) {
         std::cerr << "toy2d: --output '" << opt.output << "' exists and is not a directory\n";
         return 2;
@@ -454,7 +464,6 @@ int main(int argc, char** argv) {
         program::require_device("toy2d", opt.device);
         std::signal(SIGINT, request_stop);
         std::signal(SIGTERM, request_stop);
-        fs::create_directories(target.parent_path());
         fs::remove_all(temporary);
         fs::create_directory(temporary);
         const auto start = std::chrono::steady_clock::now();

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/device.hpp"
+#include "common/options.hpp"
 #include "image_nets.hpp"
 #include "train_run.hpp"
 
@@ -48,6 +49,7 @@ int run_training_cuda(const ebm::train_config&, const std::optional<std::filesys
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+    program::ignore_broken_pipes();
     CLI::App app{"train_images: maximum-likelihood learning of a ConvNet energy on images"};
     std::string config_path, preset, output;
     std::vector<std::string> overrides;

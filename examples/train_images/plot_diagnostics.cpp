@@ -6,6 +6,8 @@
 // Exit status: 0 done, 1 bad input (a malformed CSV is rejected whole; nothing is written).
 #include <CLI/CLI.hpp>
 
+#include "common/options.hpp"
+
 #include <ebm/io/diagnostics_figure.hpp>
 #include <ebm/train/diagnostics.hpp>
 
@@ -14,6 +16,7 @@
 #include <string>
 
 int main(int argc, char** argv) {
+    program::ignore_broken_pipes();
     CLI::App app{"plot_diagnostics: the Anatomy Fig. 4 diagnostics figure from a diagnostics CSV"};
     std::string csv, output, title = "diagnostics";
     ebm::io::diagnostics_figure_options options;

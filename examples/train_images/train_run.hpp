@@ -36,10 +36,7 @@ int run_training(const ebm::train_config& config, const std::optional<std::files
                         static_cast<unsigned long long>(trainer.iteration()));
         }
         fs::create_directories(folder / "samples");
-        {
-            std::ofstream(folder / "config.json.tmp") << ebm::to_json(config).dump(2) << '\n';
-            fs::rename(folder / "config.json.tmp", folder / "config.json");
-        }
+        ebm::io::write_file_atomically(folder / "config.json", ebm::to_json(config).dump(2) + "\n", "train_images");
 
         ebm::data::shuffled_batches batches(data, config.training.batch_size, ebm::seed{config.training.seed});
         ebm::batch positives(data.dimension(), config.training.batch_size);

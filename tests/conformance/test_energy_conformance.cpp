@@ -1,10 +1,16 @@
 // What every energy must satisfy: the concept, energy() == energy_and_gradient()'s energies, per-chain results
-// independent of the batch, repeatable calls, finite differences, sub-batches of the workspace capacity.
+// independent of the batch, repeatable calls, the same bits with 1 and 2 threads, finite differences, sub-batches of
+// the workspace capacity.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "cases.hpp"
 
@@ -15,6 +21,14 @@ ebm::batch points(ebm::index d, ebm::index n, double range, std::uint64_t seed) 
     ebm::uniform_noise{static_cast<float>(-range), static_cast<float>(range)}.fill(x, ebm::philox(seed), ebm::purpose::user, 0);
     for (ebm::index k = 0; k < x.view().size(); ++k) x.data()[k] = std::round(x.data()[k] * 256.0f) / 256.0f;
     return x;
+}
+
+void set_threads(int threads) {
+#if defined(_OPENMP)
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
 }
 
 }  // namespace
@@ -55,6 +69,42 @@ TEST_CASE_TEMPLATE_DEFINE("energy conformance", T, energy_conformance) {
         energy.energy(x.view().chains(3, 5), part, ws);
         for (ebm::index i = 0; i < 5; ++i)
             CHECK(part[static_cast<std::size_t>(i)] == doctest::Approx(u[static_cast<std::size_t>(i + 3)]).epsilon(1e-6));
+    }
+    SUBCASE("1 thread and 2 threads: the same bits (energy, dU/dx, and dU/dtheta for learnable energies)") {
+        // The README's promise: a run is bit-identical for any thread count. Energy and workspace made afresh
+        // under each count (OpenMP), weights +-1/n, grad starting at 0.25 (seed 1234 for x).
+        auto under = [&](int threads) {
+            set_threads(threads);
+            const E e = T::make();
+            auto w1 = e.make_workspace(n);
+            // 64-byte aligned buffers, as the trainers' (backend make_buffer): Eigen's vectorised sums peel their
+            // loops by the address, so mlp's parameter gradient can differ in the last bit between a caller's
+            // buffers at different alignments (seen with std::vector under ctest); this subcase is about threads.
+            ebm::detail::aligned_vector<float> out(static_cast<std::size_t>(n)), grad_x(static_cast<std::size_t>(d * n));
+            e.energy_and_gradient(x, out, ebm::batch_view{grad_x.data(), d, n}, w1);
+            std::vector<float> result(out.begin(), out.end());
+            result.insert(result.end(), grad_x.begin(), grad_x.end());
+            if constexpr (ebm::learnable_energy<E>) {
+                ebm::detail::aligned_vector<float> weights(static_cast<std::size_t>(n)),
+                    theta(static_cast<std::size_t>(e.parameter_count()), 0.25f);
+                for (ebm::index i = 0; i < n; ++i)
+                    weights[static_cast<std::size_t>(i)] = (i % 3 == 0 ? -1.0f : 1.0f) / static_cast<float>(n);
+                e.accumulate_parameter_gradient(x, weights, theta, out, w1);
+                result.insert(result.end(), theta.begin(), theta.end());
+                result.insert(result.end(), out.begin(), out.end());
+            }
+            set_threads(2);
+            return result;
+        };
+        const auto one = under(1), two = under(2);
+        REQUIRE(one.size() == two.size());
+        std::size_t first = one.size();
+        for (std::size_t k = 0; k < one.size() && first == one.size(); ++k)
+            if (std::memcmp(&one[k], &two[k], sizeof(float)) != 0) first = k;
+        // Layout: n energies, d * n of dU/dx, then (learnable) the parameter gradient and n energies again.
+        INFO("first difference at element " << first << " of " << one.size() << " (n " << n << ", d " << d << ")"
+             << (first < one.size() ? ": " + std::to_string(one[first]) + " vs " + std::to_string(two[first]) : ""));
+        CHECK(first == one.size());
     }
     SUBCASE("dU/dx matches central differences of the float energies") {
         // Step 2^-10 on dyadic points (x +- h exact in float). Float rounding of U (~1e-7 |U|) over 2h adds

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include <ebm/train/ml_trainer.hpp>
 
 #include "convnet_test_support.hpp"
+#include "double_reference.hpp"
 
 using namespace convnet_test;
 
@@ -31,14 +33,88 @@ static_assert(!ebm::split_chains_across_threads<ebm::nonlocal_net>());
 namespace {
 
 // A small net for cheap checks: 16 x 16 grey input, 3 convolutions.
-ebm::convnet tiny_net(float slope = 0.2f, bool negate = false, std::uint64_t s = 5) {
+ebm::convnet_architecture tiny_architecture(float slope) {
     ebm::convnet_architecture arch;
     arch.name = "tiny";
     arch.channels = 1;
     arch.height = arch.width = 16;
     arch.layers = {{4, 3, 1, 1}, {8, 4, 2, 1}, {1, 8, 1, 0}};
     arch.negative_slope = slope;
-    return ebm::convnet(arch, {.negate_output = negate}, ebm::seed{s});
+    return arch;
+}
+ebm::convnet tiny_net(float slope = 0.2f, bool negate = false, std::uint64_t s = 5) {
+    return ebm::convnet(tiny_architecture(slope), {.negate_output = negate}, ebm::seed{s});
+}
+
+std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.end()}; }
+
+/// The float gradients of a ConvNet energy against central differences (step 1e-6, in double) of its double
+/// reference `reference(theta, x)`: U of every chain, dU/dx coordinate by coordinate (every `stride`-th coordinate),
+/// and the weighted parameter gradient along a random direction within each parameter tensor. The float
+/// computation rounds each of its sums (relative 6e-8 per operation, a few hundred terms deep): observed, dU/dx
+/// within 2e-7 of the largest entry, and the directional parameter derivatives within 1e-7 of their sum of |terms|
+/// or, for tensors with tiny gradients (the attention's theta and phi), within 1e-11 of the sum of |terms| over all
+/// tensors. The tolerances allow 1e-5 of the per-tensor scale plus 1e-8 of the overall one (U: 1e-5 relative), far
+/// below the 2-3% a float finite difference needs and below what a wrong gradient term costs (a LeakyReLU slope
+/// 10% off in one backward pass, a bias gradient 1% off: both fail here).
+template <class Net, class Reference>
+void check_against_double_reference(Net& net, const Reference& reference, ebm::index n, ebm::index stride,
+                                    std::uint64_t seed_value, const std::vector<float>& w) {
+    const ebm::index d = net.dimension();
+    const ebm::batch x = uniform_batch(d, n, seed_value);
+    auto ws = net.make_workspace(n);
+    std::vector<float> u(static_cast<std::size_t>(n)), u2(u.size());
+    ebm::batch g(d, n);
+    net.energy_and_gradient(x, u, g, ws);
+    const std::vector<double> theta = to_double(std::as_const(net).parameters());
+    for (ebm::index i = 0; i < n; ++i) {
+        const std::vector<double> xi(x.chain(i), x.chain(i) + d);
+        const double ref_u = reference(theta, xi);
+        INFO("chain " << i << " (x from seed " << seed_value << "): U float " << u[static_cast<std::size_t>(i)]
+             << ", double " << ref_u);
+        CHECK(std::abs(u[static_cast<std::size_t>(i)] - ref_u) <= 1e-5 * std::max(std::abs(ref_u), 1.0));
+        const auto of_x = [&](const std::vector<double>& xx) { return reference(theta, xx); };
+        std::vector<double> e(static_cast<std::size_t>(d), 0.0), fd;
+        double largest = 0, worst = 0;
+        for (ebm::index k = 0; k < d; k += stride) {
+            e[static_cast<std::size_t>(k)] = 1.0;
+            fd.push_back(central_difference(of_x, xi, e));
+            e[static_cast<std::size_t>(k)] = 0.0;
+            largest = std::max(largest, std::abs(fd.back()));
+        }
+        for (ebm::index k = 0; k < d; k += stride)
+            worst = std::max(worst, std::abs(g.chain(i)[k] - fd[static_cast<std::size_t>(k / stride)]));
+        MESSAGE("chain " << i << ": largest |dU/dx| " << largest << ", largest float error " << worst);
+        CHECK(largest > 0.0);
+        CHECK(worst <= 1e-5 * largest);
+    }
+    // d(sum_i w_i U_i)/dtheta along a random direction (seed 9) restricted to one parameter tensor at a time, so
+    // that an error in a small tensor (a bias) is not lost in the sum over all of them.
+    std::vector<float> grad(static_cast<std::size_t>(net.parameter_count()), 0.0f), dir_f(grad.size());
+    net.accumulate_parameter_gradient(x, w, grad, u2, ws);
+    ebm::fill_uniform(ebm::philox(9), ebm::purpose::user, 0, 0, dir_f.data(), static_cast<ebm::index>(dir_f.size()), -1.0f, 1.0f);
+    const auto weighted = [&](const std::vector<double>& t) {
+        double sum = 0;
+        for (ebm::index i = 0; i < n; ++i)
+            sum += w[static_cast<std::size_t>(i)] * reference(t, std::vector<double>(x.chain(i), x.chain(i) + d));
+        return sum;
+    };
+    double total_scale = 0;  // sum of |terms| over every tensor: the float sums' rounding is relative to it
+    for (std::size_t j = 0; j < grad.size(); ++j) total_scale += std::abs(static_cast<double>(grad[j]) * dir_f[j]);
+    for (const auto& tensor : net.parameter_tensors()) {
+        std::vector<double> dir(grad.size(), 0.0);
+        double analytic = 0, scale = 0;
+        for (ebm::index k = tensor.offset; k < tensor.offset + tensor.count(); ++k) {
+            const auto j = static_cast<std::size_t>(k);
+            dir[j] = dir_f[j];
+            analytic += static_cast<double>(grad[j]) * dir[j];
+            scale += std::abs(static_cast<double>(grad[j]) * dir[j]);
+        }
+        const double numeric = central_difference(weighted, theta, dir);
+        INFO(tensor.name << ": float " << analytic << ", double central difference " << numeric << ", difference "
+             << std::abs(analytic - numeric) << " (sum of |terms| " << scale << ")");
+        CHECK(std::abs(analytic - numeric) <= 1e-5 * scale + 1e-8 * total_scale);
+    }
 }
 
 std::string error_of(auto&& f) {
@@ -52,60 +128,15 @@ std::string error_of(auto&& f) {
 
 }  // namespace
 
-TEST_CASE("convnet: finite differences of dU/dx and dU/dtheta (directional / central / fp32)") {
+TEST_CASE("convnet: dU/dx and dU/dtheta against central differences of a double-precision reference") {
     for (const bool negate : {false, true}) {
+        INFO("negate_output " << negate);
         auto net = tiny_net(0.2f, negate);
-        const ebm::index n = 3, d = net.dimension();
-        const ebm::batch x = uniform_batch(d, n, 7);
-        const ebm::batch v = uniform_batch(d, n, 8);  // direction
-        auto ws = net.make_workspace(n);
-        std::vector<float> u(n), up(n), um(n);
-        ebm::batch g(d, n);
-        net.energy_and_gradient(x, u, g, ws);
-        const float h = 2e-3f;  // small enough that few LeakyReLU kinks are crossed, large for fp32 rounding
-        ebm::batch xp(d, n), xm(d, n);
-        for (ebm::index k = 0; k < n * d; ++k) {
-            xp.data()[k] = x.data()[k] + h * v.data()[k];
-            xm.data()[k] = x.data()[k] - h * v.data()[k];
-        }
-        net.energy(xp, up, ws);
-        net.energy(xm, um, ws);
-        for (ebm::index i = 0; i < n; ++i) {
-            double analytic = 0, scale = 0;
-            for (ebm::index k = 0; k < d; ++k) {
-                analytic += static_cast<double>(g.chain(i)[k]) * v.chain(i)[k];
-                scale += std::abs(static_cast<double>(g.chain(i)[k]) * v.chain(i)[k]);
-            }
-            const double numeric = (static_cast<double>(up[i]) - um[i]) / (2.0 * h);
-            CHECK_MESSAGE(std::abs(analytic - numeric) <= 2e-2 * std::max(std::abs(analytic), 0.1 * scale),
-                          "chain " << i << " analytic " << analytic << " numeric " << numeric);
-        }
-
-        // dU/dtheta along a random direction of parameter space, weights w_i.
-        const std::vector<float> w = {0.7f, -0.4f, 1.1f};
-        std::vector<float> grad(static_cast<std::size_t>(net.parameter_count()), 0.0f);
-        net.accumulate_parameter_gradient(x, w, grad, u, ws);
-        std::vector<float> dir(grad.size());
-        const ebm::philox rng(9);
-        ebm::fill_uniform(rng, ebm::purpose::user, 0, 0, dir.data(), static_cast<ebm::index>(dir.size()), -1.0f, 1.0f);
-        const std::vector<float> theta(net.parameters().begin(), net.parameters().end());
-        const auto weighted = [&](float sgn) {
-            auto p = net.parameters();
-            for (std::size_t k = 0; k < p.size(); ++k) p[k] = theta[k] + sgn * 1e-3f * dir[k];
-            std::vector<float> uu(n);
-            net.energy(x, uu, ws);
-            double s = 0;
-            for (ebm::index i = 0; i < n; ++i) s += static_cast<double>(w[static_cast<std::size_t>(i)]) * uu[i];
-            return s;
+        const auto arch = tiny_architecture(0.2f);
+        const auto reference = [&](const std::vector<double>& theta, const std::vector<double>& xi) {
+            return convnet_energy(arch, negate, theta, xi);
         };
-        const double numeric = (weighted(1.0f) - weighted(-1.0f)) / (2.0 * 1e-3);
-        double analytic = 0, scale = 0;
-        for (std::size_t k = 0; k < grad.size(); ++k) {
-            analytic += static_cast<double>(grad[k]) * dir[k];
-            scale += std::abs(static_cast<double>(grad[k]) * dir[k]);
-        }
-        CHECK_MESSAGE(std::abs(analytic - numeric) <= 2e-2 * std::max(std::abs(analytic), 0.1 * scale),
-                      "negate " << negate << " analytic " << analytic << " numeric " << numeric);
+        check_against_double_reference(net, reference, 3, 1, 7, {0.7f, -0.4f, 1.1f});
     }
 }
 
@@ -200,11 +231,54 @@ TEST_CASE("convnet: Langevin / MALA and ml_trainer run it unchanged") {
     const auto stats = lg.run(st, net, x, rng, 0);
     CHECK(std::isfinite(stats.mean_energy));
     CHECK(st.workspaces.size() == 1);  // the whole batch in one call
-    const ebm::mala mh{.epsilon = 0.01f, .steps = 3};
-    auto ms = mh.make_state(net, n);
-    const auto mstats = mh.run(ms, net, x, rng, 10);
-    CHECK(mstats.acceptance >= 0.0);
-    CHECK(mstats.acceptance <= 1.0);
+    {
+        // One MALA step at step 10, every decision recomputed here: the proposal y = x - (eps^2/2) dU/dx + eps z from
+        // the documented noise stream, the MH log ratio from the net's energies and gradients at x and y, and
+        // log u from (mala_accept, chain, step). Away from the decision boundary the decision is determined.
+        const float eps = 0.3f;
+        const ebm::mala mh{.epsilon = eps, .steps = 1};
+        auto ms = mh.make_state(net, n);
+        const ebm::index d = net.dimension();
+        const ebm::batch x0 = x;
+        const auto mstats = mh.run(ms, net, x, rng, 10);
+        ebm::batch y(d, n), gx(d, n), gy(d, n);
+        std::vector<float> ux(n), uy(n), z(static_cast<std::size_t>(d));
+        auto ws = net.make_workspace(n);
+        net.energy_and_gradient(x0, ux, gx, ws);
+        for (ebm::index i = 0; i < n; ++i) {
+            ebm::fill_normal(rng, ebm::purpose::langevin_noise, static_cast<std::uint32_t>(i), 10, z.data(), d);
+            for (ebm::index k = 0; k < d; ++k)
+                y.chain(i)[k] = x0.chain(i)[k] - 0.5f * eps * eps * gx.chain(i)[k] + eps * z[static_cast<std::size_t>(k)];
+        }
+        net.energy_and_gradient(y, uy, gy, ws);
+        ebm::index moved = 0, decided = 0;
+        for (ebm::index i = 0; i < n; ++i) {
+            double forward = 0, backward = 0, to_y = 0;
+            bool stayed = true;
+            for (ebm::index k = 0; k < d; ++k) {
+                const double a = x0.chain(i)[k], b = y.chain(i)[k], h = 0.5 * eps * eps;
+                forward += std::pow(b - a + h * gx.chain(i)[k], 2);
+                backward += std::pow(a - b + h * gy.chain(i)[k], 2);
+                stayed = stayed && x.chain(i)[k] == x0.chain(i)[k];
+                to_y = std::max(to_y, std::abs(x.chain(i)[k] - b));
+            }
+            const double log_ratio = double(ux[static_cast<std::size_t>(i)]) - uy[static_cast<std::size_t>(i)] -
+                                     (backward - forward) / (2.0 * eps * eps);
+            const double log_u =
+                std::log(ebm::uniform_scalar(rng, ebm::purpose::mala_accept, static_cast<std::uint32_t>(i), 10));
+            const bool at_proposal = to_y < 1e-4;
+            INFO("chain " << i << " (seed 4): log u " << log_u << ", log ratio " << log_ratio);
+            CHECK((stayed || at_proposal));
+            CHECK(ms.chain_acceptance(i, 1) == (stayed ? 0.0 : 1.0));
+            if (std::abs(log_u - log_ratio) > 1e-2) {
+                ++decided;
+                CHECK(!stayed == (log_u < log_ratio));
+            }
+            moved += stayed ? 0 : 1;
+        }
+        CHECK(decided >= n - 1);
+        CHECK(mstats.acceptance == static_cast<double>(moved) / static_cast<double>(n));
+    }
     // Fewer chains than the state was made for.
     lg.run(st, net, x.view().chains(0, 2), rng, 20);
 
@@ -281,58 +355,20 @@ TEST_CASE("nonlocal_net: finite differences / state_dict names / zero-initialise
     CHECK(t[25].name == "fc.2.bias");
     const auto p = net.parameters();
     for (ebm::index k = 0; k < t[4].count(); ++k) CHECK(p[static_cast<std::size_t>(t[4].offset + k)] == 0.0f);
-    // Switch the blocks on, then check gradients by central differences.
+    // Switch the blocks on (the output projections start at zero), then check the gradients against central
+    // differences of the double reference (every 4th input coordinate).
     const ebm::philox rng(3);
     for (int b : {4, 5, 16, 17})
         ebm::fill_uniform(rng, ebm::purpose::user, static_cast<std::uint32_t>(b), 0, p.data() + t[b].offset, t[b].count(),
                           -0.5f, 0.5f);
-    const ebm::index n = 3, d = net.dimension();
-    const ebm::batch x = uniform_batch(d, n, 31);
-    const ebm::batch v = uniform_batch(d, n, 32);
-    auto ws = net.make_workspace(n);
-    std::vector<float> u(n), up(n), um(n);
-    ebm::batch g(d, n);
-    net.energy_and_gradient(x, u, g, ws);
-    const float h = 2e-3f;
-    ebm::batch xp(d, n), xm(d, n);
-    for (ebm::index k = 0; k < n * d; ++k) {
-        xp.data()[k] = x.data()[k] + h * v.data()[k];
-        xm.data()[k] = x.data()[k] - h * v.data()[k];
-    }
-    net.energy(xp, up, ws);
-    net.energy(xm, um, ws);
-    for (ebm::index i = 0; i < n; ++i) {
-        double analytic = 0, scale = 0;
-        for (ebm::index k = 0; k < d; ++k) {
-            analytic += static_cast<double>(g.chain(i)[k]) * v.chain(i)[k];
-            scale += std::abs(static_cast<double>(g.chain(i)[k]) * v.chain(i)[k]);
-        }
-        const double numeric = (static_cast<double>(up[i]) - um[i]) / (2.0 * h);
-        CHECK_MESSAGE(std::abs(analytic - numeric) <= 3e-2 * std::max(std::abs(analytic), 0.1 * scale),
-                      "chain " << i << " analytic " << analytic << " numeric " << numeric);
-    }
-    std::vector<float> grad(static_cast<std::size_t>(net.parameter_count()), 0.0f);
-    const std::vector<float> w = {1.0f, -0.5f, 0.25f};
-    net.accumulate_parameter_gradient(x, w, grad, u, ws);
-    std::vector<float> dir(grad.size());
-    ebm::fill_uniform(rng, ebm::purpose::user, 99, 0, dir.data(), static_cast<ebm::index>(dir.size()), -1.0f, 1.0f);
-    const std::vector<float> theta(p.begin(), p.end());
-    const auto weighted = [&](float sgn) {
-        for (std::size_t k = 0; k < p.size(); ++k) p[k] = theta[k] + sgn * 1e-3f * dir[k];
-        std::vector<float> uu(n);
-        net.energy(x, uu, ws);
-        double s = 0;
-        for (ebm::index i = 0; i < n; ++i) s += static_cast<double>(w[static_cast<std::size_t>(i)]) * uu[i];
-        return s;
+    const ebm::index n = 3;
+    const auto reference = [](const std::vector<double>& theta, const std::vector<double>& xi) {
+        return nonlocal_energy(1, 4, 0.05f, theta, xi);
     };
-    const double numeric = (weighted(1.0f) - weighted(-1.0f)) / 2e-3;
-    double analytic = 0, scale = 0;
-    for (std::size_t k = 0; k < grad.size(); ++k) {
-        analytic += static_cast<double>(grad[k]) * dir[k];
-        scale += std::abs(static_cast<double>(grad[k]) * dir[k]);
-    }
-    CHECK_MESSAGE(std::abs(analytic - numeric) <= 3e-2 * std::max(std::abs(analytic), 0.1 * scale),
-                  "analytic " << analytic << " numeric " << numeric);
+    check_against_double_reference(net, reference, n, 4, 31, {1.0f, -0.5f, 0.25f});
+    const ebm::batch x = uniform_batch(net.dimension(), n, 31);
+    auto ws = net.make_workspace(n);
+    std::vector<float> u(n);
 
     CHECK(error_of([] { ebm::nonlocal_net bad(2); }) == "ebm::nonlocal_net: channels must be 1 or 3 (got 2)");
     const ebm::batch wrong = uniform_batch(3 * 32 * 32, 1, 1);

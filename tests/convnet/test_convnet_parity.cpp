@@ -57,7 +57,8 @@ void check_eval_parity(const Net& net, const parity_case& c, std::uint64_t data_
     for (const auto& t : net.parameter_tensors()) {
         const auto* found = grad_file.find(t.name);
         REQUIRE_MESSAGE(found != nullptr, t.name);
-        std::copy(found->values.begin(), found->values.end(), grad_ref.begin() + t.offset);
+        const auto values = found->template values<float>();
+        std::copy(values.begin(), values.end(), grad_ref.begin() + t.offset);
     }
 
     auto ws = net.make_workspace(n);

@@ -10,6 +10,7 @@
 #include <ebm/random/distributions.hpp>
 #include <ebm/random/philox.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -88,18 +89,66 @@ TEST_CASE("image_features: filters are zero-mean, unit-norm and the documented P
         CHECK(map.filters()(7, k) == doctest::Approx((z[static_cast<std::size_t>(k)] - mean) / std::sqrt(squares)).epsilon(1e-6));
 }
 
-TEST_CASE("image_features: fixed known values on a fixed input (a change of definition is caught)") {
-    // Recorded from version 1; Eigen's float products may differ in the last bits between machines, hence 1e-5.
-    const ebm::eval::image_features map(1);
-    const ebm::batch x = pattern_images(32 * 32, 3);
-    const Eigen::MatrixXf f = map(x.view(), 32);
-    REQUIRE(f.rows() == 1024);
-    REQUIRE(f.cols() == 3);
-    const double expected_first[4] = {0.322762489, 0.310667157, 0.366655082, 0.42873919};
-    for (int i = 0; i < 4; ++i) CHECK(f(i, 0) == doctest::Approx(expected_first[i]).epsilon(1e-5));
-    CHECK(f(1023, 2) == doctest::Approx(0.349642456).epsilon(1e-5));
-    CHECK(f.cast<double>().sum() == doctest::Approx(759.062288528).epsilon(1e-5));
-    CHECK(f.cast<double>().squaredNorm() == doctest::Approx(216.314521379).epsilon(1e-5));
+TEST_CASE("image_features: equal the documented definition computed naively in double (a change of definition is caught)") {
+    // A second implementation of definition version 1 (the header's comment), written from the text alone: filters
+    // from fill_normal(seed "EBMFEAT1", purpose::evaluation, chain f) made zero-mean and unit-norm in double; a
+    // direct stride-2 5x5 convolution with edge-replicating padding 2, in double; ReLU; the mean over each of the
+    // 4 x 4 cells. The library (float filters, float Eigen products) must agree to float rounding: 1e-6 of the
+    // largest feature (the sums have 25C terms of size <= 1, the float filters differ from the double ones by half
+    // an ulp; observed: about 1e-7).
+    for (const ebm::index channels : {ebm::index{1}, ebm::index{3}}) {
+        const ebm::index size = 32, side = size / 2, cell = side / 4, images = 3;
+        INFO("channels " << channels);
+        const ebm::eval::image_features map(channels);
+        const ebm::batch x = pattern_images(channels * size * size, images);
+        const Eigen::MatrixXf f = map(x.view(), size);
+        REQUIRE(f.rows() == 1024);
+        REQUIRE(f.cols() == images);
+        const ebm::index taps = 25 * channels;
+        std::vector<double> filters(static_cast<std::size_t>(64 * taps));
+        std::vector<float> z(static_cast<std::size_t>(taps));
+        for (ebm::index filter = 0; filter < 64; ++filter) {
+            ebm::fill_normal(ebm::philox(ebm::seed{0x45424D4645415431ull}), ebm::purpose::evaluation,
+                             static_cast<std::uint32_t>(filter), 0, z.data(), taps);
+            double mean = 0, squares = 0;
+            for (float v : z) mean += v;
+            mean /= static_cast<double>(taps);
+            for (float v : z) squares += (v - mean) * (v - mean);
+            for (ebm::index k = 0; k < taps; ++k)
+                filters[static_cast<std::size_t>(filter * taps + k)] = (z[static_cast<std::size_t>(k)] - mean) / std::sqrt(squares);
+        }
+        const auto clamp = [&](ebm::index v) { return std::min(std::max(v, ebm::index{0}), size - 1); };
+        double largest = 0, worst = 0;
+        Eigen::MatrixXd reference(1024, images);
+        for (ebm::index image = 0; image < images; ++image)
+            for (ebm::index filter = 0; filter < 64; ++filter) {
+                std::vector<double> map_values(static_cast<std::size_t>(side * side));
+                for (ebm::index oy = 0; oy < side; ++oy)
+                    for (ebm::index ox = 0; ox < side; ++ox) {
+                        double r = 0;
+                        for (ebm::index c = 0; c < channels; ++c)
+                            for (ebm::index ky = 0; ky < 5; ++ky)
+                                for (ebm::index kx = 0; kx < 5; ++kx)
+                                    r += filters[static_cast<std::size_t>(filter * taps + (c * 5 + ky) * 5 + kx)] *
+                                         x.chain(image)[c * size * size + clamp(2 * oy + ky - 2) * size + clamp(2 * ox + kx - 2)];
+                        map_values[static_cast<std::size_t>(oy * side + ox)] = std::max(r, 0.0);
+                    }
+                for (ebm::index cy = 0; cy < 4; ++cy)
+                    for (ebm::index cx = 0; cx < 4; ++cx) {
+                        double sum = 0;
+                        for (ebm::index yy = cy * cell; yy < (cy + 1) * cell; ++yy)
+                            for (ebm::index xx = cx * cell; xx < (cx + 1) * cell; ++xx)
+                                sum += map_values[static_cast<std::size_t>(yy * side + xx)];
+                        reference(filter * 16 + cy * 4 + cx, image) = sum / static_cast<double>(cell * cell);
+                    }
+            }
+        largest = reference.cwiseAbs().maxCoeff();
+        worst = (f.cast<double>() - reference).cwiseAbs().maxCoeff();
+        MESSAGE("channels " << channels << ": largest feature " << largest << ", largest difference from the naive "
+                << "double reference " << worst);
+        CHECK(largest > 0.1);  // the pattern has edges: the comparison is not between zeros
+        CHECK(worst <= 1e-6 * largest);
+    }
 }
 
 TEST_CASE("image_features: deterministic, independent of the batch and of the thread count") {

@@ -1,4 +1,4 @@
-// Unadjusted Langevin is biased (REFERENCE.md): on N(0, s^2) with gradient step h = eps^2/2 the chain is the AR(1)
+// Unadjusted Langevin is biased (docs/samplers.md): on N(0, s^2) with gradient step h = eps^2/2 the chain is the AR(1)
 // x' = (1 - h/s^2) x + eps z, whose stationary variance is s^2 / (1 - h/(2 s^2)), not s^2.
 #include <doctest/doctest.h>
 

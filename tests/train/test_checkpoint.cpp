@@ -1,6 +1,7 @@
 #include "common/error_message.hpp"
 #include <doctest/doctest.h>
 
+#include <ebm/io/safetensors.hpp>
 #include <ebm/train/checkpoint.hpp>
 
 #include <cmath>
@@ -99,11 +100,11 @@ TEST_CASE("a corrupted checkpoint (one flipped byte) is a checksum error and lea
     CHECK(message_of([&] { (void)ebm::read_checkpoint_info(path); }).find("checksum mismatch") != std::string::npos);
 
     std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
-    CHECK(message_of([&] { ebm::load_checkpoint(path, b); }).find("is not a valid checkpoint") != std::string::npos);
+    CHECK(message_of([&] { ebm::load_checkpoint(path, b); }).find("is not a valid safetensors file") != std::string::npos);
     CHECK(message_of([&] { ebm::load_checkpoint(dir / "missing.safetensors", b); }) ==
           "ebm::load_checkpoint: checkpoint file not found (got '" + (dir / "missing.safetensors").string() + "')");
     std::ofstream(dir / "junk.safetensors") << "definitely not a checkpoint";
-    CHECK(message_of([&] { ebm::load_checkpoint(dir / "junk.safetensors", b); }).find("is not a valid checkpoint") !=
+    CHECK(message_of([&] { ebm::load_checkpoint(dir / "junk.safetensors", b); }).find("is not a valid safetensors file") !=
           std::string::npos);
 }
 
@@ -115,12 +116,11 @@ TEST_CASE("a bank order that is not a permutation (checksums valid) is refused b
     const auto path = dir / "a.safetensors";
     ebm::save_checkpoint(path, a);
     // Rewrite the file with slot 1 listed twice, the checksums recomputed: only the state's own check can see it.
-    std::ifstream in(path, std::ios::binary);
-    const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    auto f = ebm::detail::safetensors::file::parse(bytes, path.string(), "test");
-    auto& order = f.tensors.at("initializer.permutation").bytes;
+    auto f = ebm::io::read_safetensors(path, true);
+    auto& order = f.find("initializer.permutation")->bytes;
     std::memcpy(order.data(), order.data() + 4, 4);
-    ebm::detail::safetensors::write_atomically(path, f.serialize(), "test");
+    std::erase_if(f.metadata, [](const auto& entry) { return entry.first.starts_with("crc32."); });
+    ebm::io::write_safetensors(path, f.tensors, f.metadata);
 
     auto b = ebm_test::convergent(ebm_test::toy_net(8));
     const std::vector<float> before(b.energy().parameters().begin(), b.energy().parameters().end());
@@ -174,20 +174,24 @@ TEST_CASE("atomic saves: a failed save leaves the previous checkpoint intact") {
     const auto size = std::filesystem::file_size(path);
     run(a, data, 2);
 
-    // The temporary file cannot be created (a folder is in its way): an ebm::runtime_error, the old file kept.
-    std::filesystem::create_directory(path.string() + ".tmp");
-    const auto msg = message_of([&] { ebm::save_checkpoint(path, a); });
-    CHECK(msg.find("ebm::save_checkpoint: cannot create the temporary file") == 0);
-    std::filesystem::remove(path.string() + ".tmp");
+    // The temporary file cannot be created (a 250-character name leaves no room for the temporary's suffix
+    // within the 255-byte limit): an ebm::runtime_error, the old file kept, no temporary left.
+    const auto long_path = dir / (std::string(238, 'c') + ".safetensors");
+    std::filesystem::copy_file(path, long_path);
+    const auto long_size = std::filesystem::file_size(long_path);
+    const auto msg = message_of([&] { ebm::save_checkpoint(long_path, a); });
+    CHECK(msg.find("ebm::save_checkpoint: cannot create the temporary file: File name too long (got '") == 0);
+    CHECK(std::filesystem::file_size(long_path) == long_size);
+    CHECK(ebm::read_checkpoint_info(long_path).iteration == 2);
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()) == 2);
     CHECK(std::filesystem::file_size(path) == size);
-    CHECK(ebm::read_checkpoint_info(path).iteration == 2);
 
     // A non-finite state is refused before anything is written.
     a.energy().parameters()[3] = std::numeric_limits<float>::quiet_NaN();
     CHECK(message_of([&] { ebm::save_checkpoint(path, a); })
-              .find("ebm::save_checkpoint: refusing to save a non-finite state: energy.parameters[3]") == 0);
+              .find("ebm::save_checkpoint: refusing to save a non-finite state: energy.0.weight[3]") == 0);
     CHECK(ebm::read_checkpoint_info(path).iteration == 2);
-    CHECK_FALSE(std::filesystem::exists(path.string() + ".tmp"));
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()) == 2);
 }
 
 TEST_CASE("checkpoint_folder keeps the newest checkpoints and finds the latest") {

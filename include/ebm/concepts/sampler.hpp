@@ -19,6 +19,7 @@ struct sampler_stats {
     double acceptance = -1;         // mean MH acceptance; -1 for unadjusted samplers
     double mean_energy = 0;         // mean U over chains at the final state
     std::int64_t non_finite_rejections = 0;  // proposals rejected because U or dU/dx was NaN/Inf
+    std::int64_t non_finite_chains = 0;      // unadjusted samplers: chains whose final energy is NaN/Inf (diverged)
 };
 
 namespace detail {

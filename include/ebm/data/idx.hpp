@@ -141,12 +141,26 @@ inline idx_array read_idx(const std::filesystem::path& path) {
     if (bytes.size() < header)
         ebm::detail::fail(where, "file '" + path.string() + "' is truncated inside its header of " +
                                      ebm::detail::to_text(header) + " bytes; bytes", bytes.size());
-    std::size_t elements = 1;
+    std::string shape_text;
+    bool empty = false;
     for (std::size_t k = 0; k < dims; ++k) {
         result.shape.push_back(detail::read_be32(bytes.data() + 4 + 4 * k));
-        elements *= result.shape.back();
+        shape_text += (k > 0 ? "x" : "") + std::to_string(result.shape.back());
+        empty = empty || result.shape.back() == 0;
     }
-    const std::size_t expected = header + elements * detail::idx_element_size(result.type);
+    // The shape's product, checked against what the file holds before it is multiplied out: a forged shape
+    // (whose product would overflow and wrap around to the file's size) is rejected, never believed.
+    const std::size_t element_size = detail::idx_element_size(result.type);
+    const std::size_t capacity = (bytes.size() - header) / element_size;  // elements the payload could hold
+    std::size_t elements = empty ? 0 : 1;
+    if (!empty)
+        for (const std::uint32_t extent : result.shape) {
+            if (elements > capacity / extent)
+                ebm::detail::fail(where, "file '" + path.string() + "' is truncated: its header's shape " + shape_text +
+                                             " promises more data than the file holds; bytes", bytes.size());
+            elements *= extent;
+        }
+    const std::size_t expected = header + elements * element_size;
     if (bytes.size() < expected)
         ebm::detail::fail(where, "file '" + path.string() + "' is truncated: its header promises " +
                                      ebm::detail::to_text(expected) + " bytes; bytes", bytes.size());

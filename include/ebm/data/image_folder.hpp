@@ -15,6 +15,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../io/png.hpp"
 #include "idx.hpp"
 
 namespace ebm::data {
@@ -30,6 +31,12 @@ inline std::vector<std::uint8_t> read_png_interleaved(const std::filesystem::pat
         const std::string message = image.message;
         png_image_free(&image);
         ebm::detail::fail("read_image_folder", "cannot read PNG '" + path.string() + "'", message);
+    }
+    try {  // a header claiming more pixels than the file can hold is refused before the buffer is allocated
+        ebm::io::detail_png::require_plausible_size("read_image_folder", path, image.width, image.height);
+    } catch (...) {
+        png_image_free(&image);
+        throw;
     }
     source_channels = (image.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
     if (channels == 0) channels = source_channels;

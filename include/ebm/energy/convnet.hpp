@@ -50,7 +50,11 @@
 #include "../error.hpp"
 #include "../random/distributions.hpp"
 #include "convnet_architecture.hpp"
-#include "convnet_tensor.hpp"
+#include "parameter_tensor.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 namespace ebm {
 
@@ -58,6 +62,21 @@ namespace ebm {
 using convnet_profile = onednn::profile;
 
 namespace detail {
+
+/// Its scope runs oneDNN on one OpenMP thread; the caller's thread count comes back at the end of the scope.
+/// oneDNN's backward-weights primitives (convolution and inner product) reduce over the batch in a split that
+/// depends on the thread count they are created and run with (measured: about 20 of 44,000 weight gradients of a
+/// short_run(32, n_f 8) net differ in their last bits between 1 and 2 threads), so they are created and run under
+/// one of these: the parameter gradient is then the same for any thread count.
+struct single_thread_scope {
+#if defined(_OPENMP)
+    int saved = omp_get_max_threads();
+    single_thread_scope() { omp_set_num_threads(1); }
+    ~single_thread_scope() { omp_set_num_threads(saved); }
+#endif
+    single_thread_scope(const single_thread_scope&) = delete;
+    single_thread_scope& operator=(const single_thread_scope&) = delete;
+};
 
 inline std::atomic<std::uint64_t>& convnet_parameter_version_counter() {
     static std::atomic<std::uint64_t> counter{1};
@@ -457,6 +476,7 @@ private:
         for (std::size_t l = 0; l < plan.levels.size(); ++l) {
             auto& lv = plan.levels[l];
             if (lv.have_bwd_weights) continue;
+            const detail::single_thread_scope one_thread;  // the primitive's thread split is fixed at creation
             const memory::dims wdims = {lv.out_channels, lv.in_channels, lv.kernel, lv.kernel};
             const memory::desc bias_md = f32({lv.out_channels}, tag::x);
             memory::desc diff_w_md, diff_b_md;
@@ -543,10 +563,15 @@ private:
                                 prof, lv.label_relu.c_str());
             if (grad != nullptr) {
                 const dnnl::memory& src = l == 0 ? plan.input : plan.levels[static_cast<std::size_t>(l) - 1].output;
-                onednn::execute(lv.bwd_weights, s,
-                                {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
-                                 {DNNL_ARG_DIFF_WEIGHTS, lv.diff_weights}, {DNNL_ARG_DIFF_BIAS, lv.diff_bias}},
-                                prof, lv.label_bwd_weights.c_str());
+                {
+                    // One thread: the same reduction order for any thread count (detail::single_thread_scope).
+                    const detail::single_thread_scope one_thread;
+                    onednn::execute(lv.bwd_weights, s,
+                                    {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
+                                     {DNNL_ARG_DIFF_WEIGHTS, lv.diff_weights}, {DNNL_ARG_DIFF_BIAS, lv.diff_bias}},
+                                    prof, lv.label_bwd_weights.c_str());
+                    s.wait();
+                }
                 lv.user_diff_weights.set_data_handle(grad + lv.weight_offset);
                 onednn::execute(lv.diff_weights_to_user, s,
                                 {{DNNL_ARG_FROM, lv.diff_weights}, {DNNL_ARG_TO, lv.user_diff_weights}}, prof,

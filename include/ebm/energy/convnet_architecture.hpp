@@ -8,7 +8,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
-#include "convnet_tensor.hpp"
+#include "parameter_tensor.hpp"
 
 namespace ebm {
 

@@ -14,8 +14,9 @@
 //
 // Implementation: the layers are small (about 22 MFLOP per chain forward at n_f 32), so each chain runs through
 // Eigen GEMMs (3x3 convolutions by im2col) on one thread, chains spread over OpenMP threads inside the call
-// (split_chains_across_threads = false); every buffer lives in the workspace (per thread). Parameter gradients are
-// summed per thread and then in thread order: bit-identical for a fixed thread count.
+// (split_chains_across_threads = false); every buffer lives in the workspace (per thread). Energies and dU/dx are
+// per chain; parameter gradients are summed over fixed blocks of chains_per_block chains, then block by block in
+// block order: bit-identical for any thread count.
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -36,7 +37,7 @@
 #include "../error.hpp"
 #include "../random/distributions.hpp"
 #include "convnet_nonlocal_layout.hpp"
-#include "convnet_tensor.hpp"
+#include "parameter_tensor.hpp"
 
 namespace ebm {
 
@@ -134,15 +135,41 @@ public:
         if (static_cast<index>(grad.size()) != parameter_count())
             detail::fail(where, "grad must have parameter_count() = " + detail::to_text(parameter_count()) + " entries",
                          grad.size());
-        for (auto& s : ws.threads) std::fill(s.grad.begin(), s.grad.end(), 0.0f);
-        for_chains(ws, x.count, [&](index i, scratch& s) {
-            u[static_cast<std::size_t>(i)] = forward(x.chain(i), s);
-            backward(x.chain(i), weights[static_cast<std::size_t>(i)], s, nullptr, s.grad.data());
-        });
-        for (auto& s : ws.threads) {
-            for (index k = 0; k < arch_.size; ++k) grad[static_cast<std::size_t>(k)] += s.grad[static_cast<std::size_t>(k)];
+        // Fixed blocks of chains_per_block chains, whatever the thread count: block b's gradient is summed over its
+        // chains in order by one thread (into a scratch slot), and grad gets the block gradients added in block
+        // order. The team only decides how many blocks run at once, so the sums, and the bits, are the same for any
+        // thread count.
+        const index blocks = (x.count + chains_per_block - 1) / chains_per_block;
+        const index slots = static_cast<index>(ws.threads.size());
+        for (index first = 0; first < blocks; first += slots) {
+            const index round = std::min(slots, blocks - first);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(round))
+#endif
+            for (index t = 0; t < round; ++t) {
+                scratch& s = ws.threads[static_cast<std::size_t>(t)];
+                std::fill(s.grad.begin(), s.grad.end(), 0.0f);
+                const index begin = (first + t) * chains_per_block;
+                const index end = std::min(begin + chains_per_block, x.count);
+                for (index i = begin; i < end; ++i) {
+                    u[static_cast<std::size_t>(i)] = forward(x.chain(i), s);
+                    backward(x.chain(i), weights[static_cast<std::size_t>(i)], s, nullptr, s.grad.data());
+                }
+            }
+            const index size = arch_.size;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(static_cast<int>(round))
+#endif
+            for (index k = 0; k < size; ++k) {
+                float sum = grad[static_cast<std::size_t>(k)];
+                for (index t = 0; t < round; ++t) sum += ws.threads[static_cast<std::size_t>(t)].grad[static_cast<std::size_t>(k)];
+                grad[static_cast<std::size_t>(k)] = sum;
+            }
         }
     }
+
+    /// Chains per block of the parameter gradient's fixed-order reduction (see accumulate_parameter_gradient).
+    static constexpr index chains_per_block = 4;
 
 private:
     using conv_ref = detail::nonlocal_layout::conv_ref;

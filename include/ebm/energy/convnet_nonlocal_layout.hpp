@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../config.hpp"
-#include "convnet_tensor.hpp"
+#include "parameter_tensor.hpp"
 
 namespace ebm::detail {
 

@@ -2,7 +2,8 @@
 // A fully connected energy network U(x) = W_L a_{L-1} + b_L, a_l = LeakyReLU(W_l a_{l-1} + b_l): the Anatomy
 // toy net is mlp({2, 32, 64, 64, 64, 1}, 0.05). Batched forward and backward with Eigen on chain-major batches
 // (a batch is a column-major dimension x count matrix); all buffers live in the workspace.
-// Parameters are one flat vector in PyTorch's state_dict order: per layer weight (out x in, row-major), bias.
+// Parameters are one flat vector in PyTorch's state_dict order: per layer weight (out x in, row-major), bias
+// (parameter_tensors() names them as nn.Sequential does).
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "../detail/simd_rows.hpp"
 #include "../error.hpp"
 #include "../random/distributions.hpp"
+#include "parameter_tensor.hpp"
 
 namespace ebm {
 
@@ -50,14 +52,12 @@ public:
         for (index s : sizes_) detail::require_positive("mlp", "layer size", s);
         if (sizes_.back() != 1) detail::fail("mlp", "the last layer size must be 1 (one energy per chain)", sizes_.back());
         detail::require_in_closed("mlp", "negative_slope", slope_, 0.0f, 1.0f);
-        index offset = 0;
+        tensors_ = mlp_parameter_tensors(sizes_);
         for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
-            weight_offset_.push_back(offset);
-            offset += sizes_[l] * sizes_[l + 1];
-            bias_offset_.push_back(offset);
-            offset += sizes_[l + 1];
+            weight_offset_.push_back(tensors_[2 * l].offset);
+            bias_offset_.push_back(tensors_[2 * l + 1].offset);
         }
-        parameters_.assign(static_cast<std::size_t>(offset), 0.0f);
+        parameters_.assign(static_cast<std::size_t>(tensors_.back().offset + tensors_.back().count()), 0.0f);
         reset_parameters(init_seed);
     }
 
@@ -77,6 +77,9 @@ public:
     [[nodiscard]] const std::vector<index>& layer_sizes() const { return sizes_; }
     [[nodiscard]] float negative_slope() const { return slope_; }
     [[nodiscard]] index parameter_count() const { return static_cast<index>(parameters_.size()); }
+    /// Names, shapes and offsets of the parameters as PyTorch's nn.Sequential(Linear, LeakyReLU, ..., Linear) names
+    /// them ("0.weight", "0.bias", "2.weight", ...): io/safetensors exchanges them with PyTorch.
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
     [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), parameters_.size()}; }
     [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
     [[nodiscard]] index layers() const { return static_cast<index>(sizes_.size()) - 1; }
@@ -361,6 +364,7 @@ private:
     std::vector<index> sizes_;
     float slope_;
     std::vector<index> weight_offset_, bias_offset_;
+    std::vector<parameter_tensor> tensors_;
     detail::aligned_vector<float> parameters_;
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// Densities on a regular grid, as the Anatomy toy code evaluates them (REFERENCE.md, "Anatomy toy experiments"):
+// Densities on a regular grid, as the Anatomy toy code evaluates them (docs/toy2d.md):
 //   grid                     N points per axis, np.linspace(-a, a, N) in 1 or 2 dimensions (x varies fastest)
 //   energy_on_grid           U at every grid point, for any energy_function (chunked batches)
 //   normalise_log_density    exp(log p - max log p) normalised to probability masses on the grid

@@ -1,13 +1,12 @@
 #pragma once
 // NumPy .npy files of little-endian float32 ('<f4'), C order, as numpy.save writes them (format 1.0, 2.0, 3.0).
 // Internals live in ebm::io::internal (not ebm::io::detail, which would hide ebm::detail from other io headers).
-// Writes are atomic: the bytes go to "<path>.tmp-<pid>-<n>" in the same folder, which is renamed over <path>,
-// so a reader never sees a half-written file and a failed write leaves any old file as it was.
+// Writes are atomic (io/atomic_file.hpp): a reader never sees a half-written file and a failed write leaves any
+// old file as it was.
 //   auto a = ebm::io::read_npy("x.npy");                 // a.shape = {64, 3, 32, 32}, a.values
 //   ebm::io::write_npy("u.npy", energies, {64});
 // Bad content (wrong magic, dtype other than float32, Fortran order, size mismatch, shape product that does not
 // match the data) throws ebm::error naming it; an unreadable or unwritable file throws ebm::runtime_error.
-#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstdio>
@@ -19,10 +18,9 @@
 #include <string_view>
 #include <vector>
 
-#include <unistd.h>
-
 #include "../config.hpp"
 #include "../error.hpp"
+#include "atomic_file.hpp"
 
 namespace ebm::io {
 
@@ -45,35 +43,6 @@ inline std::string read_file(const std::filesystem::path& path, std::string_view
     return bytes;
 }
 
-/// Writes all chunks to a temporary file beside `path`, flushes it, then renames it over `path`.
-inline void write_file_atomically(const std::filesystem::path& path, std::span<const std::string_view> chunks,
-                                  std::string_view where) {
-    static std::atomic<unsigned> serial{0};
-    const std::filesystem::path tmp =
-        path.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(serial.fetch_add(1));
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw runtime_error("ebm::" + std::string(where) + ": cannot open file for writing (got '" + tmp.string() + "')");
-        for (std::string_view c : chunks) out.write(c.data(), static_cast<std::streamsize>(c.size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::error_code ignored;
-            std::filesystem::remove(tmp, ignored);
-            throw runtime_error("ebm::" + std::string(where) + ": write failed (got '" + tmp.string() + "')");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-        throw runtime_error("ebm::" + std::string(where) + ": cannot rename the temporary file onto the target (got '" +
-                            path.string() + "': " + ec.message() + ")");
-    }
-}
-
 inline std::string npy_header(std::span<const index> shape) {
     std::string dims;  // "(2, 3)"; a 1-d shape keeps its comma: "(5,)"
     for (std::size_t k = 0; k < shape.size(); ++k) dims += (k > 0 ? ", " : "") + std::to_string(shape[k]);
@@ -91,7 +60,9 @@ inline std::string npy_header(std::span<const index> shape) {
 
 // Value of key 'name' in the header dict, as raw text up to the next top-level comma or closing brace.
 inline std::string npy_field(std::string_view dict, std::string_view name, std::string_view where) {
-    const std::string key = "'" + std::string(name) + "'";
+    std::string key(1, '\'');  // (built step by step: GCC 12 warns falsely on "'" + std::string)
+    key += name;
+    key += '\'';
     const auto at = dict.find(key);
     if (at == std::string_view::npos) ebm::detail::fail(where, "the .npy header has no " + key + " entry", std::string(dict));
     std::size_t p = dict.find(':', at + key.size());
@@ -143,16 +114,21 @@ inline npy_array read_npy(const std::filesystem::path& path) {
                           internal::npy_field(dict, "fortran_order", where));
     const std::string shape_text = internal::npy_field(dict, "shape", where);
     npy_array out;
-    index count = 1;
+    const std::size_t data_bytes = bytes.size() - offset - header_len;
+    std::size_t count = 1;  // kept <= data_bytes / 4 while parsing, so a forged shape cannot overflow it
     {
         std::string number;
         for (char ch : shape_text) {
             if (ch >= '0' && ch <= '9') {
                 number += ch;
+                if (number.size() > 18) ebm::detail::fail(where, "a shape entry is too large in " + file, shape_text);
             } else if (ch == ',' || ch == ')') {
                 if (!number.empty()) {
-                    out.shape.push_back(static_cast<index>(std::stoll(number)));
-                    count *= out.shape.back();
+                    const auto extent = static_cast<std::size_t>(std::stoll(number));
+                    out.shape.push_back(static_cast<index>(extent));
+                    count = (extent == 0 || count == 0) ? 0
+                            : extent > data_bytes / sizeof(float) / count ? data_bytes / sizeof(float) + 1
+                                                                          : count * extent;
                     number.clear();
                 }
             } else if (ch != '(' && ch != ' ' && ch != 'L') {
@@ -160,12 +136,11 @@ inline npy_array read_npy(const std::filesystem::path& path) {
             }
         }
     }
-    const std::size_t data_bytes = bytes.size() - offset - header_len;
-    if (data_bytes != static_cast<std::size_t>(count) * sizeof(float))
+    if (data_bytes != count * sizeof(float))
         ebm::detail::fail(where, "data size does not match shape " + shape_text + " in " + file + "; bytes",
                           data_bytes);
     out.values.resize(static_cast<std::size_t>(count));
-    std::memcpy(out.values.data(), bytes.data() + offset + header_len, data_bytes);
+    if (data_bytes > 0) std::memcpy(out.values.data(), bytes.data() + offset + header_len, data_bytes);
     return out;
 }
 
@@ -183,7 +158,7 @@ inline void write_npy(const std::filesystem::path& path, std::span<const float> 
     const std::string header = internal::npy_header(shape);
     const std::string_view chunks[] = {
         header, std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float))};
-    internal::write_file_atomically(path, chunks, "write_npy");
+    write_file_atomically(path, chunks, "write_npy");
 }
 
 }  // namespace ebm::io

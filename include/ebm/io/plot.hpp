@@ -16,6 +16,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "atomic_file.hpp"
 #include "png.hpp"
 
 namespace ebm::io {
@@ -66,7 +67,7 @@ class figure {
 public:
     /// A width x height pixel PNG with columns x rows panels, filled row by row by the *_panel calls.
     figure(std::filesystem::path path, index width, index height, index columns, index rows)
-        : path_(std::move(path)), temporary_(path_.string() + ".tmp"), panels_(columns * rows) {
+        : path_(std::move(path)), file_(path_, "io::figure"), panels_(columns * rows) {
         const char* where = "io::figure";
         if (path_.empty()) detail::fail(where, "path must not be empty", path_.string());
         if (width < 100 || height < 100 || width > 10000 || height > 10000)
@@ -75,7 +76,7 @@ public:
         if (detail_plot::figure_open()) detail::fail(where, "another figure is still open (PLplot is global)", path_.string());
         detail_plot::figure_open() = true;
         plsdev("pngcairo");
-        plsfnam(temporary_.c_str());
+        plsfnam(file_.temporary().c_str());
         plspage(0, 0, static_cast<PLINT>(width), static_cast<PLINT>(height), 0, 0);
         detail_plot::set_palette();
         plssub(static_cast<PLINT>(columns), static_cast<PLINT>(rows));
@@ -90,9 +91,7 @@ public:
     ~figure() {
         if (open_) {
             plend1();
-            detail_plot::figure_open() = false;
-            std::error_code ignored;
-            std::filesystem::remove(temporary_, ignored);
+            detail_plot::figure_open() = false;  // file_ then removes the unfinished temporary
         }
     }
 
@@ -181,9 +180,10 @@ public:
         plend1();
         open_ = false;
         detail_plot::figure_open() = false;
-        if (!std::filesystem::exists(temporary_))
-            throw runtime_error("ebm::io::figure: PLplot wrote no file '" + temporary_.string() + "' (pngcairo driver missing?)");
-        std::filesystem::rename(temporary_, path_);
+        if (!std::filesystem::exists(file_.temporary()))
+            throw runtime_error("ebm::io::figure: PLplot wrote no file '" + file_.temporary().string() +
+                                "' (pngcairo driver missing?)");
+        file_.commit();
     }
 
 private:
@@ -250,7 +250,7 @@ private:
     }
 
     std::filesystem::path path_;
-    std::filesystem::path temporary_;
+    atomic_file file_;  // PLplot writes the temporary by name; finish() commits it
     index panels_;
     index used_ = 0;
     bool open_ = false;

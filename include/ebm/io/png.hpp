@@ -1,7 +1,7 @@
 #pragma once
 // PNG output through libpng (link PNG::PNG): 8-bit RGB and gray images, the viridis colormap, scalar fields
 // mapped to colours, and composition of equally sized panels into one picture. Files are written to
-// "<path>.tmp" and renamed over <path> only when complete.
+// a temporary file and renamed over <path> only when complete (io/atomic_file.hpp).
 #include <png.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "atomic_file.hpp"
 
 namespace ebm::io {
 
@@ -169,35 +170,59 @@ inline bool write_rows(std::FILE* f, const image& img, std::string& message) {
 }
 }  // namespace detail_png
 
-/// Writes an 8-bit gray or RGB PNG: to "<path>.tmp" first, renamed over `path` when complete.
+/// Writes an 8-bit gray or RGB PNG atomically (io/atomic_file.hpp).
 inline void write_png(const std::filesystem::path& path, const image& img) {
     img.validate("io::write_png");
     if (path.empty()) detail::fail("io::write_png", "path must not be empty", path.string());
-    const std::filesystem::path temporary = path.string() + ".tmp";
+    atomic_file target(path, "io::write_png");
     std::string message;
     bool ok = false;
     {
-        detail_png::file_closer file{std::fopen(temporary.c_str(), "wb")};
-        if (file.f == nullptr) throw runtime_error("ebm::io::write_png: cannot open '" + temporary.string() + "' for writing");
+        detail_png::file_closer file{std::fopen(target.temporary().c_str(), "wb")};
+        if (file.f == nullptr)
+            throw runtime_error("ebm::io::write_png: cannot open '" + target.temporary().string() + "' for writing");
         ok = detail_png::write_rows(file.f, img, message);
         if (ok && std::fflush(file.f) != 0) ok = false, message = "flush failed";
         if (std::fclose(file.f) != 0 && ok) ok = false, message = "close failed";
         file.f = nullptr;
     }
-    if (!ok) {
-        std::error_code ignored;
-        std::filesystem::remove(temporary, ignored);
-        throw runtime_error("ebm::io::write_png: writing '" + temporary.string() + "' failed: " + message);
-    }
-    std::filesystem::rename(temporary, path);
+    if (!ok) throw runtime_error("ebm::io::write_png: writing '" + target.temporary().string() + "' failed: " + message);
+    target.commit();
 }
 
-/// Reads back an 8-bit gray or RGB PNG (for tests and tools); other formats are converted to RGB.
+namespace detail_png {
+/// Rejects (ebm::error) a PNG whose header claims more pixels than the file can hold, before anything the size
+/// of the image is allocated: the pixel data of a width x height PNG is at least height * (1 + ceil(width / 8))
+/// bytes (1 bit per pixel and a filter byte per row) once inflated, and deflate expands at most 1032-fold, so a
+/// file of n bytes holds at most about 1032 * n of them. A forged header (libpng itself allows 1e6 x 1e6) would
+/// otherwise make the reader allocate gigabytes only to find the data missing.
+inline void require_plausible_size(const char* where, const std::filesystem::path& path, std::uint32_t width,
+                                   std::uint32_t height) {
+    std::error_code ec;
+    const std::uintmax_t file_bytes = std::filesystem::file_size(path, ec);
+    if (ec) return;  // not a plain file: libpng reports the real problem
+    const std::uint64_t least_data = std::uint64_t{height} * (1 + (std::uint64_t{width} + 7) / 8);
+    if (least_data / 1032 > static_cast<std::uint64_t>(file_bytes))
+        detail::fail(where, "'" + path.string() + "' is truncated or corrupt: its header's size " + std::to_string(width) +
+                                "x" + std::to_string(height) + " needs more data than the file's " +
+                                std::to_string(file_bytes) + " bytes can hold; size",
+                     std::to_string(width) + "x" + std::to_string(height));
+}
+}  // namespace detail_png
+
+/// Reads back an 8-bit gray or RGB PNG (for tests and tools); other formats are converted to RGB. A corrupt file
+/// is an ebm::runtime_error from libpng, a header claiming more pixels than the file can hold an ebm::error.
 inline image read_png(const std::filesystem::path& path) {
     png_image pi{};
     pi.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&pi, path.c_str()))
         throw runtime_error("ebm::io::read_png: cannot read '" + path.string() + "': " + pi.message);
+    try {
+        detail_png::require_plausible_size("io::read_png", path, pi.width, pi.height);
+    } catch (...) {
+        png_image_free(&pi);
+        throw;
+    }
     const bool gray = (pi.format & PNG_FORMAT_FLAG_COLOR) == 0 && (pi.format & PNG_FORMAT_FLAG_ALPHA) == 0;
     pi.format = gray ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     image out(static_cast<index>(pi.width), static_cast<index>(pi.height), gray ? 1 : 3);

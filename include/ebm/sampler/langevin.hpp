@@ -64,9 +64,11 @@ struct langevin_buffers {
     buffer<float> noise;                            // dimension x max_chains (the CPU's batched noise)
     buffer<float> norms;                            // max_chains (per-chain gradient norms)
     buffer<double> totals;                          // per group: [2g] sum of norms, [2g + 1] sum of energies
+    buffer<unsigned long long> non_finite_states;   // per group: chains whose final energy is not finite
     buffer<std::uint64_t> first_step;               // the run's first step, read by the kernels
     typename execution_type::template replay<chain_key> replay;  // replay.enabled = false: no CUDA graph
     std::vector<double> host_totals;
+    std::vector<unsigned long long> host_non_finite_states;
     /// Set by ebm::markov_chain when `gradient` and `energies` hold those of the batch the next run starts from
     /// (the end of the last run): that run does not evaluate them again. Every run clears it.
     bool current_cached = false;
@@ -86,7 +88,9 @@ struct langevin_buffers {
         workspaces.reserve(static_cast<std::size_t>(groups.groups()));
         for (index g = 0; g < groups.groups(); ++g) workspaces.push_back(energy.make_workspace(groups.range(g).count));
         totals = execution_type::template make_buffer<double>(2 * groups.groups());
+        non_finite_states = execution_type::template make_buffer<unsigned long long>(groups.groups());
         host_totals.assign(static_cast<std::size_t>(2 * groups.groups()), 0.0);
+        host_non_finite_states.assign(static_cast<std::size_t>(groups.groups()), 0);
     }
 
     [[nodiscard]] typename execution_type::lane lane() const { return execution_type::lane_of(workspaces.front()); }
@@ -102,18 +106,25 @@ struct langevin_buffers {
     void start(index groups, std::uint64_t step) {
         using X = execution_type;
         X::for_each(lane(), 2 * groups, kernels::fill_with<double>{totals.data(), 0.0});
+        X::for_each(lane(), groups, kernels::fill_with<unsigned long long>{non_finite_states.data(), 0});
         X::set(lane(), first_step.data(), step);
     }
-    /// Waits for the run and sums the group totals in group order: {sum of norms, sum of energies}.
-    std::pair<double, double> finish(index groups) {
+    struct run_totals {
+        double norms = 0, energies = 0;
+        std::int64_t non_finite_chains = 0;
+    };
+    /// Waits for the run and sums the group totals in group order.
+    run_totals finish(index groups) {
         using X = execution_type;
         X::download(lane(), host_totals.data(), totals.data(), 2 * groups);
-        double norms_total = 0, energies_total = 0;
+        X::download(lane(), host_non_finite_states.data(), non_finite_states.data(), groups);
+        run_totals out;
         for (index g = 0; g < groups; ++g) {
-            norms_total += host_totals[static_cast<std::size_t>(2 * g)];
-            energies_total += host_totals[static_cast<std::size_t>(2 * g + 1)];
+            out.norms += host_totals[static_cast<std::size_t>(2 * g)];
+            out.energies += host_totals[static_cast<std::size_t>(2 * g + 1)];
+            out.non_finite_chains += static_cast<std::int64_t>(host_non_finite_states[static_cast<std::size_t>(g)]);
         }
-        return {norms_total, energies_total};
+        return out;
     }
 };
 
@@ -161,6 +172,7 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
                 X::langevin_move(lane, s, r.count, st.noise.data() + r.first * d);
             }
             X::add_sum(lane, u.data(), r.count, totals + 1);
+            X::count_non_finite(lane, u.data(), r.count, st.non_finite_states.data() + g);
         });
     };
     auto warmup = [&] {  // before a CUDA capture: the energy's plans for this batch size exist
@@ -171,11 +183,12 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
     chain_key key{identity_of(energy), x.data, x.count, steps, rng.seed_value(), step, noise, clamp.low, clamp.high};
     key.cached = cached;
     st.replay.run(st.lane(), key, warmup, body);
-    const auto [norm_total, energy_total] = st.finish(groups.groups());
+    const auto totals = st.finish(groups.groups());
     sampler_stats stats;
-    stats.mean_gradient_norm = norm_total / static_cast<double>(x.count * (steps + 1));
+    stats.mean_gradient_norm = totals.norms / static_cast<double>(x.count * (steps + 1));
     stats.mean_displacement = static_cast<double>(step) * stats.mean_gradient_norm;
-    stats.mean_energy = energy_total / static_cast<double>(x.count);
+    stats.mean_energy = totals.energies / static_cast<double>(x.count);
+    stats.non_finite_chains = totals.non_finite_chains;
     return stats;
 }
 

@@ -203,7 +203,7 @@ sampler_stats run_metropolis(const char* where, State& st, const E& energy, batc
     key.cached = cached;
     st.replay.run(lane0, key, warmup, body);
 
-    const auto [norm_total, energy_total] = st.finish(groups.groups());
+    const auto totals = st.finish(groups.groups());
     X::download(lane0, st.host_accepted.data(), st.accepted.data(), x.count);
     X::download(lane0, st.host_non_finite.data(), st.non_finite.data(), x.count);
     sampler_stats stats;
@@ -212,10 +212,10 @@ sampler_stats run_metropolis(const char* where, State& st, const E& energy, batc
         accepted_total += st.host_accepted[static_cast<std::size_t>(i)];
         stats.non_finite_rejections += st.host_non_finite[static_cast<std::size_t>(i)];
     }
-    stats.mean_gradient_norm = norm_total / static_cast<double>(x.count * (n_steps + 1));
+    stats.mean_gradient_norm = totals.norms / static_cast<double>(x.count * (n_steps + 1));
     stats.mean_displacement = 0.5 * static_cast<double>(st.epsilon) * st.epsilon * stats.mean_gradient_norm;
     stats.acceptance = n_steps == 0 ? 0.0 : static_cast<double>(accepted_total) / static_cast<double>(x.count * n_steps);
-    stats.mean_energy = energy_total / static_cast<double>(x.count);
+    stats.mean_energy = totals.energies / static_cast<double>(x.count);
     return stats;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // Checkpoints of an ml_trainer (either backend: device state is copied through the host): everything a run needs to
 // continue bit-identically, in one safetensors file.
-//   tensors   energy.parameters (F32), optimizer.* (Adam moments, SGD momentum; U64 step count),
+//   tensors   energy.<name> (F32) per parameter tensor under PyTorch's state_dict names (mlp: 0.weight, 0.bias,
+//             ...; ConvNets: f.0.weight, ...), or energy.parameters for an energy without named tensors;
+//             optimizer.* (Adam moments, SGD momentum; U64 step count),
 //             initializer.* (persistent bank states F32 [size, dimension] and slot order U32),
 //             sampler.epsilon (F32, only for samplers whose state adapts a step, e.g. MALA),
 //             trainer.iteration, trainer.sampler_steps, trainer.seed (U64 [1]) — the Philox counters
@@ -17,13 +19,8 @@
 //   v.counter(name, std::uint64_t&), and when Visitor::loading: v.apply (false in the checking pass, true in the
 //   applying one) and v.reject(what, value) for data it finds corrupted.
 //
-// The safetensors reader/writer lives in ebm::detail::safetensors until a shared io/safetensors.hpp replaces it.
+// The file is read and written by io/safetensors.hpp (checksums required on load) through io/atomic_file.hpp.
 // Needs zlib (link ZLIB::ZLIB) and nlohmann-json.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -42,14 +39,17 @@
 #include <type_traits>
 #include <vector>
 
+#include "../energy/parameter_tensor.hpp"
 #include "../energy/scaled.hpp"
 #include "../error.hpp"
 #include "../backend/execution.hpp"
+#include "../io/atomic_file.hpp"
+#include "../io/safetensors.hpp"
 #include "ml_trainer.hpp"
 
 namespace ebm {
 
-inline constexpr const char* checkpoint_format = "ebm.checkpoint.v1";
+inline constexpr const char* checkpoint_format = "ebm.checkpoint.v2";  // v2: parameters by PyTorch name
 
 /// What a checkpoint says about itself besides the tensors.
 struct checkpoint_info {
@@ -58,177 +58,6 @@ struct checkpoint_info {
     std::uint64_t iteration = 0;  // iterations completed when it was written
     std::uint64_t seed = 0;
 };
-
-namespace detail::safetensors {
-
-struct tensor {
-    std::string dtype;                 // F32, U32, U64
-    std::vector<std::uint64_t> shape;
-    std::vector<std::uint8_t> bytes;   // little-endian (the only byte order ebm supports)
-
-    [[nodiscard]] std::uint64_t elements() const {
-        std::uint64_t n = 1;
-        for (auto s : shape) n *= s;
-        return n;
-    }
-};
-
-inline std::size_t dtype_size(const std::string& dtype) {
-    if (dtype == "F32" || dtype == "U32" || dtype == "I32") return 4;
-    if (dtype == "U64" || dtype == "I64" || dtype == "F64") return 8;
-    if (dtype == "U8" || dtype == "I8") return 1;
-    if (dtype == "F16" || dtype == "BF16") return 2;
-    return 0;
-}
-
-inline std::uint32_t crc32_of(const std::vector<std::uint8_t>& bytes) {
-    uLong crc = ::crc32(0L, Z_NULL, 0);
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const auto chunk = static_cast<uInt>(std::min<std::size_t>(bytes.size() - done, 1u << 30));
-        crc = ::crc32(crc, bytes.data() + done, chunk);
-        done += chunk;
-    }
-    return static_cast<std::uint32_t>(crc);
-}
-
-inline std::string hex(std::uint32_t value) {
-    char text[12];
-    std::snprintf(text, sizeof text, "%08x", value);
-    return text;
-}
-
-/// Tensors by name plus string metadata; crc32.<name> entries are added on write and checked on read.
-struct file {
-    std::map<std::string, tensor> tensors;
-    std::map<std::string, std::string> metadata;
-
-    [[nodiscard]] std::vector<std::uint8_t> serialize() const {
-        nlohmann::ordered_json header;
-        nlohmann::ordered_json meta = nlohmann::ordered_json::object();
-        for (const auto& [key, value] : metadata) meta[key] = value;
-        for (const auto& [name, t] : tensors) meta["crc32." + name] = hex(crc32_of(t.bytes));
-        header["__metadata__"] = meta;
-        std::uint64_t offset = 0;
-        for (const auto& [name, t] : tensors) {
-            header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-            offset += t.bytes.size();
-        }
-        std::string text = header.dump();
-        while (text.size() % 8 != 0) text.push_back(' ');
-        std::vector<std::uint8_t> out(8 + text.size() + offset);
-        const std::uint64_t n = text.size();
-        for (int k = 0; k < 8; ++k) out[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(n >> (8 * k));
-        std::memcpy(out.data() + 8, text.data(), text.size());
-        std::size_t at = 8 + text.size();
-        for (const auto& [name, t] : tensors) {
-            if (!t.bytes.empty()) std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
-            at += t.bytes.size();
-        }
-        return out;
-    }
-
-    /// Parses and verifies (header, offsets, dtypes, checksums). `where` names the caller in errors.
-    static file parse(const std::vector<std::uint8_t>& bytes, const std::string& source, const char* where) {
-        auto bad = [&](const std::string& what, const auto& got) {
-            ebm::detail::fail(where, "'" + source + "' is not a valid checkpoint: " + what, got);
-        };
-        if (bytes.size() < 8) bad("shorter than the 8-byte header length; bytes", bytes.size());
-        std::uint64_t n = 0;
-        for (int k = 7; k >= 0; --k) n = (n << 8) | bytes[static_cast<std::size_t>(k)];
-        if (n > bytes.size() - 8) bad("truncated: header length exceeds the file", n);
-        nlohmann::json header;
-        try {
-            header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-        } catch (const nlohmann::json::exception& e) {
-            bad("the JSON header does not parse", std::string(e.what()));
-        }
-        if (!header.is_object()) bad("the JSON header is not an object", header.type_name());
-        file result;
-        const std::size_t data_start = 8 + static_cast<std::size_t>(n);
-        const std::size_t data_size = bytes.size() - data_start;
-        try {
-            for (const auto& [name, entry] : header.items()) {
-                if (name == "__metadata__") {
-                    for (const auto& [key, value] : entry.items()) result.metadata[key] = value.get<std::string>();
-                    continue;
-                }
-                tensor t;
-                t.dtype = entry.at("dtype").get<std::string>();
-                t.shape = entry.at("shape").get<std::vector<std::uint64_t>>();
-                const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
-                if (dtype_size(t.dtype) == 0) bad("tensor '" + name + "' has an unknown dtype", t.dtype);
-                if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
-                    bad("tensor '" + name + "' lies outside the file (truncated?); end offset",
-                        offsets.size() == 2 ? offsets[1] : 0);
-                if (offsets[1] - offsets[0] != t.elements() * dtype_size(t.dtype))
-                    bad("tensor '" + name + "' byte size does not match its shape", offsets[1] - offsets[0]);
-                t.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_start + offsets[0]),
-                               bytes.begin() + static_cast<std::ptrdiff_t>(data_start + offsets[1]));
-                result.tensors.emplace(name, std::move(t));
-            }
-        } catch (const nlohmann::json::exception& e) {
-            bad("malformed header entry", std::string(e.what()));
-        }
-        for (const auto& [name, t] : result.tensors) {
-            const auto it = result.metadata.find("crc32." + name);
-            if (it == result.metadata.end()) bad("no checksum for tensor '" + name + "'", name);
-            const std::string actual = hex(crc32_of(t.bytes));
-            if (it->second != actual)
-                ebm::detail::fail(where, "checksum mismatch in '" + source + "': tensor '" + name + "' is corrupted (stored crc32 " +
-                                             it->second + ")", actual);
-        }
-        return result;
-    }
-};
-
-inline std::vector<std::uint8_t> read_all(const std::filesystem::path& path, const char* where) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) ebm::detail::fail(where, "checkpoint file not found", path.string());
-    std::ifstream in(path, std::ios::binary);
-    if (!in) ebm::detail::fail(where, "cannot open checkpoint for reading", path.string());
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// Atomic replace: write `path.tmp`, fsync, rename over `path`, fsync the folder. Throws ebm::runtime_error and
-/// removes the temporary on failure; `path` is then untouched.
-inline void write_atomically(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes, const char* where) {
-    const std::filesystem::path temporary = path.string() + ".tmp";
-    auto failure = [&](const std::string& what) {
-        const int err = errno;
-        std::error_code ignored;
-        if (!std::filesystem::is_directory(temporary, ignored)) std::filesystem::remove(temporary, ignored);
-        throw ebm::runtime_error("ebm::" + std::string(where) + ": " + what + ": " + std::strerror(err) + " (got '" +
-                                 temporary.string() + "')");
-    };
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) failure("cannot create the temporary file");
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            ::close(fd);
-            failure("writing the temporary file failed");
-        }
-        done += static_cast<std::size_t>(w);
-    }
-    if (::fsync(fd) != 0) {
-        ::close(fd);
-        failure("fsync of the temporary file failed");
-    }
-    if (::close(fd) != 0) failure("closing the temporary file failed");
-    if (::rename(temporary.c_str(), path.c_str()) != 0) failure("renaming the temporary file over the checkpoint failed");
-    std::filesystem::path folder = path.parent_path();
-    if (folder.empty()) folder = ".";
-    const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
-    }
-}
-
-}  // namespace detail::safetensors
 
 // ---- describing an energy --------------------------------------------------------------------------------------
 
@@ -339,9 +168,31 @@ void visit_state(V& v, State& st) {
     }
 }
 
+/// The PyTorch-named parameter tensors of an energy, looking through wrappers (scaled, tempered); null when it
+/// has none.
+template <class E>
+const std::vector<parameter_tensor>* named_parameters(const E& energy) {
+    if constexpr (requires { energy.parameter_tensors(); })
+        return &energy.parameter_tensors();
+    else if constexpr (requires { energy.inner(); })
+        return named_parameters(energy.inner());
+    else
+        return nullptr;
+}
+
+/// Energy parameters are saved per tensor under "energy.<PyTorch name>" (a PyTorch module loads them after the
+/// prefix is dropped), or as one "energy.parameters" for an energy without named tensors.
 template <class V, class Trainer>
 void visit_trainer(V& v, Trainer& trainer) {
-    v.floats("energy.parameters", trainer.energy().parameters());
+    if (const auto* tensors = named_parameters(std::as_const(trainer.energy()))) {
+        const auto parameters = span_of(trainer.energy().parameters());
+        for (const auto& t : *tensors)
+            v.floats("energy." + t.name,
+                     parameters.subspan(static_cast<std::size_t>(t.offset), static_cast<std::size_t>(t.count())),
+                     std::vector<std::uint64_t>(t.shape.begin(), t.shape.end()));
+    } else {
+        v.floats("energy.parameters", trainer.energy().parameters());
+    }
     visit_state<false>(v, trainer.optimizer_state());
     visit_state<false>(v, trainer.initializer_state());
     visit_state<true>(v, trainer.sampler_state());
@@ -357,24 +208,25 @@ std::vector<std::uint8_t> to_bytes(std::span<const T> values) {
 struct saver {
     static constexpr bool loading = false;
     const char* where = "save_checkpoint";
-    safetensors::file out;
+    std::vector<io::named_tensor> tensors;
+    std::map<std::string, std::string> metadata;
 
     template <class Values>
     void floats(const std::string& name, Values&& values, std::vector<std::uint64_t> shape = {}) {
         const std::vector<float> host = to_host_vector(span_of(values));
-        const std::span<const float> s(host);
-        for (std::size_t k = 0; k < s.size(); ++k)
-            if (!std::isfinite(s[k]))
+        for (std::size_t k = 0; k < host.size(); ++k)
+            if (!std::isfinite(host[k]))
                 ebm::detail::fail(where, "refusing to save a non-finite state: " + name + "[" + std::to_string(k) + "]",
-                                  s[k]);
-        if (shape.empty()) shape = {s.size()};
-        out.tensors[name] = {"F32", shape, to_bytes(s)};
+                                  host[k]);
+        std::vector<index> extents(shape.begin(), shape.end());
+        if (extents.empty()) extents = {static_cast<index>(host.size())};
+        tensors.push_back(io::named_tensor::of(name, std::move(extents), host));
     }
     void words(const std::string& name, std::vector<std::uint32_t>& values) {
-        out.tensors[name] = {"U32", {values.size()}, to_bytes(std::span<const std::uint32_t>(values))};
+        tensors.push_back(io::named_tensor::of(name, {static_cast<index>(values.size())}, values));
     }
     void counter(const std::string& name, std::uint64_t& value) {
-        out.tensors[name] = {"U64", {1}, to_bytes(std::span<const std::uint64_t>(&value, 1))};
+        tensors.push_back(io::named_tensor::of(name, {1}, std::span<const std::uint64_t>(&value, 1)));
     }
 };
 
@@ -383,26 +235,30 @@ struct loader {
     static constexpr bool loading = true;
     const char* where = "load_checkpoint";
     std::string source;
-    const safetensors::file* in = nullptr;
+    const io::safetensors_file* in = nullptr;
     bool apply = false;
 
-    const safetensors::tensor& find(const std::string& name, const char* dtype, std::uint64_t elements) const {
-        const auto it = in->tensors.find(name);
-        if (it == in->tensors.end())
-            ebm::detail::fail(where, "'" + source + "' does not match this trainer: it has no tensor", name);
-        if (it->second.dtype != dtype)
-            ebm::detail::fail(where, "'" + source + "' does not match this trainer: tensor '" + name + "' must be " + dtype,
-                              it->second.dtype);
-        if (it->second.elements() != elements)
+    const io::named_tensor& find(const std::string& name, io::dtype type, std::uint64_t elements) const {
+        const io::named_tensor* t = in->find(name);
+        if (t == nullptr) ebm::detail::fail(where, "'" + source + "' does not match this trainer: it has no tensor", name);
+        if (t->type != type)
+            ebm::detail::fail(where, "'" + source + "' does not match this trainer: tensor '" + name + "' must be " +
+                                         std::string(io::dtype_name(type)),
+                              std::string(io::dtype_name(t->type)));
+        if (static_cast<std::uint64_t>(t->elements()) != elements)
             ebm::detail::fail(where, "'" + source + "' does not match this trainer (another architecture or configuration?): "
                                      "tensor '" + name + "' must have " + std::to_string(elements) + " elements",
-                              it->second.elements());
-        return it->second;
+                              t->elements());
+        return *t;
     }
     template <class Values>
-    void floats(const std::string& name, Values&& values, std::vector<std::uint64_t> = {}) {
+    void floats(const std::string& name, Values&& values, std::vector<std::uint64_t> shape = {}) {
         const auto target = span_of(values);
-        const auto& t = find(name, "F32", target.size());
+        const auto& t = find(name, io::dtype::f32, target.size());
+        if (!shape.empty() && !std::equal(shape.begin(), shape.end(), t.shape.begin(), t.shape.end()))
+            ebm::detail::fail(where, "'" + source + "' does not match this trainer: tensor '" + name + "' must have shape " +
+                                         io::internal::shape_text(std::vector<index>(shape.begin(), shape.end())),
+                              io::internal::shape_text(t.shape));
         if (!apply || t.bytes.empty()) return;
         std::vector<float> host(target.size());
         std::memcpy(host.data(), t.bytes.data(), t.bytes.size());
@@ -414,22 +270,22 @@ struct loader {
         ebm::detail::fail(where, "'" + source + "' is corrupted: " + what, value);
     }
     void words(const std::string& name, std::vector<std::uint32_t>& values) {
-        const auto& t = find(name, "U32", values.size());
+        const auto& t = find(name, io::dtype::u32, values.size());
         if (!t.bytes.empty()) std::memcpy(values.data(), t.bytes.data(), t.bytes.size());  // a copy: safe in both passes
     }
     void counter(const std::string& name, std::uint64_t& value) {
-        const auto& t = find(name, "U64", 1);
+        const auto& t = find(name, io::dtype::u64, 1);
         if (apply) std::memcpy(&value, t.bytes.data(), 8);
     }
     [[nodiscard]] std::uint64_t read_counter(const std::string& name) const {
-        const auto& t = find(name, "U64", 1);
+        const auto& t = find(name, io::dtype::u64, 1);
         std::uint64_t value = 0;
         std::memcpy(&value, t.bytes.data(), 8);
         return value;
     }
 };
 
-inline checkpoint_info info_of(const safetensors::file& f, const std::string& source, const char* where) {
+inline checkpoint_info info_of(const io::safetensors_file& f, const std::string& source, const char* where) {
     auto get = [&](const char* key) -> std::string {
         const auto it = f.metadata.find(key);
         if (it == f.metadata.end())
@@ -450,22 +306,38 @@ inline checkpoint_info info_of(const safetensors::file& f, const std::string& so
 
 }  // namespace detail::checkpointing
 
+namespace detail::checkpointing {
+
+template <class E, class S, class I, class O>
+std::string serialize(ml_trainer<E, S, I, O>& trainer, const std::string& config, std::optional<std::string> architecture) {
+    saver s;
+    visit_trainer(s, trainer);
+    std::uint64_t iteration = trainer.iteration(), steps = trainer.sampler_steps(), seed_value = trainer.rng().seed_value();
+    s.counter("trainer.iteration", iteration);
+    s.counter("trainer.sampler_steps", steps);
+    s.counter("trainer.seed", seed_value);
+    s.metadata["format"] = checkpoint_format;
+    s.metadata["architecture"] = architecture ? *architecture : energy_architecture(trainer.energy());
+    s.metadata["config"] = config;
+    s.metadata["iteration"] = std::to_string(iteration);
+    return io::safetensors_bytes(s.tensors, s.metadata, true, s.where);
+}
+
+inline io::safetensors_file read(const std::filesystem::path& path, const char* where) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) ebm::detail::fail(where, "checkpoint file not found", path.string());
+    return io::read_safetensors(path, true, where);
+}
+
+}  // namespace detail::checkpointing
+
 /// The state of `trainer` as checkpoint bytes (safetensors). The architecture defaults to
 /// energy_architecture(trainer.energy()).
 template <class E, class S, class I, class O>
 std::vector<std::uint8_t> checkpoint_bytes(ml_trainer<E, S, I, O>& trainer, const std::string& config = "{}",
                                            std::optional<std::string> architecture = std::nullopt) {
-    detail::checkpointing::saver s;
-    detail::checkpointing::visit_trainer(s, trainer);
-    std::uint64_t iteration = trainer.iteration(), steps = trainer.sampler_steps(), seed_value = trainer.rng().seed_value();
-    s.counter("trainer.iteration", iteration);
-    s.counter("trainer.sampler_steps", steps);
-    s.counter("trainer.seed", seed_value);
-    s.out.metadata["format"] = checkpoint_format;
-    s.out.metadata["architecture"] = architecture ? *architecture : energy_architecture(trainer.energy());
-    s.out.metadata["config"] = config;
-    s.out.metadata["iteration"] = std::to_string(iteration);
-    return s.out.serialize();
+    const std::string bytes = detail::checkpointing::serialize(trainer, config, std::move(architecture));
+    return {bytes.begin(), bytes.end()};
 }
 
 /// Saves the trainer atomically to `path` (see the file comment). A non-finite state is refused (ebm::error)
@@ -473,14 +345,13 @@ std::vector<std::uint8_t> checkpoint_bytes(ml_trainer<E, S, I, O>& trainer, cons
 template <class E, class S, class I, class O>
 void save_checkpoint(const std::filesystem::path& path, ml_trainer<E, S, I, O>& trainer, const std::string& config = "{}",
                      std::optional<std::string> architecture = std::nullopt) {
-    const auto bytes = checkpoint_bytes(trainer, config, std::move(architecture));
-    detail::safetensors::write_atomically(path, bytes, "save_checkpoint");
+    io::write_file_atomically(path, detail::checkpointing::serialize(trainer, config, std::move(architecture)),
+                              "save_checkpoint");
 }
 
 /// Reads and verifies a checkpoint's header and checksums, and returns what it says about itself.
 inline checkpoint_info read_checkpoint_info(const std::filesystem::path& path) {
-    const auto bytes = detail::safetensors::read_all(path, "read_checkpoint_info");
-    const auto f = detail::safetensors::file::parse(bytes, path.string(), "read_checkpoint_info");
+    const auto f = detail::checkpointing::read(path, "read_checkpoint_info");
     return detail::checkpointing::info_of(f, path.string(), "read_checkpoint_info");
 }
 
@@ -491,8 +362,7 @@ template <class E, class S, class I, class O>
 checkpoint_info load_checkpoint(const std::filesystem::path& path, ml_trainer<E, S, I, O>& trainer,
                                 std::optional<std::string> architecture = std::nullopt) {
     const char* where = "load_checkpoint";
-    const auto bytes = detail::safetensors::read_all(path, where);
-    const auto f = detail::safetensors::file::parse(bytes, path.string(), where);
+    const auto f = detail::checkpointing::read(path, where);
     const checkpoint_info info = detail::checkpointing::info_of(f, path.string(), where);
     const std::string expected = architecture ? *architecture : energy_architecture(trainer.energy());
     if (info.architecture != expected)

@@ -3,7 +3,7 @@
 // overrides `section.key=value`. Resolution order: preset defaults (the file's "preset", or "short_run"), then
 // the file, then the overrides. Unknown presets, sections and keys are errors that name the key, before any work.
 //
-// Presets (REFERENCE.md, "Image configurations"):
+// Presets (the authors' image configurations, docs/training.md):
 //   short_run                 uniform [-1,1] init every iteration, K = 100 decoupled Langevin (lambda 1, sigma
 //                             0.01), Adam 1e-4 (0.9, 0.999), data noise 0.03, batch 64, LeakyReLU 0.2, n_f 64
 //   anatomy_non_convergent    uniform init, L = 100 Langevin eps 0.01 on U = F/(eps^2/2), Adam 1e-4, data noise
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <string>
 #include <string_view>
@@ -216,17 +217,33 @@ public:
             if (!v.is_string()) fail("train_config", "key '" + name + "' must be a string", v.dump());
             out = v.get<std::string>();
         } else if constexpr (std::is_integral_v<T>) {
+            // Range-checked: a value the field cannot hold is an error, never wrapped around.
             if (!v.is_number_integer()) fail("train_config", "key '" + name + "' must be an integer", v.dump());
-            if constexpr (std::is_unsigned_v<T>) {
-                if (v.is_number_unsigned()) out = v.get<T>();
-                else if (v.get<std::int64_t>() < 0) fail("train_config", "key '" + name + "' must be >= 0", v.dump());
-                else out = static_cast<T>(v.get<std::int64_t>());
+            constexpr auto low = std::numeric_limits<T>::min();
+            constexpr auto high = std::numeric_limits<T>::max();
+            const std::string range = "' must lie in [" + std::to_string(low) + ", " + std::to_string(high) + "]";
+            if (v.is_number_unsigned()) {
+                const auto u = v.get<std::uint64_t>();
+                if (u > static_cast<std::uint64_t>(high)) fail("train_config", "key '" + name + range, v.dump());
+                out = static_cast<T>(u);
             } else {
-                out = v.get<T>();
+                const auto i = v.get<std::int64_t>();
+                if constexpr (std::is_unsigned_v<T>) {
+                    if (i < 0) fail("train_config", "key '" + name + "' must be >= 0", v.dump());
+                } else {
+                    if (i < static_cast<std::int64_t>(low) || i > static_cast<std::int64_t>(high))
+                        fail("train_config", "key '" + name + range, v.dump());
+                }
+                out = static_cast<T>(i);
             }
         } else if constexpr (std::is_floating_point_v<T>) {
+            // Finite in the field's own type: 1e300 must not become a float infinity that passes "> 0" checks.
             if (!v.is_number()) fail("train_config", "key '" + name + "' must be a number", v.dump());
-            out = v.get<T>();
+            const double d = v.get<double>();
+            if (!std::isfinite(d) || std::abs(d) > static_cast<double>(std::numeric_limits<T>::max()))
+                fail("train_config", "key '" + name + "' must be a finite number within +-" +
+                                         detail::to_text(std::numeric_limits<T>::max()), v.dump());
+            out = static_cast<T>(d);
         } else {
             static_assert(std::is_same_v<T, anneal_schedule>);
             section_reader sub(v, name);

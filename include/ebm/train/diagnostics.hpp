@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 
 namespace ebm {
 
@@ -41,18 +42,11 @@ inline std::string csv_row(const iteration_record& rec) {
     return line;
 }
 
-/// Writes the records as CSV: to `path + ".tmp"` first, renamed over `path` only when complete.
+/// Writes the records as CSV, atomically (io/atomic_file.hpp).
 inline void write_csv(const std::filesystem::path& path, std::span<const iteration_record> records) {
-    const std::filesystem::path temporary = path.string() + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::trunc);
-        if (!out) throw runtime_error("ebm::write_csv: cannot open '" + temporary.string() + "' for writing");
-        out << csv_header() << '\n';
-        for (const auto& rec : records) out << csv_row(rec) << '\n';
-        out.flush();
-        if (!out) throw runtime_error("ebm::write_csv: writing '" + temporary.string() + "' failed");
-    }
-    std::filesystem::rename(temporary, path);
+    std::string text = std::string(csv_header()) + "\n";
+    for (const auto& rec : records) text += csv_row(rec) + "\n";
+    io::write_file_atomically(path, text, "write_csv");
 }
 
 /// Reads a CSV written by write_csv or csv_log (the same header, one record per row). The file is rejected whole:

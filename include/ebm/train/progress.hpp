@@ -1,9 +1,10 @@
 #pragma once
-// A live progress line for training on a terminal:
+// Progress of a training run:
 //   iteration 1200/100000  3.41 it/s  ETA 8h02m  d_t -0.0123  r_t 0.0981
-// redrawn in place (carriage return, erase to end of line) at most `redraws_per_second` times, and only when the
-// stream is a terminal (isatty), so logs and pipes never see control characters. it/s is measured over this
-// session (since construction or the last resume), ETA from it.
+// On a terminal (isatty) the line is redrawn in place (carriage return, erase to end of line) at most
+// `redraws_per_second` times. Anywhere else (a log file, a pipe, a batch job) the same text is printed as plain
+// lines, one every `plain_every_seconds` and one for the last iteration, so logs show progress without control
+// characters. it/s is measured over this session (since construction or the last resume), ETA from it.
 #include <unistd.h>
 
 #include <chrono>
@@ -20,14 +21,22 @@ class progress_line {
 public:
     /// total: the last iteration number + 1; first: the iteration this session starts at (resume).
     explicit progress_line(std::uint64_t total, std::uint64_t first = 0, std::FILE* stream = stdout,
-                           double redraws_per_second = 4.0)
-        : total_(total), first_(first), stream_(stream), interval_(1.0 / redraws_per_second),
-          enabled_(stream != nullptr && ::isatty(::fileno(stream)) == 1), start_(clock::now()), last_draw_(start_) {}
+                           double redraws_per_second = 4.0, double plain_every_seconds = 60.0)
+        : total_(total), first_(first), stream_(stream),
+          terminal_(stream != nullptr && ::isatty(::fileno(stream)) == 1),
+          interval_(terminal_ ? 1.0 / redraws_per_second : plain_every_seconds), enabled_(stream != nullptr),
+          start_(clock::now()), last_draw_(start_) {}
 
-    /// Whether the line is drawn at all (the stream is a terminal).
+    /// Whether anything is printed at all.
     [[nodiscard]] bool enabled() const { return enabled_; }
-    /// Forces drawing on or off (tests, or --progress / --no-progress flags).
-    void set_enabled(bool on) { enabled_ = on && stream_ != nullptr; }
+    /// Whether the line is redrawn in place (a terminal) rather than printed as plain lines.
+    [[nodiscard]] bool in_place() const { return terminal_; }
+    /// Turns printing off (--no-progress), or on; on a stream that is not a terminal, forced_in_place draws in place
+    /// anyway (tests).
+    void set_enabled(bool on, bool forced_in_place = false) {
+        enabled_ = on && stream_ != nullptr;
+        if (forced_in_place) terminal_ = true;
+    }
 
     /// Records one finished iteration; redraws when enough time has passed (or on the last iteration).
     void update(const iteration_record& rec) {
@@ -40,9 +49,13 @@ public:
         const double elapsed = std::chrono::duration<double>(now - start_).count();
         const double rate = elapsed > 0 && done_ > first_ ? static_cast<double>(done_ - first_) / elapsed : 0.0;
         const std::string line = format(done_, total_, rate, rec.d, rec.r);
-        std::fprintf(stream_, "\r%s\x1b[K", line.c_str());
+        if (terminal_) {
+            std::fprintf(stream_, "\r%s\x1b[K", line.c_str());
+            drawn_ = true;
+        } else {
+            std::fprintf(stream_, "%s\n", line.c_str());
+        }
         std::fflush(stream_);
-        drawn_ = true;
     }
 
     /// Ends the line (a newline) if anything was drawn; call before other output and at the end.
@@ -88,7 +101,8 @@ private:
     std::uint64_t total_;
     std::uint64_t first_;
     std::FILE* stream_;
-    double interval_;
+    bool terminal_;
+    double interval_;  // seconds between redraws (terminal) or between plain lines
     bool enabled_;
     bool drawn_ = false;
     std::uint64_t done_ = 0;

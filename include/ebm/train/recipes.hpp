@@ -1,5 +1,5 @@
 #pragma once
-// The papers' recipes as types and factories, with the defaults of the authors' code (REFERENCE.md).
+// The papers' recipes as types and factories, with the defaults of the authors' code (docs/training.md).
 //   convergent_trainer      Anatomy convergent ML: U = F/(eps^2/2), persistent bank from U[-1,1], Langevin with
 //                           noise, L = 500, eps = 0.125 (toys), SGD with gamma = (eps^2/2) * gamma0
 //   non_convergent_trainer  Anatomy non-convergent ML: U = F/(eps^2/2), Gaussian noise init each iteration,
@@ -29,7 +29,7 @@ using short_run_trainer = ml_trainer<F, langevin_decoupled, uniform_noise, adam>
 struct convergent_settings {
     float epsilon = 0.125f;
     index steps = 500;
-    float gamma0 = 0.1f;  // toy configs; 0.0005 for images (REFERENCE.md)
+    float gamma0 = 0.1f;  // toy configs; 0.0005 for images (the authors' image configs)
     index bank_size = 10'000;
     index batch_size = 100;
     seed random_seed{123};

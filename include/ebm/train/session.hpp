@@ -21,6 +21,7 @@
 
 #include "../batch.hpp"
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 #include "checkpoint.hpp"
 #include "diagnostics.hpp"
 
@@ -77,11 +78,9 @@ public:
                 if (iteration < first) kept.push_back(line);
             }
         }
-        std::ofstream rewrite(path_, std::ios::trunc);
-        if (!rewrite) throw runtime_error("ebm::csv_log: cannot open '" + path_.string() + "' for writing");
-        rewrite << csv_header() << '\n';
-        for (const auto& line : kept) rewrite << line << '\n';
-        rewrite.close();
+        std::string text = std::string(csv_header()) + "\n";
+        for (const auto& line : kept) text += line + "\n";
+        io::write_file_atomically(path_, text, "csv_log");  // a crash here keeps the old rows
         out_.open(path_, std::ios::app);
         if (!out_) throw runtime_error("ebm::csv_log: cannot open '" + path_.string() + "' for appending");
     }

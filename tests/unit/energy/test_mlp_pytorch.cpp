@@ -1,7 +1,8 @@
 // mlp against PyTorch 1.13 (Debian's python3-torch, float32) on the same weights and inputs: a {2, 4, 4, 1} net
 // with LeakyReLU(0.05) loaded into nn.Sequential(Linear, LeakyReLU, Linear, LeakyReLU, Linear) from the flat vector
-// in state_dict order (0.weight, 0.bias, 2.weight, 2.bias, 4.weight, 4.bias). Reference values were computed once
-// with /usr/bin/python3 (torch.autograd: U, dU/dx of sum U, and d(sum w U)/dtheta) and are embedded here.
+// in state_dict order (0.weight, 0.bias, 2.weight, 2.bias, 4.weight, 4.bias). The reference values embedded here are
+// printed by tests/unit/torch/mlp_reference.py (torch.autograd: U, dU/dx of sum U, and d(sum w U)/dtheta); the ctest
+// entry torch_reference:mlp reruns it and checks that they still equal what is embedded.
 #include <doctest/doctest.h>
 
 #include <ebm/energy/mlp.hpp>

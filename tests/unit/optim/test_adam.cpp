@@ -1,5 +1,6 @@
 // Adam against its first two steps computed by hand in double, and against PyTorch 1.13's torch.optim.Adam
-// (float32, computed once with /usr/bin/python3 on the same inputs) for three steps.
+// (float32, on the same inputs) for three steps: the values are printed by tests/unit/torch/optim_reference.py adam,
+// and the ctest entry torch_reference:adam reruns it and checks them against this file.
 #include <doctest/doctest.h>
 
 #include <ebm/optim/adam.hpp>

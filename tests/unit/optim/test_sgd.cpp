@@ -1,5 +1,6 @@
 // SGD against hand-computed steps (PyTorch's torch.optim.SGD arithmetic), with and without momentum, plus
-// PyTorch 1.13's own results for the same inputs (computed once with /usr/bin/python3, float32).
+// PyTorch 1.13's own results for the same inputs (float32): printed by tests/unit/torch/optim_reference.py sgd, and
+// checked against this file by the ctest entry torch_reference:sgd.
 #include <doctest/doctest.h>
 
 #include <ebm/optim/sgd.hpp>

@@ -125,3 +125,24 @@ TEST_CASE("langevin: zero steps leave the chains unchanged and report the start"
     CHECK(std::equal(x0.view().values().begin(), x0.view().values().end(), x.view().values().begin()));
     CHECK(stats.mean_gradient_norm > 0.0);
 }
+
+TEST_CASE("langevin: chains whose final energy is not finite are counted in non_finite_chains") {
+    const ebm_test::quadratic energy;  // with lambda = 8 every coordinate is multiplied by -3, -7 or -11 per step
+    const ebm::index chains = 5;
+    for (const ebm::index steps : {ebm::index{3}, ebm::index{120}}) {
+        const ebm::langevin_decoupled sampler{.step_size_lambda = 8.0f, .noise_sigma = 0.0f, .steps = steps,
+                                              .chains_per_task = 2};
+        auto x = start_points(chains);
+        for (ebm::index k = 0; k < 3; ++k) x.chain(2)[k] = 0.0f;  // a fixed point: stays finite
+        auto st = sampler.make_state(energy, chains);
+        const auto stats = sampler.run(st, energy, x, ebm::philox(1), 0);
+        if (steps == 3) {  // 11^3 x 5 stays far below FLT_MAX: nothing to report
+            CHECK(stats.non_finite_chains == 0);
+            CHECK(std::isfinite(stats.mean_energy));
+        } else {  // 3^120 overflows: every chain but the one at the fixed point
+            CHECK(stats.non_finite_chains == chains - 1);
+            CHECK_FALSE(std::isfinite(stats.mean_energy));
+            CHECK(x.chain(2)[0] == 0.0f);
+        }
+    }
+}

@@ -42,7 +42,7 @@
 #include "../../batch.hpp"
 #include "../../config.hpp"
 #include "../../energy/convnet_nonlocal_layout.hpp"
-#include "../../energy/convnet_tensor.hpp"
+#include "../../energy/parameter_tensor.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
 #include "check.cuh"

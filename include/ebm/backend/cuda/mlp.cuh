@@ -21,6 +21,7 @@
 
 #include "../../batch.hpp"
 #include "../../config.hpp"
+#include "../../energy/parameter_tensor.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
 #include "check.cuh"
@@ -147,6 +148,8 @@ public:
     [[nodiscard]] const std::vector<index>& layer_sizes() const { return sizes_; }
     [[nodiscard]] float negative_slope() const { return slope_; }
     [[nodiscard]] index parameter_count() const { return parameter_count_; }
+    /// Names (PyTorch's nn.Sequential), shapes and offsets of the parameters: as ebm::mlp::parameter_tensors().
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return tensors_; }
     /// Device spans: the flat parameters in ebm::mlp's order.
     [[nodiscard]] device_span<float> parameters() { return {parameters_.data(), static_cast<std::size_t>(parameter_count_)}; }
     [[nodiscard]] device_span<const float> parameters() const {
@@ -220,17 +223,15 @@ private:
         if (sizes_.back() != 1)
             ebm::detail::fail("cuda::mlp", "the last layer size must be 1 (one energy per chain)", sizes_.back());
         ebm::detail::require_in_closed("cuda::mlp", "negative_slope", slope_, 0.0f, 1.0f);
+        tensors_ = mlp_parameter_tensors(sizes_);
         weight_offset_.clear();
         bias_offset_.clear();
-        index offset = 0;
         for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
-            weight_offset_.push_back(offset);
-            offset += sizes_[l] * sizes_[l + 1];
-            bias_offset_.push_back(offset);
-            offset += sizes_[l + 1];
+            weight_offset_.push_back(tensors_[2 * l].offset);
+            bias_offset_.push_back(tensors_[2 * l + 1].offset);
         }
-        parameter_count_ = offset;
-        parameters_.resize(offset);
+        parameter_count_ = tensors_.back().offset + tensors_.back().count();
+        parameters_.resize(parameter_count_);
     }
 
     void check_call(const char* where, const_device_batch_view x, device_span<float> u, const workspace& ws) const {
@@ -314,6 +315,7 @@ private:
     std::vector<index> sizes_;
     float slope_ = 0.01f;
     std::vector<index> weight_offset_, bias_offset_;
+    std::vector<parameter_tensor> tensors_;
     index parameter_count_ = 0;
     device_buffer<float> parameters_;
 };
