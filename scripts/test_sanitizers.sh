@@ -3,9 +3,18 @@
 # builds the `debug` preset (build/debug: -O1 -g1, -fsanitize=address,undefined,float-cast-overflow,
 # -fno-sanitize-recover=all, _GLIBCXX_ASSERTIONS) with tests, examples and benchmarks, then runs every ctest entry.
 # Any sanitizer report aborts the program under test, so it fails its ctest entry. scripts/test.sh runs this after
-# the release suite (CI: .ci/run). Usage: scripts/test_sanitizers.sh [extra ctest arguments, e.g. -R test_sampler]
+# the release suite (CI: .ci/run). Usage: scripts/test_sanitizers.sh [--quick] [extra ctest arguments, e.g. -R x]
+#   --quick   only the unit suites of randomness, samplers, initializers, optimizers, data readers, configuration,
+#             checkpoints (safetensors, atomic writes, resume), MCMC diagnostics and the fuzz-corpus replays: what CI
+#             runs until the whole suite's sanitizer build is measured to fit CI's time limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=0
+if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
+quick_targets=(test_random test_optim test_init test_sampler test_data test_train_config test_checkpoint
+               test_mcmc_diagnostics ebm_fuzz_harnesses)
+quick_tests='^(test_random|test_optim|test_init|test_sampler|test_data|test_train_config|test_checkpoint|test_mcmc_diagnostics):|^fuzz_replay[.]'
+
 stage_start=$(date +%s)
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
@@ -31,7 +40,13 @@ for reason in "${exclude_reasons[@]}"; do echo "test_sanitizers: EXCLUDED: $reas
 
 build_start=$(date +%s)
 cmake --preset debug >/dev/null
-cmake --build --preset debug -j "$(nproc)"
+if [ "$quick" = 1 ]; then
+  echo "test_sanitizers: --quick: ${quick_targets[*]}"
+  cmake --build --preset debug -j "$(nproc)" --target "${quick_targets[@]}"
+  set -- -R "$quick_tests" "$@"
+else
+  cmake --build --preset debug -j "$(nproc)"
+fi
 echo "test_sanitizers: debug (sanitizer) build took $(elapsed "$build_start")"
 
 # --timeout: the default limit for entries without their own TIMEOUT (the sanitizers make programs several times
