@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -64,8 +65,8 @@ pid_t spawn(const std::string& program, const std::vector<std::string>& argument
 
 int wait_for(pid_t pid) {
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;  // ECHILD: already reaped
     return status;
 }
 
@@ -129,13 +130,14 @@ int main(int argc, char** argv) {
 
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> moment(0.0, duration);
-    int failures = 0, mid_write = 0, before_first = 0, loaded = 0;
+    int failures = 0, mid_write = 0, before_first = 0, loaded = 0, finished = 0;
     std::uniform_real_distribution<double> into_write(0.0, 0.004);
     std::uniform_int_distribution<int> which_write(0, iterations);  // checkpoints 0 (the start) to `iterations`
     for (int trial = 0; trial < trials; ++trial) {
         fs::remove_all(trial_folder);
         const pid_t pid = spawn(program, common_arguments(trial_folder), log);
         double at = moment(rng);
+        bool reaped = false;
         if (trial % 2 == 0) {  // anywhere in the run
             std::this_thread::sleep_for(std::chrono::duration<double>(at));
         } else {  // inside the n-th checkpoint write: once its temporary appears, after up to 4 ms more
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
             const auto begin = std::chrono::steady_clock::now();
             int status = 0, seen = -1;
             std::string last;
-            while (waitpid(pid, &status, WNOHANG) == 0) {
+            pid_t done = 0;
+            while ((done = waitpid(pid, &status, WNOHANG)) == 0) {
                 const std::string name = temporary_in(trial_folder);
                 if (!name.empty() && name != last) {
                     last = name;
@@ -152,11 +155,19 @@ int main(int argc, char** argv) {
                 }
                 std::this_thread::sleep_for(std::chrono::microseconds(100));
             }
-            std::this_thread::sleep_for(std::chrono::duration<double>(delay));
             at = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+            if (done != 0) {  // the run ended before the chosen write was seen: a complete run, checked below
+                reaped = true;
+                ++finished;
+            } else {
+                std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+                at += delay;
+            }
         }
-        kill(pid, SIGKILL);
-        wait_for(pid);
+        if (!reaped) {
+            kill(pid, SIGKILL);
+            wait_for(pid);
+        }
         if (!temporary_in(trial_folder).empty()) ++mid_write;
 
         const ebm::checkpoint_folder folder(trial_folder);
@@ -188,8 +199,8 @@ int main(int argc, char** argv) {
         failures += ok ? 0 : 1;
     }
     std::printf("train_images_kill: %d trials, %d failed; %d killed while a checkpoint was being written, %d before the "
-                "first checkpoint; %d checkpoints loaded after kills\n",
-                trials, failures, mid_write, before_first, loaded);
+                "first checkpoint, %d runs ended before their chosen write was seen; %d checkpoints loaded after kills\n",
+                trials, failures, mid_write, before_first, finished, loaded);
     if (failures == 0) fs::remove_all(scratch);
     return failures == 0 ? 0 : 1;
 }
