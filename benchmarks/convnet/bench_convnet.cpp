@@ -68,17 +68,26 @@ void BM_langevin_seed(benchmark::State& state) {
 }
 BENCHMARK(BM_langevin_seed)->Args({2, 10})->Args({1, 10})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
-// energy_and_gradient alone (one Langevin step's network work) and the parameter-gradient pass of the ML update.
-void BM_energy_and_gradient(benchmark::State& state) {
-    omp_set_num_threads(static_cast<int>(state.range(0)));
-    const auto net = seed_net();
+// energy_and_gradient of `net` on seed_batch uniform chains with `threads` threads, timed by `state` (steps_per_s,
+// GFLOP_per_s: forward + backward-data); returns how many primitives run on oneDNN's reference kernels.
+std::size_t time_energy_and_gradient(benchmark::State& state, const ebm::convnet& net, int threads) {
+    omp_set_num_threads(threads);
     const ebm::batch x = uniform_batch(net.dimension(), seed_batch);
     ebm::batch g(net.dimension(), seed_batch);
     std::vector<float> u(seed_batch);
     auto ws = net.make_workspace(seed_batch);
     net.energy_and_gradient(x, u, g, ws);
     for (auto _ : state) net.energy_and_gradient(x, u, g, ws);
-    state.counters["steps_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+    const double calls = static_cast<double>(state.iterations());
+    state.counters["steps_per_s"] = benchmark::Counter(calls, benchmark::Counter::kIsRate);
+    state.counters["GFLOP_per_s"] =
+        benchmark::Counter(calls * 2.0 * net.forward_flops_per_chain() * seed_batch * 1e-9, benchmark::Counter::kIsRate);
+    return ws.reference_kernels().size();
+}
+
+// energy_and_gradient alone (one Langevin step's network work) and the parameter-gradient pass of the ML update.
+void BM_energy_and_gradient(benchmark::State& state) {
+    time_energy_and_gradient(state, seed_net(), static_cast<int>(state.range(0)));
 }
 BENCHMARK(BM_energy_and_gradient)->Arg(2)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
@@ -93,6 +102,16 @@ void BM_parameter_gradient(benchmark::State& state) {
     for (auto _ : state) net.accumulate_parameter_gradient(x, w, grad, u, ws);
 }
 BENCHMARK(BM_parameter_gradient)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+// One Langevin step's network work (energy_and_gradient) of the short-run net at other widths n_f (32x32x3, batch
+// 64, one thread). Widths that are not multiples of oneDNN's SIMD block (4, 8, 12) need the layout search of
+// convnet.hpp: without it their second convolution ran on oneDNN's reference kernels (15.7 s per training iteration
+// at n_f 8 against 0.15 s at n_f 16). reference_kernels counts the primitives still served by those.
+void BM_energy_and_gradient_width(benchmark::State& state) {
+    state.counters["reference_kernels"] = static_cast<double>(time_energy_and_gradient(state, seed_net(state.range(0)), 1));
+}
+BENCHMARK(BM_energy_and_gradient_width)->Arg(4)->Arg(8)->Arg(12)->Arg(16)->Arg(32)->Arg(64)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 
 // ---- summary printed after the benchmarks ----
 

@@ -1,5 +1,9 @@
 #pragma once
 // The configured ConvNet on the CPU (oneDNN).
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include <ebm/energy/convnet.hpp>
 
 #include "image_run.hpp"
@@ -8,8 +12,20 @@ namespace image_run {
 
 inline ebm::convnet make_net(const ebm::train_config& c) {
     const net_request r = requested_net(c);
-    if (r.vanilla) return ebm::convnet::vanilla(r.channels, r.features, r.negative_slope, {}, r.init_seed);
-    return ebm::convnet::short_run(r.image_size, r.features, r.channels, r.negative_slope, {}, r.init_seed);
+    ebm::convnet net = r.vanilla ? ebm::convnet::vanilla(r.channels, r.features, r.negative_slope, {}, r.init_seed)
+                                 : ebm::convnet::short_run(r.image_size, r.features, r.channels, r.negative_slope, {},
+                                                           r.init_seed);
+    // oneDNN's reference kernels are 100-1000x slower than its optimised ones: say so before a long run.
+    const std::vector<std::string> slow = net.make_workspace(c.training.batch_size).reference_kernels();
+    if (!slow.empty()) {
+        std::string labels;
+        for (const std::string& label : slow) labels += (labels.empty() ? "" : ", ") + label;
+        std::fprintf(stderr,
+                     "train_images: warning: oneDNN has only its slow reference kernels on this CPU for %s of this "
+                     "net (model.features %lld); training will be much slower than usual\n",
+                     labels.c_str(), static_cast<long long>(r.features));
+    }
+    return net;
 }
 
 }  // namespace image_run

@@ -48,6 +48,31 @@ ebm::convnet tiny_net(float slope = 0.2f, bool negate = false, std::uint64_t s =
 
 std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.end()}; }
 
+/// The float parameter gradient `grad` of sum_i w_i U_i against central differences of its double reference
+/// `weighted(theta)`, along the direction `dir_f` restricted to one parameter tensor at a time, so that an error in a
+/// small tensor (a bias) is not lost in the sum over all of them. Tolerance: 1e-5 of the tensor's sum of |terms| plus
+/// 1e-8 of the sum over every tensor (the float sums' rounding is relative to it).
+template <class Net, class Weighted>
+void check_parameter_gradient(const Net& net, const std::vector<float>& grad, const std::vector<float>& dir_f,
+                              const Weighted& weighted, const std::vector<double>& theta) {
+    double total_scale = 0;
+    for (std::size_t j = 0; j < grad.size(); ++j) total_scale += std::abs(static_cast<double>(grad[j]) * dir_f[j]);
+    for (const auto& tensor : net.parameter_tensors()) {
+        std::vector<double> dir(grad.size(), 0.0);
+        double analytic = 0, scale = 0;
+        for (ebm::index k = tensor.offset; k < tensor.offset + tensor.count(); ++k) {
+            const auto j = static_cast<std::size_t>(k);
+            dir[j] = dir_f[j];
+            analytic += static_cast<double>(grad[j]) * dir[j];
+            scale += std::abs(static_cast<double>(grad[j]) * dir[j]);
+        }
+        const double numeric = central_difference(weighted, theta, dir);
+        INFO(tensor.name << ": float " << analytic << ", double central difference " << numeric << ", difference "
+             << std::abs(analytic - numeric) << " (sum of |terms| " << scale << ")");
+        CHECK(std::abs(analytic - numeric) <= 1e-5 * scale + 1e-8 * total_scale);
+    }
+}
+
 /// The float gradients of a ConvNet energy against central differences (step 1e-6, in double) of its double
 /// reference `reference(theta, x)`: U of every chain, dU/dx coordinate by coordinate (every `stride`-th coordinate),
 /// and the weighted parameter gradient along a random direction within each parameter tensor. The float
@@ -99,22 +124,7 @@ void check_against_double_reference(Net& net, const Reference& reference, ebm::i
             sum += w[static_cast<std::size_t>(i)] * reference(t, std::vector<double>(x.chain(i), x.chain(i) + d));
         return sum;
     };
-    double total_scale = 0;  // sum of |terms| over every tensor: the float sums' rounding is relative to it
-    for (std::size_t j = 0; j < grad.size(); ++j) total_scale += std::abs(static_cast<double>(grad[j]) * dir_f[j]);
-    for (const auto& tensor : net.parameter_tensors()) {
-        std::vector<double> dir(grad.size(), 0.0);
-        double analytic = 0, scale = 0;
-        for (ebm::index k = tensor.offset; k < tensor.offset + tensor.count(); ++k) {
-            const auto j = static_cast<std::size_t>(k);
-            dir[j] = dir_f[j];
-            analytic += static_cast<double>(grad[j]) * dir[j];
-            scale += std::abs(static_cast<double>(grad[j]) * dir[j]);
-        }
-        const double numeric = central_difference(weighted, theta, dir);
-        INFO(tensor.name << ": float " << analytic << ", double central difference " << numeric << ", difference "
-             << std::abs(analytic - numeric) << " (sum of |terms| " << scale << ")");
-        CHECK(std::abs(analytic - numeric) <= 1e-5 * scale + 1e-8 * total_scale);
-    }
+    check_parameter_gradient(net, grad, dir_f, weighted, theta);
 }
 
 std::string error_of(auto&& f) {
@@ -138,6 +148,83 @@ TEST_CASE("convnet: dU/dx and dU/dtheta against central differences of a double-
         };
         check_against_double_reference(net, reference, 3, 1, 7, {0.7f, -0.4f, 1.1f});
     }
+}
+
+// n_f 4, 8 and 12 are not multiples of oneDNN's SIMD block: with the layouts oneDNN picks level by level, the second
+// convolution of these nets ran on oneDNN's reference kernels (3.8 s per Langevin step at n_f 8 and batch 64 instead
+// of about 35 ms). The layout search must find optimised kernels for every primitive, through reorders between
+// levels, and the reordered path must give the gradients of the double-precision reference.
+TEST_CASE("convnet: small widths get optimised oneDNN kernels, and their reordered layouts exact gradients") {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const bool avx2 = (isa & static_cast<unsigned>(dnnl::cpu_isa::avx2)) == static_cast<unsigned>(dnnl::cpu_isa::avx2);
+    const bool avx512 = (isa & static_cast<unsigned>(dnnl::cpu_isa::avx512_core)) ==
+                        static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    MESSAGE("oneDNN " << ebm::onednn::version() << ", CPU ISA mask " << isa << (avx2 ? "" : ": no AVX2, the kernel checks are skipped"));
+    bool reordered_somewhere = false;
+    for (const ebm::index channels : {1, 3})
+        for (const ebm::index n_f : {4, 8, 12, 16, 32}) {
+            const auto net = ebm::convnet::short_run(32, n_f, channels);
+            auto ws = net.make_workspace(64);
+            const auto reference = ws.reference_kernels();
+            std::string listed;
+            for (const auto& label : reference) listed += " " + label;
+            INFO("channels " << channels << ", n_f " << n_f << ": reference kernels:" << listed);
+            if (avx2) CHECK(reference.empty());
+            // Which levels read a reordered copy shows in the profile's labels.
+            const ebm::batch x = uniform_batch(net.dimension(), 64, 3);
+            ebm::batch g(net.dimension(), 64);
+            std::vector<float> u(64);
+            ws.profiling().enabled = true;
+            net.energy_and_gradient(x, u, g, ws);
+            for (const auto& label : ws.profiling().labels)
+                if (label.find(".input_reorder") != std::string::npos) reordered_somewhere = true;
+        }
+    if (avx512) CHECK_MESSAGE(reordered_somewhere, "no net of this test reads a reordered input: the test below would not "
+                                                   "exercise the reordered path");
+
+    // short_run(32, n_f 8, 1 channel) at batch 64 reads a reordered input at its second convolution (AVX-512).
+    const ebm::index n = 64;
+    const auto net = ebm::convnet::short_run(32, 8, 1, 0.2f, {}, ebm::seed{4});
+    const auto arch = net.architecture();
+    const ebm::index d = net.dimension();
+    const ebm::batch x = uniform_batch(d, n, 21);
+    auto ws = net.make_workspace(n);
+    std::vector<float> u(n), u2(n);
+    ebm::batch g(d, n);
+    net.energy_and_gradient(x, u, g, ws);
+    const std::vector<double> theta(net.parameters().begin(), net.parameters().end());
+    const auto chain = [&](ebm::index i) { return std::vector<double>(x.chain(i), x.chain(i) + d); };
+    std::vector<float> dir_f(static_cast<std::size_t>(std::max(d, net.parameter_count())));
+    ebm::fill_uniform(ebm::philox(9), ebm::purpose::user, 0, 0, dir_f.data(), static_cast<ebm::index>(dir_f.size()),
+                      -1.0f, 1.0f);
+    for (const ebm::index i : {0, 17, 63}) {
+        const std::vector<double> xi = chain(i);
+        const double ref_u = convnet_energy(arch, false, theta, xi);
+        CHECK(std::abs(u[static_cast<std::size_t>(i)] - ref_u) <= 1e-5 * std::max(std::abs(ref_u), 1.0));
+        // dU/dx along a random direction
+        const std::vector<double> dir(dir_f.begin(), dir_f.begin() + d);
+        double analytic = 0, scale = 0;
+        for (ebm::index k = 0; k < d; ++k) {
+            analytic += static_cast<double>(g.chain(i)[k]) * dir[static_cast<std::size_t>(k)];
+            scale += std::abs(static_cast<double>(g.chain(i)[k]) * dir[static_cast<std::size_t>(k)]);
+        }
+        const double numeric =
+            central_difference([&](const std::vector<double>& xx) { return convnet_energy(arch, false, theta, xx); }, xi, dir);
+        INFO("chain " << i << ": dU/dx . v float " << analytic << ", double central difference " << numeric);
+        CHECK(std::abs(analytic - numeric) <= 1e-5 * scale);
+    }
+    // The parameter gradient with weight on three chains, per tensor along the random direction.
+    std::vector<float> w(n, 0.0f), grad(static_cast<std::size_t>(net.parameter_count()), 0.0f);
+    w[0] = 0.5f;
+    w[17] = -1.25f;
+    w[63] = 2.0f;
+    net.accumulate_parameter_gradient(x, w, grad, u2, ws);
+    CHECK(u2 == u);
+    const auto weighted = [&](const std::vector<double>& t) {
+        return 0.5 * convnet_energy(arch, false, t, chain(0)) - 1.25 * convnet_energy(arch, false, t, chain(17)) +
+               2.0 * convnet_energy(arch, false, t, chain(63));
+    };
+    check_parameter_gradient(net, grad, dir_f, weighted, theta);
 }
 
 TEST_CASE("convnet: accumulate_parameter_gradient adds to grad and is linear in the weights") {

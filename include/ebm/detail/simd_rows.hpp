@@ -6,6 +6,9 @@
 // backend does not use these kernels), and callers then take their portable path.
 #include <algorithm>
 #include <cstring>
+#if defined(__FMA__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#endif
 
 #include "../config.hpp"
 
@@ -65,6 +68,37 @@ inline constexpr int max_vectors = 8;  // widths up to 8 vectors (128 floats wit
 #endif
 }
 
+/// acc + s * r. Where the target has FMA (`fused`) with one rounding per lane, written as the instruction itself:
+/// GCC forms FMAs from `acc += s * r` only from -O2 on, so a kernel that relied on it gave other bits at -O1 (the
+/// sanitizer build) than at -O3. Without FMA a multiply then an add, at every level.
+#if defined(__FMA__) && (defined(__x86_64__) || defined(__i386__))
+inline constexpr bool fused = true;
+[[gnu::always_inline]] inline vec multiply_add(float s, vec r, vec acc) {
+#if defined(__AVX512F__)  // lanes == 16
+    return _mm512_fmadd_ps(_mm512_set1_ps(s), r, acc);
+#else  // lanes == 8 (FMA implies AVX)
+    return _mm256_fmadd_ps(_mm256_set1_ps(s), r, acc);
+#endif
+}
+[[gnu::always_inline]] inline vec multiply_add(vec a, vec b, vec acc) {
+#if defined(__AVX512F__)
+    return _mm512_fmadd_ps(a, b, acc);
+#else
+    return _mm256_fmadd_ps(a, b, acc);
+#endif
+}
+#else
+inline constexpr bool fused = false;
+[[gnu::always_inline]] inline vec multiply_add(float s, vec r, vec acc) {
+    const vec product = s * r;
+    return acc + product;
+}
+[[gnu::always_inline]] inline vec multiply_add(vec a, vec b, vec acc) {
+    const vec product = a * b;
+    return acc + product;
+}
+#endif
+
 /// Chains per register block for NV vectors of output.
 template <int NV>
 inline constexpr int block_chains = std::min(12, std::max(1, (registers - NV - 2) / NV));
@@ -89,7 +123,7 @@ template <int NV, int C, class Finish>
         for (int c = 0; c < C; ++c) {
             const float s = x[c * k_count + k];  // scalar * vector: a broadcast load
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) acc[c][v] += s * row[v];
+            for (int v = 0; v < NV; ++v) acc[c][v] = multiply_add(s, row[v], acc[c][v]);
         }
     }
 #pragma GCC unroll 12
@@ -121,6 +155,7 @@ inline void rows(int vectors, const float* x, index k_count, const float* m, con
 }
 #else
 inline constexpr bool available = false;
+inline constexpr bool fused = false;
 inline constexpr int lanes = 1;
 inline constexpr int max_vectors = 0;
 #endif

@@ -20,7 +20,8 @@
 //
 // Execution: primitives (convolutions with bias and LeakyReLU fused as a post-op, backward-data, backward-weights,
 // LeakyReLU backward from the stored outputs) and their memory are created once per batch size inside the
-// workspace, with activations in the layouts oneDNN prefers (format_tag::any); a call only rebinds the caller's
+// workspace, with activations in the layouts oneDNN prefers (format_tag::any, or where that leaves a reference kernel
+// at small widths, a reordered layout with optimised kernels: choose_level); a call only rebinds the caller's
 // input and gradient buffers. energy_and_gradient runs forward + backward-data only (no parameter gradients).
 // Calls with fewer chains than max_chains build (once, on first use) a second set of primitives for that batch
 // size and keep it in the workspace. oneDNN threads internally (OpenMP), so the samplers pass the whole batch in
@@ -34,6 +35,7 @@
 #include "../backend/cpu/onednn.hpp"
 
 #if EBM_HAVE_ONEDNN
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -91,10 +93,21 @@ struct convnet_level {
     bool inner_product = false;  // the last conv covers its whole input: run as an inner product (oneDNN's JIT
                                  // convolutions want >= 16 output channels; one output is a dot product)
     index weight_offset = 0, bias_offset = 0;
+    // The input in this level's own layout when it differs from the previous output's (see choose_level): a reorder
+    // before the forward pass; backward-data then writes dU/d(input) in this layout and a reorder takes it back.
+    bool reorder_src = false;
+    dnnl::memory src_copy;
+    dnnl::reorder to_src;
+    bool reorder_diff_src = false;  // backward-data's dU/d(input) layout differs from the previous level's
+    dnnl::memory diff_src_copy;
+    dnnl::reorder from_diff_src;
     // primitives (forward primitive descriptors are kept as hints for backward-weights, built lazily)
     dnnl::convolution_forward::primitive_desc conv_fwd_pd;
     dnnl::inner_product_forward::primitive_desc ip_fwd_pd;
-    dnnl::memory::desc src_md, dst_md;
+    dnnl::memory::desc given_md;   // the previous level's output (the caller's NCHW x for the first level)
+    dnnl::memory::desc src_md, dst_md;  // what this level reads (given_md, or a reordered copy) and writes
+    dnnl::primitive_desc bwd_data_pd;
+    std::vector<std::string> reference_kernels;  // its primitives served by oneDNN's reference implementation
     dnnl::primitive fwd;
     dnnl::primitive bwd_data;
     dnnl::eltwise_backward relu_bwd;
@@ -111,7 +124,7 @@ struct convnet_level {
     dnnl::memory output;            // activations after LeakyReLU (layout chosen by oneDNN); energies for the last
     dnnl::memory diff;              // dU/d(output), then dU/d(pre-activation) in place; in a ping-pong buffer
     dnnl::memory diff_weights, diff_bias, user_diff_weights;
-    std::string label_fwd, label_bwd_data, label_relu, label_bwd_weights, label_grad;
+    std::string label_fwd, label_bwd_data, label_relu, label_bwd_weights, label_grad, label_src, label_diff_src;
 };
 
 /// Primitives and buffers for one batch size.
@@ -120,10 +133,8 @@ struct convnet_plan {
     std::vector<convnet_level> levels;
     dnnl::memory input;          // caller's x (NCHW), handle set per call
     dnnl::memory input_grad;     // caller's dU/dx (NCHW), handle set per call
-    bool reorder_input_grad = false;  // backward-data of the first conv writes a blocked layout, then a reorder
-    dnnl::memory input_grad_blocked;
-    dnnl::reorder input_grad_reorder;
     dnnl::memory top_diff;       // dU/d(output) of the last conv: +-1 or +-w_i
+    std::vector<std::string> reference_kernels;  // primitives left on oneDNN's reference implementation
     aligned_vector<float> ping, pong;
     std::uint64_t weights_version = 0;
     const float* weights_source = nullptr;
@@ -149,6 +160,15 @@ public:
         [[nodiscard]] convnet_profile& profiling() { return state_->prof; }
         /// Number of batch sizes that have primitives (1 after make_workspace; +1 per new smaller size used).
         [[nodiscard]] index cached_batch_sizes() const { return static_cast<index>(state_->plans.size()); }
+        /// Primitives (labelled as in profiling()) that oneDNN serves only with its slow reference implementation,
+        /// over every batch size built so far; empty when every level found optimised kernels.
+        [[nodiscard]] std::vector<std::string> reference_kernels() const {
+            std::vector<std::string> labels;
+            for (const auto& plan : state_->plans)
+                for (const std::string& label : plan->reference_kernels)
+                    if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
+            return labels;
+        }
 
     private:
         friend class convnet;
@@ -331,6 +351,91 @@ private:
         return *ws.state_->plans.back();
     }
 
+    // Layouts. oneDNN picks each level's output layout (format_tag::any) for that level alone; where a width is not
+    // a multiple of its SIMD block (n_f 4, 8, 12) the next level may then find no optimised kernel for that input and
+    // fall back to its reference implementation (ref:any, 100-1000x slower: 3.8 s instead of 35 ms per step of a
+    // short_run(32, n_f 8) net at batch 64). So each level first tries the previous output's layout with an output
+    // layout of oneDNN's choice (what every n_f >= 16 net gets, unchanged), then the input reordered to NHWC or a
+    // channel-blocked layout and other output layouts, and keeps the first choice whose forward, backward-data and
+    // backward-weights primitives all have optimised kernels (else the one with the fewest reference kernels,
+    // listed by workspace::reference_kernels()).
+    void choose_level(detail::convnet_level& lv, const dnnl::memory::desc& given, index n, bool first) const {
+        using onednn::tag;
+        std::vector<dnnl::memory::desc> sources = {given};
+        for (tag t : {tag::nhwc, tag::nChw16c, tag::nChw8c}) {
+            const dnnl::memory::desc md = onednn::f32(given.get_dims(), t);
+            if (md != given) sources.push_back(md);
+        }
+        const std::vector<tag> outputs = lv.inner_product ? std::vector<tag>{tag::nc}
+                                                          : std::vector<tag>{tag::any, tag::nhwc, tag::nChw16c, tag::nChw8c};
+        std::size_t best_refs = SIZE_MAX;
+        const dnnl::memory::desc* best_src = nullptr;
+        tag best_dst = tag::any;
+        for (const dnnl::memory::desc& src : sources)
+            for (tag dst : outputs) {
+                const std::size_t refs = describe_level(lv, src, dst, n, first).size();
+                if (refs == 0) return;
+                if (refs < best_refs) {
+                    best_refs = refs;
+                    best_src = &src;
+                    best_dst = dst;
+                }
+            }
+        lv.reference_kernels = describe_level(lv, *best_src, best_dst, n, first);
+    }
+
+    // Primitive descriptors of level lv reading `src` and writing `dst` (any: oneDNN's choice); returns the labels
+    // of those served by oneDNN's reference implementation.
+    std::vector<std::string> describe_level(detail::convnet_level& lv, const dnnl::memory::desc& src, onednn::tag dst,
+                                            index n, bool first) const {
+        using namespace dnnl;
+        using onednn::f32;
+        using onednn::tag;
+        const engine& eng = onednn::engine();
+        const memory::dims wdims = {lv.out_channels, lv.in_channels, lv.kernel, lv.kernel};
+        const memory::desc any_w_md = f32(wdims, tag::any);
+        const memory::desc bias_md = f32({lv.out_channels}, tag::x);
+        std::vector<std::string> reference;
+        const auto check = [&reference](const primitive_desc_base& pd, const std::string& label) {
+            if (std::string_view(pd.impl_info_str()).starts_with("ref")) reference.push_back(label);
+        };
+        lv.src_md = src;
+        if (lv.inner_product) {
+            lv.ip_fwd_pd = inner_product_forward::primitive_desc(eng, prop_kind::forward_training, src, any_w_md,
+                                                                 bias_md, f32({n, 1}, dst));
+            lv.dst_md = lv.ip_fwd_pd.dst_desc();
+            lv.bwd_data_pd = inner_product_backward_data::primitive_desc(eng, src, any_w_md, lv.dst_md, lv.ip_fwd_pd);
+            check(lv.ip_fwd_pd, lv.label_fwd);
+            const detail::single_thread_scope one_thread;  // as ensure_backward_weights creates it
+            check(inner_product_backward_weights::primitive_desc(eng, src, any_w_md, bias_md, lv.dst_md, lv.ip_fwd_pd),
+                  lv.label_bwd_weights);
+        } else {
+            primitive_attr attr;
+            post_ops ops;
+            ops.append_eltwise(algorithm::eltwise_relu, arch_.negative_slope, 0.0f);
+            attr.set_post_ops(ops);
+            const memory::desc dst_md = f32({n, lv.out_channels, lv.out_h, lv.out_w}, dst);
+            lv.conv_fwd_pd = convolution_forward::primitive_desc(eng, prop_kind::forward_training,
+                                                                 algorithm::convolution_direct, src, any_w_md, bias_md,
+                                                                 dst_md, lv.strides, lv.padding_l, lv.padding_r, attr);
+            lv.dst_md = lv.conv_fwd_pd.dst_desc();
+            // dU/d(input) in the layout the previous output has; for the caller's x (and a reordered input) the
+            // layout oneDNN prefers (forcing NCHW for 3 channels selects a reference kernel), then a reorder.
+            const memory::desc diff_src_md = first || src != lv.given_md ? f32(src.get_dims(), tag::any) : src;
+            lv.bwd_data_pd = convolution_backward_data::primitive_desc(eng, algorithm::convolution_direct, diff_src_md,
+                                                                       any_w_md, lv.dst_md, lv.strides, lv.padding_l,
+                                                                       lv.padding_r, lv.conv_fwd_pd);
+            check(lv.conv_fwd_pd, lv.label_fwd);
+            const detail::single_thread_scope one_thread;  // as ensure_backward_weights creates it
+            check(convolution_backward_weights::primitive_desc(eng, algorithm::convolution_direct, src, any_w_md,
+                                                               bias_md, lv.dst_md, lv.strides, lv.padding_l,
+                                                               lv.padding_r, lv.conv_fwd_pd),
+                  lv.label_bwd_weights);
+        }
+        check(lv.bwd_data_pd, lv.label_bwd_data);
+        return reference;
+    }
+
     std::unique_ptr<detail::convnet_plan> make_plan(index n) const {
         using namespace dnnl;
         using onednn::f32;
@@ -370,49 +475,33 @@ private:
             lv.label_relu = name + ".leaky_relu_backward";
             lv.label_bwd_weights = name + ".backward_weights";
             lv.label_grad = name + ".weight_gradient_reorder";
+            lv.label_src = name + ".input_reorder";
+            lv.label_diff_src = name + ".input_gradient_reorder";
 
             const memory::dims wdims = {layer.out_channels, c, layer.kernel, layer.kernel};
             const memory::desc user_w_md = f32(wdims, tag::oihw);
-            const memory::desc any_w_md = f32(wdims, tag::any);
             const memory::desc bias_md = f32({layer.out_channels}, tag::x);
             lv.inner_product = last;
-            lv.src_md = src_md;
-            memory::desc fwd_w_md, bwd_w_md;
-            if (lv.inner_product) {
-                lv.ip_fwd_pd = inner_product_forward::primitive_desc(eng, prop_kind::forward_training, src_md, any_w_md,
-                                                                     bias_md, f32({n, 1}, tag::nc));
+            lv.given_md = src_md;
+            choose_level(lv, src_md, n, l == 0);
+            for (const std::string& label : lv.reference_kernels) plan->reference_kernels.push_back(label);
+            if (lv.inner_product)
                 lv.fwd = inner_product_forward(lv.ip_fwd_pd);
-                lv.dst_md = lv.ip_fwd_pd.dst_desc();
-                fwd_w_md = lv.ip_fwd_pd.weights_desc();
-                const auto bwd_pd = inner_product_backward_data::primitive_desc(eng, src_md, any_w_md, lv.dst_md,
-                                                                                lv.ip_fwd_pd);
-                lv.bwd_data = inner_product_backward_data(bwd_pd);
-                bwd_w_md = bwd_pd.weights_desc();
-            } else {
-                primitive_attr attr;
-                post_ops ops;
-                ops.append_eltwise(algorithm::eltwise_relu, arch_.negative_slope, 0.0f);
-                attr.set_post_ops(ops);
-                const memory::desc dst_any = f32({n, layer.out_channels, lv.out_h, lv.out_w}, tag::any);
-                lv.conv_fwd_pd = convolution_forward::primitive_desc(
-                    eng, prop_kind::forward_training, algorithm::convolution_direct, src_md, any_w_md, bias_md, dst_any,
-                    lv.strides, lv.padding_l, lv.padding_r, attr);
+            else
                 lv.fwd = convolution_forward(lv.conv_fwd_pd);
-                lv.dst_md = lv.conv_fwd_pd.dst_desc();
-                fwd_w_md = lv.conv_fwd_pd.weights_desc();
-                // backward-data: dU/d(input) in the layout the previous level's output has; for the caller's x the
-                // layout oneDNN prefers (forcing NCHW for 3 channels selects a reference kernel), then a reorder.
-                const memory::desc diff_src_md = l == 0 ? f32({n, c, h, w}, tag::any) : src_md;
-                const auto bwd_pd = convolution_backward_data::primitive_desc(
-                    eng, algorithm::convolution_direct, diff_src_md, any_w_md, lv.dst_md, lv.strides, lv.padding_l,
-                    lv.padding_r, lv.conv_fwd_pd);
-                lv.bwd_data = convolution_backward_data(bwd_pd);
-                bwd_w_md = bwd_pd.weights_desc();
-                if (l == 0 && bwd_pd.diff_src_desc() != input_md) {
-                    plan->input_grad_blocked = memory(bwd_pd.diff_src_desc(), eng);
-                    plan->input_grad_reorder = reorder(plan->input_grad_blocked, memory(input_md, eng, DNNL_MEMORY_NONE));
-                    plan->reorder_input_grad = true;
-                }
+            lv.bwd_data = primitive(lv.bwd_data_pd);
+            const memory::desc fwd_w_md = lv.inner_product ? lv.ip_fwd_pd.weights_desc() : lv.conv_fwd_pd.weights_desc();
+            const memory::desc bwd_w_md = lv.bwd_data_pd.weights_desc();
+            lv.reorder_src = lv.src_md != src_md;
+            if (lv.reorder_src) {
+                lv.src_copy = memory(lv.src_md, eng);
+                lv.to_src = reorder(reorder::primitive_desc(eng, src_md, eng, lv.src_md));
+            }
+            const memory::desc diff_src_md = lv.bwd_data_pd.diff_src_desc();
+            lv.reorder_diff_src = diff_src_md != src_md;
+            if (lv.reorder_diff_src) {
+                lv.diff_src_copy = memory(diff_src_md, eng);
+                lv.from_diff_src = reorder(reorder::primitive_desc(eng, diff_src_md, eng, src_md));
             }
             const memory::desc out_md = lv.dst_md;
 
@@ -525,6 +614,15 @@ private:
         plan.weights_source = parameters_.data();
     }
 
+    // The previous level's output (the caller's x for the first level), and what level l reads: that, or its copy
+    // in the level's own layout.
+    static const dnnl::memory& given_input(const detail::convnet_plan& plan, std::size_t l) {
+        return l == 0 ? plan.input : plan.levels[l - 1].output;
+    }
+    static const dnnl::memory& level_input(const detail::convnet_plan& plan, std::size_t l) {
+        return plan.levels[l].reorder_src ? plan.levels[l].src_copy : given_input(plan, l);
+    }
+
     void forward(detail::convnet_plan& plan, const_batch_view x, workspace& ws) const {
         sync_weights(plan, ws);
         plan.input.set_data_handle(const_cast<float*>(x.data));
@@ -532,7 +630,10 @@ private:
         onednn::profile* prof = &ws.state_->prof;
         for (std::size_t l = 0; l < plan.levels.size(); ++l) {
             auto& lv = plan.levels[l];
-            const dnnl::memory& src = l == 0 ? plan.input : plan.levels[l - 1].output;
+            if (lv.reorder_src)
+                onednn::execute(lv.to_src, s, {{DNNL_ARG_FROM, given_input(plan, l)}, {DNNL_ARG_TO, lv.src_copy}}, prof,
+                                lv.label_src.c_str());
+            const dnnl::memory& src = level_input(plan, l);
             onednn::execute(lv.fwd, s,
                             {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, lv.fwd_weights}, {DNNL_ARG_BIAS, lv.user_bias},
                              {DNNL_ARG_DST, lv.output}},
@@ -562,7 +663,7 @@ private:
                                 {{DNNL_ARG_DST, lv.output}, {DNNL_ARG_DIFF_DST, lv.diff}, {DNNL_ARG_DIFF_SRC, lv.diff}},
                                 prof, lv.label_relu.c_str());
             if (grad != nullptr) {
-                const dnnl::memory& src = l == 0 ? plan.input : plan.levels[static_cast<std::size_t>(l) - 1].output;
+                const dnnl::memory& src = level_input(plan, static_cast<std::size_t>(l));
                 {
                     // One thread: the same reduction order for any thread count (detail::single_thread_scope).
                     const detail::single_thread_scope one_thread;
@@ -581,17 +682,16 @@ private:
                 for (index o = 0; o < lv.out_channels; ++o) grad[lv.bias_offset + o] += db[o];
                 if (l == 0) break;  // no input gradient wanted
             }
-            const dnnl::memory& diff_src =
-                l == 0 ? (plan.reorder_input_grad ? plan.input_grad_blocked : plan.input_grad)
-                       : plan.levels[static_cast<std::size_t>(l) - 1].diff;
+            // dU/d(input) goes to the caller's gradient (first level) or the previous level's diff buffer, through
+            // this level's own layout and a reorder where they differ.
+            const dnnl::memory& target = l == 0 ? plan.input_grad : plan.levels[static_cast<std::size_t>(l) - 1].diff;
             onednn::execute(lv.bwd_data, s,
                             {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, lv.bwd_weights_mem},
-                             {DNNL_ARG_DIFF_SRC, diff_src}},
+                             {DNNL_ARG_DIFF_SRC, lv.reorder_diff_src ? lv.diff_src_copy : target}},
                             prof, lv.label_bwd_data.c_str());
-            if (l == 0 && plan.reorder_input_grad)
-                onednn::execute(plan.input_grad_reorder, s,
-                                {{DNNL_ARG_FROM, plan.input_grad_blocked}, {DNNL_ARG_TO, plan.input_grad}}, prof,
-                                "input_gradient.reorder");
+            if (lv.reorder_diff_src)
+                onednn::execute(lv.from_diff_src, s, {{DNNL_ARG_FROM, lv.diff_src_copy}, {DNNL_ARG_TO, target}}, prof,
+                                lv.label_diff_src.c_str());
         }
         s.wait();
     }

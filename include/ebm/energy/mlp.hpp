@@ -38,6 +38,11 @@ public:
         std::vector<detail::aligned_vector<float>> post;  // a_l = LeakyReLU(z_l)
         detail::aligned_vector<float> delta_a, delta_b;   // backward buffers, max width x capacity
         detail::aligned_vector<float> output;             // 1 x capacity
+        // Parameter gradient only: the caller's chain weights and the bias gradients' row sums in aligned buffers, so
+        // that Eigen's vectorised reductions (whose peeling depends on where a buffer starts) give the same bits
+        // wherever the caller's weights and grad start.
+        detail::aligned_vector<float> chain_weights;      // 1 x capacity
+        detail::aligned_vector<float> row_sums;           // max width
         // Fast path only: W_l^T of the hidden layers (in x out, row-major) for the forward pass, and the parameters
         // they were made from; refreshed whenever the parameters differ from that copy.
         detail::aligned_vector<float> transposed;
@@ -100,6 +105,8 @@ public:
         ws.delta_a.resize(static_cast<std::size_t>(widest * max_chains));
         ws.delta_b.resize(static_cast<std::size_t>(widest * max_chains));
         ws.output.resize(static_cast<std::size_t>(max_chains));
+        ws.chain_weights.resize(static_cast<std::size_t>(max_chains));
+        ws.row_sums.resize(static_cast<std::size_t>(widest));
         if (fast_path()) {
             index total = 0;
             for (std::size_t l = 0; l + 2 < sizes_.size(); ++l) total += sizes_[l] * sizes_[l + 1];
@@ -151,7 +158,8 @@ public:
         std::copy(ws.output.begin(), ws.output.begin() + x.count, u.begin());
         const index n = x.count;
         const index last = layers() - 1;
-        Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>> w(weights.data(), n);
+        std::copy(weights.begin(), weights.end(), ws.chain_weights.begin());
+        Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>, Eigen::Aligned64> w(ws.chain_weights.data(), n);
         // Output layer: dW_L += w a_{L-1}^T, db_L += sum w.
         const auto a_last = activation(last - 1, x, ws, n);
         Eigen::Map<row_major>(grad.data() + weight_offset(last), 1, sizes_[static_cast<std::size_t>(last)]).noalias() +=
@@ -164,7 +172,7 @@ public:
         Eigen::Map<const matrix> d1(first_delta(ws), sizes_[1], n);
         Eigen::Map<const matrix> xm(x.data, dimension(), n);
         Eigen::Map<row_major>(grad.data() + weight_offset(0), sizes_[1], dimension()).noalias() += d1 * xm.transpose();
-        Eigen::Map<vector>(grad.data() + bias_offset(0), sizes_[1]) += d1.rowwise().sum();
+        add_row_sums(d1, grad.data() + bias_offset(0), ws);
     }
 
 private:
@@ -180,6 +188,13 @@ private:
         if (hidden < 0) return {x.data, dimension(), n};
         return {ws.post[static_cast<std::size_t>(hidden)].data(), sizes_[static_cast<std::size_t>(hidden) + 1], n};
     }
+    // to[j] += sum_i d(j, i), the sums formed in the workspace's aligned buffer (see workspace::row_sums).
+    static void add_row_sums(const Eigen::Ref<const matrix>& d, float* to, workspace& ws) {
+        Eigen::Map<vector, Eigen::Aligned64> sums(ws.row_sums.data(), d.rows());
+        sums.noalias() = d.rowwise().sum();
+        for (index j = 0; j < d.rows(); ++j) to[j] += sums[j];
+    }
+
     // After backward(), dU/dz of the first hidden layer lives in delta_a or delta_b depending on depth parity.
     [[nodiscard]] const float* first_delta(const workspace& ws) const {
         return (layers() - 2) % 2 == 1 ? ws.delta_b.data() : ws.delta_a.data();
@@ -228,7 +243,7 @@ private:
                 const auto input = activation(l - 1, const_batch_view{}, ws, n);
                 Eigen::Map<row_major>(accumulate_into + weight_offset(l), width, sizes_[static_cast<std::size_t>(l)])
                     .noalias() += d * input.transpose();
-                Eigen::Map<vector>(accumulate_into + bias_offset(l), width) += d.rowwise().sum();
+                add_row_sums(d, accumulate_into + bias_offset(l), ws);
             }
             Eigen::Map<matrix> next(other, sizes_[static_cast<std::size_t>(l)], n);
             next.noalias() = weight(l).transpose() * d;
@@ -299,7 +314,8 @@ private:
         for (index i = 0; i < n; ++i) {
             const float* ai = input + i * width;
             simd::vec acc = simd::load(ai) * simd::load(w);
-            for (int v = 1; v < vectors; ++v) acc += simd::load(ai + v * simd::lanes) * simd::load(w + v * simd::lanes);
+            for (int v = 1; v < vectors; ++v)
+                acc = simd::multiply_add(simd::load(ai + v * simd::lanes), simd::load(w + v * simd::lanes), acc);
             ws.output[static_cast<std::size_t>(i)] = simd::horizontal_sum(acc) + b;
         }
     }

@@ -43,8 +43,9 @@ struct gaussian {
     EBM_HOST_DEVICE float operator()(const float* x, float* g) const { return evaluate<0>(x, g); }
     /// The host's batch path (chain_energy uses it on the CPU): the register-blocked row kernel of the toy MLP
     /// (detail/simd_rows.hpp), g_i = sum_k x_i[k] P[k, :] for blocks of chains, over P padded to a multiple of 16
-    /// columns (stored after P in `parameters`). Each g_i[j] is the same k-ordered sum of products as in operator();
-    /// where the compiler fuses the multiply-adds (GCC does by default), the bits are operator()'s too.
+    /// columns (stored after P in `parameters`). Each g_i[j] is the same k-ordered sum of fused multiply-adds as in
+    /// operator(), so the bits are operator()'s at any optimisation level; targets without FMA instructions (where
+    /// the kernel rounds twice) take the per-chain loop.
     void batch(const float* x, index count, float* u, float* g) const {
         if (d == 2) {  // the loops unrolled: cheaper than a padded row of 16
             for (index i = 0; i < count; ++i) u[i] = evaluate<2>(x + 2 * i, g != nullptr ? g + 2 * i : nullptr);
@@ -53,7 +54,7 @@ struct gaussian {
 #if defined(EBM_SIMD_ROWS)  // detail/simd_rows.hpp: GCC/Clang on the host
         namespace simd = detail::simd_rows;
         const index padded = padded_width(d);
-        if (g != nullptr && padded % simd::lanes == 0 && padded / simd::lanes <= simd::max_vectors) {
+        if (simd::fused && g != nullptr && padded % simd::lanes == 0 && padded / simd::lanes <= simd::max_vectors) {
             simd::rows(static_cast<int>(padded / simd::lanes), x, d, parameters + d * d, nullptr, count,
                        [&](index i, const simd::vec* acc) {
                            float row[16 * simd::max_vectors];

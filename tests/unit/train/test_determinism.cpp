@@ -66,7 +66,8 @@ TEST_CASE("make_convergent_trainer(mlp): 1 thread and 2 threads give bit-identic
     check_identical(one, two);
     check_identical(two, again);
     // And the training did something.
-    const auto untouched = make().energy().parameters();
+    const auto fresh = make();  // kept alive: parameters() is a view into it
+    const auto untouched = fresh.energy().parameters();
     CHECK(std::memcmp(untouched.data(), one.parameters.data(), one.parameters.size() * sizeof(float)) != 0);
 }
 
