@@ -151,8 +151,8 @@ TEST_CASE("convnet: dU/dx and dU/dtheta against central differences of a double-
 }
 
 // n_f 4, 8 and 12 are not multiples of oneDNN's SIMD block: with the layouts oneDNN picks level by level, the second
-// convolution of these nets ran on oneDNN's reference kernels (3.8 s per Langevin step at n_f 8 and batch 64 instead
-// of about 35 ms). The layout search must find optimised kernels for every primitive, through reorders between
+// convolution of these nets ran on oneDNN's reference kernels (3.7 s per Langevin step at n_f 8 and batch 64 instead
+// of 13 ms). The layout search must find optimised kernels for every primitive, through reorders between
 // levels, and the reordered path must give the gradients of the double-precision reference.
 TEST_CASE("convnet: small widths get optimised oneDNN kernels, and their reordered layouts exact gradients") {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
