@@ -151,6 +151,12 @@ TEST_CASE("check_gradients: bad options and inputs name the argument and value")
     CHECK(message({.tolerance = NAN}) == "ebm::check_gradients: tolerance must be finite (got nan)");
     CHECK(message({.coordinates = 0}) == "ebm::check_gradients: coordinates must be > 0 (got 0)");
     CHECK(message({.parameter_directions = -1}) == "ebm::check_gradients: parameter_directions must be >= 0 (got -1)");
+    ebm::batch far = uniform_points(4, 2, 1.0f, 17);
+    far.chain(1)[2] = 1e9f;  // 1e9 +- 1e-3 rounds to 1e9 in float
+    CHECK_THROWS_WITH_AS((void)ebm::check_gradients(target, far.view()),
+                         "ebm::check_gradients: input_step is below float resolution at chain 1, x[2] (choose a larger "
+                         "step) (got 1e+09)",
+                         ebm::error);
     const ebm::batch wrong(3, 2);
     CHECK_THROWS_WITH_AS((void)ebm::check_gradients(target, wrong.view()),
                          "ebm::check_gradients: x dimension must equal the energy's dimension 4 (got 3)", ebm::error);

@@ -120,16 +120,20 @@ void check_input_gradient(const E& energy, const_batch_view x, const gradient_ch
     const index checked = std::min(d, o.coordinates);
     std::vector<double> numeric(static_cast<std::size_t>(n * checked)), noise(numeric.size());
     std::vector<index> coordinate(static_cast<std::size_t>(checked));
+    std::vector<double> width(static_cast<std::size_t>(n));  // float(x + h) - float(x - h), the step actually taken
     for (index j = 0; j < checked; ++j) {
         const index k = j * d / checked;
         coordinate[static_cast<std::size_t>(j)] = k;
-        std::vector<double> width(static_cast<std::size_t>(n));
         for (index i = 0; i < n; ++i) shifted.chain(i)[k] = static_cast<float>(x.chain(i)[k] + o.input_step);
         energy.energy(shifted.view(), up, ws);
         for (index i = 0; i < n; ++i) {
             width[static_cast<std::size_t>(i)] = shifted.chain(i)[k];
             shifted.chain(i)[k] = static_cast<float>(x.chain(i)[k] - o.input_step);
             width[static_cast<std::size_t>(i)] -= shifted.chain(i)[k];
+            if (!(width[static_cast<std::size_t>(i)] > 0))
+                fail("check_gradients", "input_step is below float resolution at chain " + std::to_string(i) + ", x[" +
+                                            std::to_string(k) + "] (choose a larger step)",
+                     x.chain(i)[k]);
         }
         energy.energy(shifted.view(), down, ws);
         for (index i = 0; i < n; ++i) {
