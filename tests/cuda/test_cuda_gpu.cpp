@@ -433,7 +433,7 @@ TEST_CASE("nonlocal_net: device init, energies, dU/dx, parameter gradient, with 
 
 // ---- samplers ----------------------------------------------------------------------------------------------------
 
-TEST_CASE("MLP Langevin: 1 and 10 steps vs the CPU; CUDA graph run == direct run, bit for bit") {
+TEST_CASE("MLP Langevin: 1 and 10 steps vs the CPU, CUDA graph run == direct run, bit for bit") {
     const ebm::mlp& cpu = toy_mlp();
     const auto m = model_of(cpu);
     const idx d = cpu.dimension(), n = 100;

@@ -92,7 +92,7 @@ TEST_CASE("check_gradients: analytic targets pass") {
     CHECK(funnel.worst_input_error < 5e-3);  // far inside the 1e-2 tolerance
 }
 
-TEST_CASE("check_gradients: a hand-written learnable energy passes; a wrong dU/dx or dU/dθ is named") {
+TEST_CASE("check_gradients: a hand-written learnable energy passes, a wrong dU/dx or dU/dθ is named") {
     const ebm::batch x = uniform_points(8, 5, 2.0f, 13);
     auto good = make_quadratic_sine();
     const auto ok = ebm::check_gradients(good, x.view(), chain_weights);

@@ -18,7 +18,7 @@ TEST_CASE("progress line text: iteration, it/s, ETA, d_t, r_t") {
     CHECK(ebm::progress_line::duration_text(-1) == "--");
 }
 
-TEST_CASE("plain progress lines unless the stream is a terminal; in-place redraws on a terminal") {
+TEST_CASE("plain progress lines unless the stream is a terminal, in-place redraws on a terminal") {
     std::FILE* file = std::tmpfile();
     REQUIRE(file != nullptr);
     const auto written = [&] {

@@ -139,7 +139,7 @@ TEST_CASE("safetensors: a flipped byte, a gap, an overlap, trailing bytes, a for
     CHECK(entries_in(dir.path()) == 1);
 }
 
-TEST_CASE("atomic_file: the target is replaced only by a complete file; failures leave it and no temporary") {
+TEST_CASE("atomic_file: the target is replaced only by a complete file, failures leave it and no temporary") {
     ebm_test::temp_folder dir("atomic");
     const auto target = dir / "a.txt";
     ebm::io::write_file_atomically(target, "first", "test");

@@ -16,7 +16,7 @@
 
 using X = ebm::execution<ebm::cpu>;
 
-TEST_CASE("execution<cpu>: buffers are zeroed and 64-byte aligned; transfers copy; set/get") {
+TEST_CASE("execution<cpu>: buffers are zeroed and 64-byte aligned, transfers copy, set/get") {
     auto b = X::make_buffer<float>(37);
     CHECK(b.size() == 37);
     CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0);
@@ -116,7 +116,7 @@ TEST_CASE("execution<cpu>: Gaussian noise through for_each (the batched fill) eq
     }
 }
 
-TEST_CASE("copy_to_host, copy_from_host, to_host_vector and batch_in on the host; their errors") {
+TEST_CASE("copy_to_host, copy_from_host, to_host_vector and batch_in on the host, their errors") {
     ebm::batch_in<ebm::cpu> x(3, 4);
     CHECK(x.dimension() == 3);
     CHECK(x.count() == 4);

@@ -91,7 +91,7 @@ TEST_CASE("markov_chain: run after run equals the low-level runs bit for bit, wi
     SUBCASE("hmc") { check_against_low_level(ebm::hmc{.epsilon = 0.2f, .leapfrog = 3, .steps = 5}, 3); }
 }
 
-TEST_CASE("markov_chain: runs of k and m steps are one run of k + m; adapt continues the counter") {
+TEST_CASE("markov_chain: runs of k and m steps are one run of k + m, adapt continues the counter") {
     const ebm::index chains = 21;
     const ebm::philox rng(ebm::seed{7});
     const ebm::banana<> energy;
