@@ -82,16 +82,19 @@ auto with_energy(const model& m, F&& f, bool initialise = false, std::uint64_t s
     switch (m.type) {
         case architecture::short_run: {
             cb::convnet e = cb::convnet::short_run(m.image_size, m.n_f, 3, m.slope, false, s);
+            e.set_compute_options(m.compute);
             if (!initialise) upload_checked(e, m);
             return f(e);
         }
         case architecture::vanilla: {
             cb::convnet e = cb::convnet::vanilla(3, m.n_f, m.slope, s);
+            e.set_compute_options(m.compute);
             if (!initialise) upload_checked(e, m);
             return f(e);
         }
         case architecture::nonlocal: {
             cb::nonlocal_net e(3, m.n_f, m.slope, s);
+            e.set_compute_options(m.compute);
             if (!initialise) upload_checked(e, m);
             return f(e);
         }

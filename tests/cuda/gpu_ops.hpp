@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <ebm/backend/cuda/compute_options.hpp>
 #include <ebm/concepts/sampler.hpp>
 #include <ebm/config.hpp>
 #include <ebm/init/noise.hpp>
@@ -33,6 +34,7 @@ struct model {
     ebm::index n_f = 8;             // convnets (3 input channels)
     float slope = 0.2f;             // LeakyReLU negative slope
     std::vector<float> parameters;  // the CPU network's, in its flat order
+    ebm::cuda_backend::compute_options compute;  // engine, algorithms, TF32 (convnets and the non-local net)
 };
 std::string name_of(const model& m);
 

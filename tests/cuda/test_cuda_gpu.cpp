@@ -186,6 +186,7 @@ std::vector<std::uint8_t> file_bytes(const std::string& path) {
 template <class CpuEnergy>
 void compare_energy(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, std::uint64_t seed,
                     const gpu_ops::wrapper* wrap = nullptr) {
+    constexpr double tolerance = 1e-4;
     INFO(gpu_ops::name_of(m) << ", " << n << " chains, states from seed " << seed);
     const idx d = cpu.dimension();
     const auto x = states(d, n, seed);
@@ -197,8 +198,8 @@ void compare_energy(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, std::u
     std::vector<float> cu(static_cast<std::size_t>(n)), cg(static_cast<std::size_t>(d * n)), cgrad = start;
     cpu.energy_and_gradient(ebm::const_batch_view(x.data(), d, n), cu, ebm::batch_view{cg.data(), d, n}, ws);
     const double du = max_relative_difference(u, cu), dg = max_relative_difference(g, cg);
-    CHECK_MESSAGE(du < 1e-4, "energies: max |gpu - cpu| / max |cpu| = " << du);
-    CHECK_MESSAGE(dg < 1e-4, "dU/dx: max |gpu - cpu| / max |cpu| = " << dg);
+    CHECK_MESSAGE(du < tolerance, "energies: max |gpu - cpu| / max |cpu| = " << du);
+    CHECK_MESSAGE(dg < tolerance, "dU/dx: max |gpu - cpu| / max |cpu| = " << dg);
     cpu.accumulate_parameter_gradient(ebm::const_batch_view(x.data(), d, n), weights, cgrad, cu, ws);
     // Relative to the gradient itself, not to the 0.25 it was accumulated onto.
     for (std::size_t k = 0; k < grad.size(); ++k) {
@@ -206,8 +207,8 @@ void compare_energy(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, std::u
         cgrad[k] -= 0.25f;
     }
     const double dp = max_relative_difference(grad, cgrad), du2 = max_relative_difference(u_again, cu);
-    CHECK_MESSAGE(dp < 1e-4, "weighted parameter gradient (onto 0.25): max |gpu - cpu| / max |cpu| = " << dp);
-    CHECK_MESSAGE(du2 < 1e-4, "energies of the parameter-gradient call: max |gpu - cpu| / max |cpu| = " << du2);
+    CHECK_MESSAGE(dp < tolerance, "weighted parameter gradient (onto 0.25): max |gpu - cpu| / max |cpu| = " << dp);
+    CHECK_MESSAGE(du2 < tolerance, "energies of the parameter-gradient call: max |gpu - cpu| / max |cpu| = " << du2);
 }
 
 /// The device network's own initialisation vs the CPU class's (layout, Philox streams, zeroed projections).
@@ -403,9 +404,13 @@ TEST_CASE("MLP: device init, energies, dU/dx and weighted parameter gradient vs 
     const auto m = model_of(toy_mlp());
     compare_initialisation(m, m.parameters, 123);
     compare_energy(toy_mlp(), m, 100, 1);
+    // Nine weight layers: beyond the one-kernel path (at most 8), so energies and dU/dx take cuBLAS layer by layer.
+    const ebm::mlp deep({2, 16, 16, 16, 16, 16, 16, 16, 16, 1}, ebm::leaky_relu{0.05f}, ebm::seed{31});
+    INFO("9 weight layers: the layer-by-layer cuBLAS path");
+    compare_energy(deep, model_of(deep), 37, 2);
 }
 
-TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (cuDNN vs oneDNN)") {
+TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {
     for (const auto& [size, n_f, n] : {std::tuple<idx, idx, idx>{32, 8, 6}, {64, 4, 4}, {128, 4, 2}}) {
         INFO("image size " << size << ", n_f " << n_f << ", init seed 5");
         const ebm::convnet cpu = ebm::convnet::short_run(size, n_f, 3, 0.2f, {}, ebm::seed{5});
@@ -415,11 +420,118 @@ TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parame
     }
 }
 
-TEST_CASE("convnet::vanilla: device init, energies, dU/dx, parameter gradient (cuDNN vs oneDNN)") {
+TEST_CASE("convnet::vanilla: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {
     const ebm::convnet cpu = ebm::convnet::vanilla(3, 8, 0.05f, {}, ebm::seed{7});
     const auto m = model_of(cpu, gpu_ops::architecture::vanilla, 32, 8, 0.05f);
     compare_initialisation(m, m.parameters, 7);
     compare_energy(cpu, m, 4, 8);
+}
+
+/// TF32 against the CPU's FP32: energies within 2e-2 of the largest; dU/dx and the parameter gradient within 0.1 in
+/// relative L2 norm (TF32 keeps 10 mantissa bits of each product's inputs; a layout or algorithm error gives ~1).
+/// The measured errors are printed.
+template <class CpuEnergy>
+void compare_energy_tf32(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, std::uint64_t seed) {
+    INFO(gpu_ops::name_of(m) << " in TF32, " << n << " chains, states from seed " << seed);
+    const idx d = cpu.dimension();
+    const auto x = states(d, n, seed);
+    const auto weights = alternating_weights(n);
+    std::vector<float> u, g, grad(static_cast<std::size_t>(cpu.parameter_count()), 0.0f), u_again;
+    gpu_ops::evaluate(m, x, n, weights, u, g, grad, u_again);
+    auto ws = cpu.make_workspace(n);
+    std::vector<float> cu(static_cast<std::size_t>(n)), cg(static_cast<std::size_t>(d * n));
+    std::vector<float> cgrad(grad.size(), 0.0f);
+    cpu.energy_and_gradient(ebm::const_batch_view(x.data(), d, n), cu, ebm::batch_view{cg.data(), d, n}, ws);
+    cpu.accumulate_parameter_gradient(ebm::const_batch_view(x.data(), d, n), weights, cgrad, cu, ws);
+    const auto l2 = [](const std::vector<float>& a, const std::vector<float>& b) {
+        double e = 0, r = 0;
+        for (std::size_t k = 0; k < a.size(); ++k) {
+            e += (static_cast<double>(a[k]) - b[k]) * (static_cast<double>(a[k]) - b[k]);
+            r += static_cast<double>(b[k]) * b[k];
+        }
+        return std::sqrt(e / std::max(r, 1e-300));
+    };
+    const double du = max_relative_difference(u, cu), dg = l2(g, cg), dp = l2(grad, cgrad);
+    MESSAGE(gpu_ops::name_of(m) << " TF32 vs CPU FP32: energies max rel " << du << ", dU/dx rel L2 " << dg
+                                << ", parameter gradient rel L2 " << dp);
+    CHECK(du < 2e-2);
+    CHECK(dg < 0.1);
+    CHECK(dp < 0.1);
+}
+
+TEST_CASE("convnet engines: GEMM (default; chunked too), cuDNN timed (deterministic or not) and heuristic, TF32") {
+    namespace cb = ebm::cuda_backend;
+    const ebm::convnet cpu = ebm::convnet::short_run(32, 8, 3, 0.2f, {}, ebm::seed{5});
+    const ebm::convnet vanilla = ebm::convnet::vanilla(3, 8, 0.05f, {}, ebm::seed{7});
+    struct variant {
+        std::string name;
+        cb::compute_options options;
+    };
+    std::vector<variant> variants;
+    variants.push_back({"default (gemm)", {}});
+    cb::compute_options chunked;
+    chunked.gemm_column_floats = 5000;  // below one chain's 32x32 im2col matrix of the first layer: 1 chain a chunk
+    variants.push_back({"gemm, chunks of one chain", chunked});
+    for (bool deterministic : {true, false})
+        for (bool search : {true, false}) {
+            cb::compute_options o;
+            o.convolutions = cb::convolution_engine::cudnn;
+            o.deterministic = deterministic;
+            o.search = search;
+            variants.push_back({std::string("cudnn, deterministic ") + (deterministic ? "1" : "0") + ", search " +
+                                    (search ? "1" : "0"),
+                                o});
+        }
+    for (const variant& v : variants) {
+        INFO(v.name);
+        auto m = model_of(cpu, gpu_ops::architecture::short_run, 32, 8, 0.2f);
+        m.compute = v.options;
+        compare_energy(cpu, m, 6, 6);
+        auto mv = model_of(vanilla, gpu_ops::architecture::vanilla, 32, 8, 0.05f);
+        mv.compute = v.options;
+        compare_energy(vanilla, mv, 4, 8);
+    }
+    for (auto engine : {cb::convolution_engine::cudnn, cb::convolution_engine::gemm}) {
+        INFO("TF32, engine " << std::string(engine == cb::convolution_engine::gemm ? "gemm" : "cudnn"));
+        auto m = model_of(ebm::convnet::short_run(32, 64, 3, 0.2f, {}, ebm::seed{5}), gpu_ops::architecture::short_run,
+                          32, 64, 0.2f);
+        m.compute.tf32 = true;
+        m.compute.convolutions = engine;
+        compare_energy_tf32(ebm::convnet::short_run(32, 64, 3, 0.2f, {}, ebm::seed{5}), m, 8, 6);
+    }
+}
+
+TEST_CASE("the GEMM engine and deterministic cuDNN are bit-identical run to run (energies, dU/dx, parameter gradient)") {
+    namespace cb = ebm::cuda_backend;
+    const ebm::convnet cpu = ebm::convnet::short_run(32, 8, 3, 0.2f, {}, ebm::seed{5});
+    for (auto engine : {cb::convolution_engine::gemm, cb::convolution_engine::cudnn}) {
+        auto m = model_of(cpu, gpu_ops::architecture::short_run, 32, 8, 0.2f);
+        m.compute.convolutions = engine;
+        m.compute.search = false;  // the same algorithms in both runs (timing may pick others)
+        INFO("engine " << std::string(engine == cb::convolution_engine::gemm ? "gemm" : "cudnn heuristic, deterministic")
+                       << ", 64 chains, states seed 21");
+        const idx n = 64, d = cpu.dimension();
+        const auto x = states(d, n, 21);
+        const auto weights = alternating_weights(n);
+        std::vector<float> u1, g1, p1(static_cast<std::size_t>(cpu.parameter_count()), 0.25f), a1;
+        std::vector<float> u2, g2, p2 = p1, a2;
+        gpu_ops::evaluate(m, x, n, weights, u1, g1, p1, a1);
+        gpu_ops::evaluate(m, x, n, weights, u2, g2, p2, a2);
+        CHECK(max_abs_difference(u1, u2) == 0.0);
+        CHECK(max_abs_difference(g1, g2) == 0.0);
+        CHECK(max_abs_difference(p1, p2) == 0.0);
+    }
+}
+
+TEST_CASE("nonlocal_net with cuDNN's timed algorithms and with TF32 vs oneDNN") {
+    ebm::nonlocal_net cpu(3, 8, 0.05f, ebm::seed{9});
+    perturb_projections(cpu);
+    auto m = model_of(cpu, gpu_ops::architecture::nonlocal, 32, 8, 0.05f);
+    m.compute.search = true;
+    compare_energy(cpu, m, 6, 11);
+    m.compute.search = false;
+    m.compute.tf32 = true;
+    compare_energy_tf32(cpu, m, 6, 11);
 }
 
 TEST_CASE("nonlocal_net: device init, energies, dU/dx, parameter gradient, with zero and random output projections") {

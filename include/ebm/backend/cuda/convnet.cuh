@@ -1,24 +1,27 @@
 #pragma once
-// ConvNet energies on the GPU with cuDNN 9: the same networks, parameter layout and initialisation as the CPU's
-// oneDNN ebm::convnet (energy/convnet.hpp) -- a chain of convolutions, each but the last followed by LeakyReLU,
-// ending in one scalar per chain; parameters flat in PyTorch's state_dict order ("f.<2l>.weight" OIHW, then
-// "f.<2l>.bias"); default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from Philox (parameter_init, tensor index, 0);
-// U = network output, or its negative with negate_output (weights trained with the short-run code).
+// ConvNet energies on the GPU: the same networks, parameter layout and initialisation as the CPU's oneDNN
+// ebm::convnet (energy/convnet.hpp) -- a chain of convolutions, each but the last followed by LeakyReLU, ending in
+// one scalar per chain; parameters flat in PyTorch's state_dict order ("f.<2l>.weight" OIHW, then "f.<2l>.bias");
+// default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from Philox (parameter_init, tensor index, 0); U = network output,
+// or its negative with negate_output (weights trained with the short-run code).
 //
 //   short_run(32):  conv3x3 s1 p1 (C -> n_f), conv4x4 s2 p1 (n_f -> 2n_f -> 4n_f -> 8n_f), conv4x4 s1 p0 (8n_f -> 1)
 //   short_run(64/128): one/two more conv4x4 s2 p1 (8n_f -> 8n_f) before the last;  vanilla(): n_f 32, slope 0.05
 //
-// Execution per layer: cudnnConvolutionForward, then bias + LeakyReLU in one element-wise pass (cuDNN's legacy
-// fused cudnnConvolutionBiasActivationForward only offers ReLU/identity activations; LeakyReLU fusion needs the
-// graph API's runtime-fusion engines -- the documented next step, see docs/cuda.md); backward:
-// LeakyReLU' from the stored outputs (slope > 0: a > 0 iff z > 0), cudnnConvolutionBackwardData,
-// cudnnConvolutionBackwardFilter and cudnnConvolutionBackwardBias accumulating (beta = 1) straight into the caller's
-// flat gradient (cuDNN's KCRS filter layout is PyTorch's OIHW). Algorithms are chosen once per batch size by cuDNN's
-// heuristics (deterministic ones for backward-filter), with one workspace of the largest size. FP32 math
-// (CUDNN_FMA_MATH, no TF32) unless the workspace is made with tf32 = true.
+// Two engines (compute_options::convolutions, compute_options.hpp):
+//  * gemm (the default): backend/convolution_gemm.hpp on cuBLAS -- im2col, one SGEMM per layer over all chains, col2im as a
+//    gather fused with LeakyReLU'; hidden activations channel-major; deterministic.
+//  * cudnn: cudnnConvolutionForward, then bias + LeakyReLU in one element-wise pass (cuDNN's legacy fused call has
+//    no leaky slope); backward: LeakyReLU' from the stored outputs, cudnnConvolutionBackwardData,
+//    cudnnConvolutionBackwardFilter and cudnnConvolutionBackwardBias accumulating (beta = 1) into the caller's flat
+//    gradient (cuDNN's KCRS filter layout is PyTorch's OIHW). Algorithms are chosen once per batch size, by timing
+//    (cudnnFind*Ex) or cuDNN's heuristic order (the default), deterministic ones only unless allowed, with one
+//    workspace of the largest size.
+// FP32 arithmetic (CUDNN_FMA_MATH, cuBLAS default math) unless compute_options::tf32.
 //
 // Batches, energies and gradients are device memory; calls are enqueued on the workspace's stream (capturable in a
-// CUDA graph). Needs nvcc (it launches the element-wise kernels).
+// CUDA graph: nothing is allocated in a call with a batch size the workspace has a plan for). Needs nvcc.
+#include <cublas_v2.h>
 #include <cudnn.h>
 
 #include <algorithm>
@@ -36,8 +39,11 @@
 #include "../../random/philox.hpp"
 #include "check.cuh"
 #include "cuda_tag.hpp"
+#include "../../kernels/convolution.hpp"
 #include "../../kernels/elements.hpp"
 #include "../../kernels/noise.hpp"
+#include "../convolution_gemm.hpp"
+#include "compute_options.hpp"
 #include "launch.cuh"
 #include "memory.cuh"
 
@@ -47,46 +53,12 @@ namespace ebm::cuda_backend {
 using ebm::conv_layer;
 using ebm::convnet_architecture;
 
+// The element-wise pieces are kernels/convolution.hpp's (shared with the non-local net and the CPU tests).
 namespace convnet_functors {
-
-/// z <- LeakyReLU(z + b[channel]) in place (NCHW, `plane` = H * W elements per channel).
-struct bias_leaky_relu {
-    float* z;
-    const float* bias;
-    index plane;
-    index channels;
-    float slope;
-    bool activation;
-    EBM_HOST_DEVICE void operator()(index k) const {
-        const float v = z[k] + bias[(k / plane) % channels];
-        z[k] = activation ? (v > 0.0f ? v : slope * v) : v;
-    }
-};
-
-/// d <- d * LeakyReLU'(z), from the stored output a (a > 0 iff z > 0 when slope > 0).
-struct leaky_relu_backward {
-    float* d;
-    const float* a;
-    float slope;
-    EBM_HOST_DEVICE void operator()(index k) const { d[k] = a[k] > 0.0f ? d[k] : slope * d[k]; }
-};
-
-/// top[i] = sign * (weights ? weights[i] : 1): dU/d(network output).
-struct top_gradient {
-    float* top;
-    const float* weights;
-    float sign;
-    EBM_HOST_DEVICE void operator()(index k) const { top[k] = weights != nullptr ? sign * weights[k] : sign; }
-};
-
-/// u[i] = sign * out[i] (+ the bias is already in out).
-struct read_energy {
-    float* u;
-    const float* out;
-    float sign;
-    EBM_HOST_DEVICE void operator()(index k) const { u[k] = sign * out[k]; }
-};
-
+using kernels::bias_leaky_relu;
+using kernels::leaky_relu_backward;
+using kernels::read_energy;
+using kernels::top_gradient;
 }  // namespace convnet_functors
 
 namespace detail {
@@ -133,10 +105,8 @@ struct convolution_descriptor {
     convolution_descriptor& operator=(const convolution_descriptor&) = delete;
 };
 
-struct conv_level {
-    index in_c = 0, in_h = 0, in_w = 0, out_c = 0, out_h = 0, out_w = 0, kernel = 0, stride = 1, padding = 0;
-    index weight_offset = 0, bias_offset = 0;
-    bool activation = true;
+/// One convolution on the cuDNN path: its shape (the GEMM engine's description) and cuDNN's descriptors.
+struct conv_level : convolution_gemm::level {
     tensor_descriptor input, output, bias;
     filter_descriptor filter;
     convolution_descriptor conv;
@@ -146,51 +116,83 @@ struct conv_level {
     device_buffer<float> out;   // activations of this layer (after bias and LeakyReLU), out_c*out_h*out_w x chains
 };
 
-/// cuDNN's heuristic choice of the forward, backward-data and backward-filter algorithms of one convolution
-/// (the first that cuDNN reports usable; deterministic ones first for the backward passes); scratch grows to the
-/// largest workspace of the three. `where` names the network in the error when cuDNN offers none.
+/// Whether one of cuDNN's algorithm reports may be used under `options` with at most `memory_limit` bytes of
+/// workspace: it ran, deterministic when asked, and no tensor-core math unless TF32 is allowed.
+template <class Perf>
+bool usable_algorithm(const Perf& perf, const compute_options& options, std::size_t memory_limit) {
+    if (perf.status != CUDNN_STATUS_SUCCESS || perf.memory > memory_limit) return false;
+    if (options.deterministic && perf.determinism != CUDNN_DETERMINISTIC) return false;
+    return options.tf32 || (perf.mathType != CUDNN_TENSOR_OP_MATH && perf.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+}
+
+/// The first usable entry of cuDNN's list (heuristic order, or fastest first after a search).
+template <class Perf, class Algo>
+void take_first_usable(const char* where, const char* pass, const Perf* perf, int returned, const compute_options& options,
+                       std::size_t memory_limit, Algo& algo) {
+    for (int k = 0; k < returned; ++k)
+        if (usable_algorithm(perf[k], options, memory_limit)) {
+            algo = perf[k].algo;
+            return;
+        }
+    ebm::detail::fail(where, std::string("cuDNN offers no usable ") + pass + " algorithm for a layer (deterministic " +
+                                 (options.deterministic ? "required" : "not required") + ", tf32 " +
+                                 (options.tf32 ? "on" : "off") + ")",
+                      returned);
+}
+
+/// The forward, backward-data and backward-filter algorithms of one convolution under `options`: with
+/// options.search, cudnnFind*Ex times every candidate once on scratch buffers of the layer's shapes (workspace up to
+/// options.search_workspace_limit, and at most half the free device memory) and the fastest usable one is kept;
+/// otherwise cuDNN's heuristic order (cudnnGet*_v7). `scratch` grows to the largest workspace of the three.
+/// Synchronous: called when a plan is made, never inside a captured chain.
 inline void choose_conv_algorithms(const char* where, cudnnHandle_t h, cudnnTensorDescriptor_t input,
                                    cudnnFilterDescriptor_t filter, cudnnConvolutionDescriptor_t conv,
-                                   cudnnTensorDescriptor_t output, cudnnConvolutionFwdAlgo_t& fwd_algo,
-                                   cudnnConvolutionBwdDataAlgo_t& bwd_data_algo,
+                                   cudnnTensorDescriptor_t output, const compute_options& options,
+                                   cudnnConvolutionFwdAlgo_t& fwd_algo, cudnnConvolutionBwdDataAlgo_t& bwd_data_algo,
                                    cudnnConvolutionBwdFilterAlgo_t& bwd_filter_algo, std::size_t& scratch) {
     int returned = 0;
     cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    EBM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, input, filter, conv, output,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
-    bool found = false;
-    for (int k = 0; k < returned && !found; ++k)
-        if (fwd[k].status == CUDNN_STATUS_SUCCESS) {
-            fwd_algo = fwd[k].algo;
-            found = true;
-        }
-    if (!found) ebm::detail::fail(where, "cuDNN offers no forward algorithm for a layer", "none");
     cudnnConvolutionBwdDataAlgoPerf_t bwd_data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, filter, output, conv, input,
-                                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
-                                                                bwd_data));
-    found = false;
-    for (int pass = 0; pass < 2 && !found; ++pass)  // deterministic first, then any
-        for (int k = 0; k < returned && !found; ++k)
-            if (bwd_data[k].status == CUDNN_STATUS_SUCCESS &&
-                (pass == 1 || bwd_data[k].determinism == CUDNN_DETERMINISTIC)) {
-                bwd_data_algo = bwd_data[k].algo;
-                found = true;
-            }
-    if (!found) ebm::detail::fail(where, "cuDNN offers no backward-data algorithm for a layer", "none");
     cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, input, output, conv, filter,
-                                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned,
-                                                                  bwd_filter));
-    found = false;
-    for (int pass = 0; pass < 2 && !found; ++pass)
-        for (int k = 0; k < returned && !found; ++k)
-            if (bwd_filter[k].status == CUDNN_STATUS_SUCCESS &&
-                (pass == 1 || bwd_filter[k].determinism == CUDNN_DETERMINISTIC)) {
-                bwd_filter_algo = bwd_filter[k].algo;
-                found = true;
-            }
-    if (!found) ebm::detail::fail(where, "cuDNN offers no backward-filter algorithm for a layer", "none");
+    if (options.search) {
+        std::size_t in_bytes = 0, out_bytes = 0, filter_bytes = 0, free_bytes = 0, total_bytes = 0;
+        EBM_CUDNN_CHECK(cudnnGetTensorSizeInBytes(input, &in_bytes));
+        EBM_CUDNN_CHECK(cudnnGetTensorSizeInBytes(output, &out_bytes));
+        EBM_CUDNN_CHECK(cudnnGetFilterSizeInBytes(filter, &filter_bytes));
+        EBM_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+        const std::size_t limit = std::min(options.search_workspace_limit, free_bytes / 2);
+        const auto floats = [](std::size_t bytes) { return static_cast<index>((bytes + sizeof(float) - 1) / sizeof(float)); };
+        device_buffer<float> x(floats(in_bytes)), y(floats(out_bytes)), w(floats(filter_bytes));
+        device_buffer<unsigned char> work(static_cast<index>(std::max<std::size_t>(limit, 1)));
+        EBM_CUDA_CHECK(cudaMemset(x.data(), 0, in_bytes));
+        EBM_CUDA_CHECK(cudaMemset(y.data(), 0, out_bytes));
+        EBM_CUDA_CHECK(cudaMemset(w.data(), 0, filter_bytes));
+        EBM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, input, x.data(), filter, w.data(), conv, output,
+                                                               y.data(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd,
+                                                               work.data(), limit));
+        take_first_usable(where, "forward", fwd, returned, options, limit, fwd_algo);
+        EBM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, filter, w.data(), output, y.data(), conv, input,
+                                                                    x.data(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                                    &returned, bwd_data, work.data(), limit));
+        take_first_usable(where, "backward-data", bwd_data, returned, options, limit, bwd_data_algo);
+        EBM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, input, x.data(), output, y.data(), conv, filter,
+                                                                      w.data(), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                                      &returned, bwd_filter, work.data(), limit));
+        take_first_usable(where, "backward-filter", bwd_filter, returned, options, limit, bwd_filter_algo);
+    } else {
+        constexpr std::size_t any_size = static_cast<std::size_t>(-1);
+        EBM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, input, filter, conv, output,
+                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
+        take_first_usable(where, "forward", fwd, returned, options, any_size, fwd_algo);
+        EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, filter, output, conv, input,
+                                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
+                                                                    bwd_data));
+        take_first_usable(where, "backward-data", bwd_data, returned, options, any_size, bwd_data_algo);
+        EBM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, input, output, conv, filter,
+                                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned,
+                                                                      bwd_filter));
+        take_first_usable(where, "backward-filter", bwd_filter, returned, options, any_size, bwd_filter_algo);
+    }
     std::size_t bytes = 0;
     EBM_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, input, filter, conv, output, fwd_algo, &bytes));
     scratch = std::max(scratch, bytes);
@@ -201,12 +203,34 @@ inline void choose_conv_algorithms(const char* where, cudnnHandle_t h, cudnnTens
     scratch = std::max(scratch, bytes);
 }
 
-/// Descriptors, algorithms, activations and the cuDNN workspace for one batch size.
+/// cuBLAS and the element launcher as convolution_gemm's ops (column-major SGEMM; host scalars, captured by value).
+struct cublas_ops {
+    cublasHandle_t blas;
+    cudaStream_t stream;
+    void gemm(bool transpose_a, bool transpose_b, index m, index n, index k, float alpha, const float* a, index lda,
+              const float* b, index ldb, float beta, float* c, index ldc) const {
+        EBM_CUBLAS_CHECK(cublasSgemm(blas, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(n),
+                                     static_cast<int>(k), &alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                                     &beta, c, static_cast<int>(ldc)));
+    }
+    template <class F>
+    void elements(index n, const F& f) const {
+        launch_elements(n, f, stream);
+    }
+};
+
+/// Everything one batch size needs. The cuDNN engine: descriptors, algorithms, activations (NCHW), two gradient
+/// buffers and the cuDNN workspace. The GEMM engine: convolution_gemm's plan and its device memory.
 struct convnet_plan {
     index chains = 0;
     std::vector<std::unique_ptr<conv_level>> levels;
     device_buffer<float> ping, pong;      // dU/d(activation) buffers, widest layer x chains
     device_buffer<unsigned char> scratch;  // cuDNN workspace (largest over layers and passes)
+    convolution_gemm::plan gemm;
+    std::vector<device_buffer<float>> gemm_activations;
+    device_buffer<float> gemm_columns, gemm_diff[2], gemm_ones;
+    convolution_gemm::buffers gemm_buffers;
 };
 
 }  // namespace detail
@@ -224,9 +248,11 @@ public:
     private:
         friend class convnet;
         index capacity_ = 0;
-        bool tf32_ = false;
+        compute_options options_;
         std::unique_ptr<stream> work_stream_;
         std::unique_ptr<detail::cudnn_handle_owner> handle_;
+        std::unique_ptr<cublas_handle> blas_;
+        device_buffer<unsigned char> blas_workspace_;  // fixed: graph capture never allocates
         std::vector<std::unique_ptr<detail::convnet_plan>> plans_;
         device_buffer<float> top_;  // capacity
     };
@@ -242,7 +268,7 @@ public:
         parameters_.resize(tensors_.back().offset + tensors_.back().count());
         reset_parameters(init_seed);
     }
-    convnet(const convnet& other) : arch_(other.arch_), negate_(other.negate_), tensors_(other.tensors_),
+    convnet(const convnet& other) : arch_(other.arch_), negate_(other.negate_), options_(other.options_), tensors_(other.tensors_),
                                     weight_offsets_(other.weight_offsets_),
                                     bias_offsets_(other.bias_offsets_), parameters_(other.parameters_.size()) {
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
@@ -297,16 +323,33 @@ public:
     /// 2 x multiply-adds of one forward pass per chain (backward-data costs about the same).
     [[nodiscard]] double forward_flops_per_chain() const { return forward_flops(arch_); }
 
-    [[nodiscard]] workspace make_workspace(index max_chains, bool tf32 = false) const {
+    /// Arithmetic, engine and algorithm choice (compute_options.hpp) of the workspaces made from now on.
+    void set_compute_options(const compute_options& options) {
+        const char* where = "cuda::convnet::set_compute_options";
+        if (options.search_workspace_limit == 0) ebm::detail::fail(where, "search_workspace_limit must be positive", 0);
+        if (options.gemm_column_floats == 0 || options.gemm_column_floats > (std::size_t{1} << 31))
+            ebm::detail::fail(where, "gemm_column_floats must be in [1, 2^31]", options.gemm_column_floats);
+        options_ = options;
+    }
+    [[nodiscard]] const compute_options& get_compute_options() const { return options_; }
+
+    /// A workspace for up to max_chains chains (its own stream, cuDNN and cuBLAS handles) with the plan for
+    /// max_chains; other batch sizes get theirs on first use.
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
         ebm::detail::require_positive("cuda::convnet::make_workspace", "max_chains", max_chains);
         workspace ws;
         ws.capacity_ = max_chains;
-        ws.tf32_ = tf32;
+        ws.options_ = options_;
         ws.work_stream_ = std::make_unique<stream>();
         ws.handle_ = std::make_unique<detail::cudnn_handle_owner>();
         EBM_CUDNN_CHECK(cudnnSetStream(ws.handle_->h, ws.work_stream_->get()));
+        ws.blas_ = std::make_unique<cublas_handle>(ws.work_stream_->get(), options_.tf32);  // stream first: it resets the workspace
+        ws.blas_workspace_.resize(index{32} << 20);
+        EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas_->get(), ws.blas_workspace_.data(),
+                                            static_cast<std::size_t>(ws.blas_workspace_.size())));
         ws.top_.resize(max_chains);
         ws.plans_.push_back(make_plan(ws, max_chains));
+        ws.work_stream_->synchronize();
         return ws;
     }
 
@@ -376,26 +419,19 @@ private:
     std::unique_ptr<detail::convnet_plan> make_plan(workspace& ws, index chains) const {
         auto plan = std::make_unique<detail::convnet_plan>();
         plan->chains = chains;
+        if (ws.options_.convolutions == convolution_engine::gemm) {
+            make_gemm_plan(ws, *plan);
+            return plan;
+        }
         cudnnHandle_t h = ws.handle_->h;
-        const cudnnMathType_t math = ws.tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
-        index c = arch_.channels, height = arch_.height, width = arch_.width, widest = 0;
+        const cudnnMathType_t math = ws.options_.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+        const std::vector<convolution_gemm::level> shapes = convolution_gemm::levels_of(arch_);
+        index widest = 0;
         std::size_t scratch = 0;
-        for (std::size_t l = 0; l < arch_.layers.size(); ++l) {
-            const conv_layer& layer = arch_.layers[l];
+        for (const convolution_gemm::level& shape : shapes) {
             auto level = std::make_unique<detail::conv_level>();
             detail::conv_level& v = *level;
-            v.in_c = c;
-            v.in_h = height;
-            v.in_w = width;
-            v.out_c = layer.out_channels;
-            v.kernel = layer.kernel;
-            v.stride = layer.stride;
-            v.padding = layer.padding;
-            v.out_h = (height + 2 * layer.padding - layer.kernel) / layer.stride + 1;
-            v.out_w = (width + 2 * layer.padding - layer.kernel) / layer.stride + 1;
-            v.weight_offset = weight_offsets_[l];
-            v.bias_offset = bias_offsets_[l];
-            v.activation = l + 1 < arch_.layers.size();
+            static_cast<convolution_gemm::level&>(v) = shape;
             v.input.set(chains, v.in_c, v.in_h, v.in_w);
             v.output.set(chains, v.out_c, v.out_h, v.out_w);
             v.bias.set(1, v.out_c, 1, 1);
@@ -406,13 +442,11 @@ private:
                                                             static_cast<int>(v.stride), static_cast<int>(v.stride), 1, 1,
                                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
             EBM_CUDNN_CHECK(cudnnSetConvolutionMathType(v.conv.d, math));
-            choose_algorithms(h, v, scratch);
+            detail::choose_conv_algorithms("cuda::convnet", h, v.input.d, v.filter.d, v.conv.d, v.output.d, ws.options_,
+                                           v.fwd_algo, v.bwd_data_algo, v.bwd_filter_algo, scratch);
             v.out.resize(v.out_c * v.out_h * v.out_w * chains);
             widest = std::max(widest, std::max(v.in_c * v.in_h * v.in_w, v.out_c * v.out_h * v.out_w));
             plan->levels.push_back(std::move(level));
-            c = v.out_c;
-            height = v.out_h;
-            width = v.out_w;
         }
         plan->ping.resize(widest * chains);
         plan->pong.resize(widest * chains);
@@ -420,12 +454,33 @@ private:
         return plan;
     }
 
-    static void choose_algorithms(cudnnHandle_t h, detail::conv_level& v, std::size_t& scratch) {
-        detail::choose_conv_algorithms("cuda::convnet", h, v.input.d, v.filter.d, v.conv.d, v.output.d, v.fwd_algo,
-                                       v.bwd_data_algo, v.bwd_filter_algo, scratch);
+    void make_gemm_plan(workspace& ws, detail::convnet_plan& plan) const {
+        plan.gemm = convolution_gemm::make_plan(arch_, plan.chains, negate_,
+                                               static_cast<index>(ws.options_.gemm_column_floats));
+        const convolution_gemm::plan& p = plan.gemm;
+        convolution_gemm::buffers& b = plan.gemm_buffers;
+        for (std::size_t l = 0; l < p.levels.size(); ++l) {
+            plan.gemm_activations.emplace_back(p.activation_elements(l));
+            b.activations.push_back(plan.gemm_activations.back().data());
+        }
+        plan.gemm_columns.resize(p.column_elements);
+        plan.gemm_diff[0].resize(p.diff_elements);
+        plan.gemm_diff[1].resize(p.diff_elements);
+        plan.gemm_ones.resize(p.ones_elements);
+        launch_elements(p.ones_elements, kernels::fill_value{plan.gemm_ones.data(), 1.0f}, ws.get_stream());
+        b.columns = plan.gemm_columns.data();
+        b.diff[0] = plan.gemm_diff[0].data();
+        b.diff[1] = plan.gemm_diff[1].data();
+        b.ones = plan.gemm_ones.data();
+        b.top = ws.top_.data();
     }
 
     void forward(detail::convnet_plan& plan, const_device_batch_view x, float* u, workspace& ws) const {
+        if (ws.options_.convolutions == convolution_engine::gemm) {
+            const detail::cublas_ops ops{ws.blas_->get(), ws.get_stream()};
+            convolution_gemm::forward(plan.gemm, plan.gemm_buffers, ops, parameters_.data(), x.data, u);
+            return;
+        }
         cudnnHandle_t h = ws.handle_->h;
         cudaStream_t s = ws.get_stream();
         const float one = 1.0f, zero = 0.0f;
@@ -448,6 +503,11 @@ private:
     // grad when given; dU/dx goes to gx when given.
     void backward(detail::convnet_plan& plan, const_device_batch_view x, const float* weights, float* grad, float* gx,
                   workspace& ws) const {
+        if (ws.options_.convolutions == convolution_engine::gemm) {
+            const detail::cublas_ops ops{ws.blas_->get(), ws.get_stream()};
+            convolution_gemm::backward(plan.gemm, plan.gemm_buffers, ops, parameters_.data(), x.data, weights, grad, gx);
+            return;
+        }
         cudnnHandle_t h = ws.handle_->h;
         cudaStream_t s = ws.get_stream();
         const float one = 1.0f, zero = 0.0f;
@@ -484,6 +544,7 @@ private:
 
     convnet_architecture arch_;
     bool negate_ = false;
+    compute_options options_;
     std::vector<parameter_tensor> tensors_;
     std::vector<index> weight_offsets_, bias_offsets_;
     device_buffer<float> parameters_;

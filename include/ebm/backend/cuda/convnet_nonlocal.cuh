@@ -23,8 +23,9 @@
 //     the pooling's backward as small kernels; the pooling's backward is a gather, fused with LeakyReLU'.
 // Every buffer of a batch size is made once (a plan: descriptors, algorithms, activations, gradients, cuDNN
 // scratch); cuBLAS gets a fixed workspace; nothing is allocated during a call with a known batch size, so a sampler
-// can capture its K steps in a CUDA graph. FP32 math (CUDNN_FMA_MATH, cuBLAS default math) unless the workspace is
-// made with tf32 = true. Batches, energies and gradients are device memory; calls are enqueued on the workspace's
+// can capture its K steps in a CUDA graph. FP32 math (CUDNN_FMA_MATH, cuBLAS default math) unless
+// compute_options::tf32; cuDNN algorithms timed or heuristic, deterministic ones unless allowed (compute_options.hpp).
+// Batches, energies and gradients are device memory; calls are enqueued on the workspace's
 // stream. Needs nvcc.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -200,7 +201,8 @@ struct nonlocal_conv {
     cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
     cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
 
-    void set(cudnnHandle_t h, index chains, cudnnMathType_t math, std::size_t& scratch) {
+    void set(cudnnHandle_t h, index chains, const compute_options& options, std::size_t& scratch) {
+        const cudnnMathType_t math = options.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
         const index padding = kernel / 2;
         input.set(chains, in_c, side, side);
         output.set(chains, out_c, side, side);
@@ -211,8 +213,8 @@ struct nonlocal_conv {
         EBM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv.d, static_cast<int>(padding), static_cast<int>(padding), 1, 1,
                                                         1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
         EBM_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, math));
-        choose_conv_algorithms("cuda::nonlocal_net", h, input.d, filter.d, conv.d, output.d, fwd_algo, bwd_data_algo,
-                               bwd_filter_algo, scratch);
+        choose_conv_algorithms("cuda::nonlocal_net", h, input.d, filter.d, conv.d, output.d, options, fwd_algo,
+                               bwd_data_algo, bwd_filter_algo, scratch);
     }
 };
 
@@ -253,7 +255,7 @@ public:
     private:
         friend class nonlocal_net;
         index capacity_ = 0;
-        bool tf32_ = false;
+        compute_options options_;
         std::unique_ptr<stream> work_stream_;
         std::unique_ptr<detail::cudnn_handle_owner> handle_;
         std::unique_ptr<cublas_handle> blas_;
@@ -274,8 +276,8 @@ public:
         reset_parameters(init_seed);
     }
     nonlocal_net(const nonlocal_net& other)
-        : channels_(other.channels_), n_f_(other.n_f_), slope_(other.slope_), arch_(other.arch_),
-          parameters_(other.arch_.size) {
+        : channels_(other.channels_), n_f_(other.n_f_), slope_(other.slope_), options_(other.options_),
+          arch_(other.arch_), parameters_(other.arch_.size) {
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
                                   cudaMemcpyDeviceToDevice));
     }
@@ -339,15 +341,24 @@ public:
 
     /// A workspace for up to max_chains chains with its own stream, cuDNN and cuBLAS handles, and the plan for
     /// max_chains (other batch sizes get theirs on first use).
-    [[nodiscard]] workspace make_workspace(index max_chains, bool tf32 = false) const {
+    /// Arithmetic and cuDNN algorithm choice (compute_options.hpp; `convolutions` does not apply) of the workspaces
+    /// made from now on.
+    void set_compute_options(const compute_options& options) {
+        if (options.search_workspace_limit == 0)
+            ebm::detail::fail("cuda::nonlocal_net::set_compute_options", "search_workspace_limit must be positive", 0);
+        options_ = options;
+    }
+    [[nodiscard]] const compute_options& get_compute_options() const { return options_; }
+
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
         ebm::detail::require_positive("cuda::nonlocal_net::make_workspace", "max_chains", max_chains);
         workspace ws;
         ws.capacity_ = max_chains;
-        ws.tf32_ = tf32;
+        ws.options_ = options_;
         ws.work_stream_ = std::make_unique<stream>();
         ws.handle_ = std::make_unique<detail::cudnn_handle_owner>();
         EBM_CUDNN_CHECK(cudnnSetStream(ws.handle_->h, ws.work_stream_->get()));
-        ws.blas_ = std::make_unique<cublas_handle>(ws.work_stream_->get(), tf32);  // stream first: it resets the workspace
+        ws.blas_ = std::make_unique<cublas_handle>(ws.work_stream_->get(), options_.tf32);  // stream first: it resets the workspace
         ws.blas_workspace_.resize(index{32} << 20);
         EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas_->get(), ws.blas_workspace_.data(),
                                             static_cast<std::size_t>(ws.blas_workspace_.size())));
@@ -430,13 +441,12 @@ private:
         detail::nonlocal_plan& p = *plan;
         p.chains = chains;
         cudnnHandle_t h = ws.handle_->h;
-        const cudnnMathType_t math = ws.tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
         std::size_t scratch = 0;
         for (int st = 0; st < 3; ++st) {
             const index side = 32 >> st;
             const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
             set_conv(p.convs[st], c, side);
-            p.convs[st].set(h, chains, math, scratch);
+            p.convs[st].set(h, chains, ws.options_, scratch);
             p.a[st].resize(chains * c.out * side * side);
             p.p[st].resize(chains * c.out * side * side / 4);
             p.winner[st].resize(chains * c.out * side * side / 4);
@@ -447,7 +457,7 @@ private:
             const conv_ref* refs[4] = {&bl.g, &bl.w, &bl.theta, &bl.phi};
             for (int k = 0; k < 4; ++k) {
                 set_conv(p.blocks[b][k], *refs[k], side);
-                p.blocks[b][k].set(h, chains, math, scratch);
+                p.blocks[b][k].set(h, chains, ws.options_, scratch);
             }
             detail::nonlocal_block_buffers& buf = p.block[b];
             buf.theta.resize(chains * ci * n);
@@ -682,6 +692,7 @@ private:
 
     index channels_ = 3, n_f_ = 32;
     float slope_ = 0.05f;
+    compute_options options_;
     ebm::detail::nonlocal_layout arch_;  // the CPU net's tensor list, in its order (so the offsets agree)
     device_buffer<float> parameters_;
 };

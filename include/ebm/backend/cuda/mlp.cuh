@@ -9,7 +9,7 @@
 // before reading results on the host). A workspace owns its stream, cuBLAS handle and cuBLAS workspace, so a
 // sampler can capture a K-step chain of these calls in one CUDA graph.
 //
-// cuBLAS runs in FP32 (no TF32) unless the workspace is made with tf32 = true. Needs nvcc.
+// cuBLAS runs in FP32 (no TF32) unless compute_options::tf32 (set_compute_options). Needs nvcc.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -25,6 +25,7 @@
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
 #include "check.cuh"
+#include "compute_options.hpp"
 #include "cuda_tag.hpp"
 #include "../../kernels/elements.hpp"
 #include "../../kernels/noise.hpp"
@@ -80,6 +81,90 @@ struct leaky_relu_backward {
 
 }  // namespace mlp_functors
 
+namespace detail {
+
+/// Layer sizes and parameter offsets of an MLP, passed by value to the per-chain kernel.
+struct mlp_shape {
+    static constexpr int max_layers = 8;
+    int layers = 0;                 // weight layers
+    int sizes[max_layers + 1] = {};
+    int weight_offset[max_layers] = {};
+    int bias_offset[max_layers] = {};
+    int hidden_floats = 0;          // sum of the hidden widths
+    int widest = 0;
+};
+
+/// U(x) and dU/dx of one chain per block, the whole network in one launch: the input, every hidden layer's
+/// pre-activation z_l and two dU/da buffers live in shared memory; every sum runs in a fixed order (input index, or
+/// output index, increasing), so results are deterministic. a = max(z, slope z) as ebm::mlp; the backward pass uses
+/// dU/dz = z > 0 ? dU/da : slope dU/da. g == nullptr: the energy alone.
+__global__ void mlp_chain_kernel(mlp_shape s, const float* __restrict__ parameters, const float* __restrict__ x,
+                                 float slope, float* __restrict__ u, float* __restrict__ g) {
+    extern __shared__ float shared[];
+    const index chain = blockIdx.x;
+    const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+    const int d = s.sizes[0];
+    float* input = shared;                // d
+    float* z = input + d;                 // hidden pre-activations, layer after layer
+    float* delta = z + s.hidden_floats;   // widest
+    float* delta_next = delta + s.widest; // widest
+    for (int i = t; i < d; i += threads) input[i] = x[chain * d + i];
+    __syncthreads();
+    const auto leaky = [slope](float v) { return v > slope * v ? v : slope * v; };
+    // Forward: z_l = W_l a_{l-1} + b_l for the hidden layers, then the output.
+    const float* previous = input;
+    bool previous_hidden = false;
+    float* current = z;
+    for (int l = 0; l < s.layers; ++l) {
+        const int in = s.sizes[l], out = s.sizes[l + 1];
+        const float* w = parameters + s.weight_offset[l];
+        const float* b = parameters + s.bias_offset[l];
+        const bool last = l + 1 == s.layers;
+        for (int j = t; j < out; j += threads) {
+            float acc = 0.0f;
+            for (int i = 0; i < in; ++i)
+                acc = __fmaf_rn(w[j * in + i], previous_hidden ? leaky(previous[i]) : previous[i], acc);
+            if (last)
+                u[chain] = acc + b[j];
+            else
+                current[j] = acc + b[j];
+        }
+        __syncthreads();
+        if (!last) {
+            previous = current;
+            previous_hidden = true;
+            current += out;
+        }
+    }
+    if (g == nullptr) return;
+    // Backward: dU/da of the last hidden layer is the output weight row; then dU/da_{l-1} = W_l^T (dU/dz_l).
+    const int last = s.layers - 1;
+    const float* w_out = parameters + s.weight_offset[last];
+    for (int i = t; i < s.sizes[last]; i += threads) delta[i] = w_out[i];
+    __syncthreads();
+    const float* z_of = z + s.hidden_floats;  // one past the last hidden layer's z
+    for (int l = last - 1; l >= 0; --l) {
+        const int in = s.sizes[l], out = s.sizes[l + 1];
+        z_of -= out;  // z_l
+        const float* w = parameters + s.weight_offset[l];
+        float* target = l == 0 ? g + chain * d : delta_next;
+        for (int i = t; i < in; i += threads) {
+            float acc = 0.0f;
+            for (int j = 0; j < out; ++j) {
+                const float dz = z_of[j] > 0.0f ? delta[j] : slope * delta[j];
+                acc = __fmaf_rn(w[j * in + i], dz, acc);
+            }
+            target[i] = acc;
+        }
+        __syncthreads();
+        float* swap = delta;
+        delta = delta_next;
+        delta_next = swap;
+    }
+}
+
+}  // namespace detail
+
 class mlp {
 public:
     using memory_space = ebm::device_space;  // its data lives in device memory: the backend is ebm::cuda
@@ -114,7 +199,7 @@ public:
                               host_parameters.size());
         parameters_.upload(host_parameters);
     }
-    mlp(const mlp& other) : sizes_(other.sizes_), slope_(other.slope_) {
+    mlp(const mlp& other) : sizes_(other.sizes_), slope_(other.slope_), options_(other.options_) {
         layout();
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
                                   cudaMemcpyDeviceToDevice));
@@ -161,13 +246,17 @@ public:
     [[nodiscard]] index weight_offset(index l) const { return weight_offset_[static_cast<std::size_t>(l)]; }
     [[nodiscard]] index bias_offset(index l) const { return bias_offset_[static_cast<std::size_t>(l)]; }
 
-    /// A workspace for up to max_chains chains, with its own stream and cuBLAS handle (tf32: TF32 tensor cores).
-    [[nodiscard]] workspace make_workspace(index max_chains, bool tf32 = false) const {
+    /// Arithmetic of the workspaces made from now on (compute_options.hpp: only tf32 applies to cuBLAS products).
+    void set_compute_options(const compute_options& options) { options_ = options; }
+    [[nodiscard]] const compute_options& get_compute_options() const { return options_; }
+
+    /// A workspace for up to max_chains chains, with its own stream and cuBLAS handle.
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
         ebm::detail::require_positive("cuda::mlp::make_workspace", "max_chains", max_chains);
         workspace ws;
         ws.capacity = max_chains;
         ws.blas.set_stream(ws.work_stream.get());
-        ws.blas.set_tf32(tf32);
+        ws.blas.set_tf32(options_.tf32);
         ws.blas_workspace.resize(index{32} << 20);  // 32 MiB, NVIDIA's recommendation for Hopper
         EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas.get(), ws.blas_workspace.data(),
                                             static_cast<std::size_t>(ws.blas_workspace.size())));
@@ -189,15 +278,28 @@ public:
     /// u[i] = U(x_i) (device pointers), enqueued on ws's stream.
     void energy(const_device_batch_view x, device_span<float> u, workspace& ws) const {
         check_call("cuda::mlp::energy", x, u, ws);
+        if (fused_) {
+            launch_chains(x, u.data(), nullptr, ws);
+            return;
+        }
         forward(x, u.data(), ws);
     }
 
     /// u[i] = U(x_i), g_i = dU/dx(x_i) (device pointers), enqueued on ws's stream.
     void energy_and_gradient(const_device_batch_view x, device_span<float> u, device_batch_view g, workspace& ws) const {
         check_call("cuda::mlp::energy_and_gradient", x, u, ws);
+        if (fused_) {
+            launch_chains(x, u.data(), g.data, ws);
+            return;
+        }
         forward(x, u.data(), ws);
         backward(x, nullptr, nullptr, g.data, ws);
     }
+
+    /// Whether energy and energy_and_gradient run as one kernel with a block per chain (networks of at most
+    /// mlp_shape::max_layers layers whose activations fit in 48 KiB of shared memory), rather than layer by layer
+    /// on cuBLAS; the weighted parameter gradient is always the cuBLAS path (a reduction over chains is a GEMM).
+    [[nodiscard]] bool fused() const { return fused_; }
 
     /// grad += sum_i weights[i] dU(x_i)/dtheta, u[i] = U(x_i) (all device pointers), enqueued on ws's stream.
     void accumulate_parameter_gradient(const_device_batch_view x, device_span<const float> weights, device_span<float> grad,
@@ -232,6 +334,30 @@ private:
         }
         parameter_count_ = tensors_.back().offset + tensors_.back().count();
         parameters_.resize(parameter_count_);
+        shape_ = {};
+        fused_ = layers() <= detail::mlp_shape::max_layers && parameter_count_ < (index{1} << 31);
+        if (fused_) {
+            shape_.layers = static_cast<int>(layers());
+            for (std::size_t l = 0; l < sizes_.size(); ++l) shape_.sizes[l] = static_cast<int>(sizes_[l]);
+            for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+                shape_.weight_offset[l] = static_cast<int>(weight_offset_[l]);
+                shape_.bias_offset[l] = static_cast<int>(bias_offset_[l]);
+                if (l + 2 < sizes_.size()) shape_.hidden_floats += static_cast<int>(sizes_[l + 1]);
+            }
+            shape_.widest = static_cast<int>(*std::max_element(sizes_.begin(), sizes_.end()));
+            fused_ = chain_kernel_shared_bytes() <= std::size_t{48} << 10;
+        }
+    }
+
+    [[nodiscard]] std::size_t chain_kernel_shared_bytes() const {
+        return sizeof(float) * static_cast<std::size_t>(shape_.sizes[0] + shape_.hidden_floats + 2 * shape_.widest);
+    }
+
+    void launch_chains(const_device_batch_view x, float* u, float* g, workspace& ws) const {
+        const int threads = std::min(256, (shape_.widest + 31) / 32 * 32);
+        detail::mlp_chain_kernel<<<static_cast<unsigned>(x.count), threads, chain_kernel_shared_bytes(),
+                                   ws.get_stream()>>>(shape_, parameters_.data(), x.data, slope_, u, g);
+        EBM_CUDA_CHECK(cudaGetLastError());
     }
 
     void check_call(const char* where, const_device_batch_view x, device_span<float> u, const workspace& ws) const {
@@ -314,10 +440,13 @@ private:
 
     std::vector<index> sizes_;
     float slope_ = 0.01f;
+    compute_options options_;
     std::vector<index> weight_offset_, bias_offset_;
     std::vector<parameter_tensor> tensors_;
     index parameter_count_ = 0;
     device_buffer<float> parameters_;
+    detail::mlp_shape shape_;
+    bool fused_ = false;
 };
 
 }  // namespace ebm::cuda_backend
