@@ -459,7 +459,7 @@ void compare_energy_tf32(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, s
     CHECK(dp < 0.1);
 }
 
-TEST_CASE("convnet engines: GEMM (default; chunked too), cuDNN timed (deterministic or not) and heuristic, TF32") {
+TEST_CASE("convnet engines: GEMM (default, also in chunks), cuDNN timed (deterministic or not) and heuristic, TF32") {
     namespace cb = ebm::cuda_backend;
     const ebm::convnet cpu = ebm::convnet::short_run(32, 8, 3, 0.2f, {}, ebm::seed{5});
     const ebm::convnet vanilla = ebm::convnet::vanilla(3, 8, 0.05f, {}, ebm::seed{7});
