@@ -8,7 +8,9 @@
 // trained with (K2 defaults to the training K) -> short_run.npy (N x C x H x W, float32) and short_run.png (the
 // first G chains).
 // Long-run check (Anatomy Sec. 4): the short-run states continue for N more steps of unadjusted Langevin (ula, the
-// training form) or MALA (mala, Anatomy form on U, step --epsilon) -> long_run.png, long_run.npy and
+// training form) or MALA (mala: on U/T at the training chain's temperature, T = 1 for the Anatomy form and
+// T = sigma^2/(2 lambda) for the decoupled one, step --epsilon, by default the training chain's: epsilon or sigma)
+// -> long_run.png, long_run.npy and
 // energy_trace.csv (step, mean energy, acceptance) every M steps. --device cuda samples on the GPU (builds with the
 // CUDA backend; a checkpoint from either device). Exit status: 0 done, 1 bad input.
 #include <CLI/CLI.hpp>
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
     app.add_option("--long-run-steps", o.long_run_steps, "long-run steps after the short run (0: none)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--sampler", o.sampler, "long-run sampler")->check(CLI::IsMember({"ula", "mala"}))->capture_default_str();
-    app.add_option("--epsilon", o.epsilon, "MALA step (default: the training epsilon)")->check(program::positive_number);
+    app.add_option("--epsilon", o.epsilon, "MALA step on U/T (default: the training chain's, epsilon or sigma)")->check(program::positive_number);
     app.add_option("--trace-every", o.trace_every, "energy trace interval in steps")->check(CLI::Range(1, 1 << 30))
         ->capture_default_str();
     app.add_option("--seed", o.seed, "seed of the chains")->check(program::unsigned_integer)->capture_default_str();

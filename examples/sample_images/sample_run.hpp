@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "train_images/image_run.hpp"
@@ -51,7 +52,11 @@ template <class Net>
 int run_sampling(const sample_options& o, const std::filesystem::path& path, const ebm::checkpoint_info& info,
                  const ebm::train_config& c, Net net) {
     const auto k2 = o.steps > 0 ? static_cast<ebm::index>(o.steps) : c.sampler.steps;
-    const float epsilon = o.epsilon > 0 ? o.epsilon : c.sampler.epsilon;
+    // MALA samples the trainer's energy at the training chain's temperature (T = sigma^2/(2 lambda) for the
+    // decoupled form), with the training chain's step unless --epsilon is given.
+    const ebm::training_temperature_mala mala_setting =
+        o.sampler == "mala" ? ebm::mala_at_training_temperature(c) : ebm::training_temperature_mala{};
+    const float epsilon = o.epsilon > 0 ? o.epsilon : mala_setting.epsilon;
     return ebm::with_trainer(c, std::move(net), [&](auto& trainer) -> int {
         using trainer_type = std::remove_reference_t<decltype(trainer)>;
         using X = typename trainer_type::execution_type;
@@ -77,6 +82,12 @@ int run_sampling(const sample_options& o, const std::filesystem::path& path, con
         std::printf("sample_images: short run done, mean energy %.6g\n", stats.mean_energy);
 
         if (o.long_run_steps > 0) {
+            std::optional<decltype(ebm::tempered(energy, 1.0f))> target;  // U/T (T = 1: U itself), for MALA
+            if (o.sampler == "mala") {
+                target.emplace(ebm::tempered(energy, mala_setting.temperature));
+                std::printf("sample_images: MALA on U/T, T = %.6g (the training chain's), epsilon %.6g\n",
+                            mala_setting.temperature, epsilon);
+            }
             std::ofstream trace(std::filesystem::path(o.output) / "energy_trace.csv");
             trace << "step,mean_energy,acceptance\n";
             std::uint64_t done = 0;
@@ -84,15 +95,17 @@ int run_sampling(const sample_options& o, const std::filesystem::path& path, con
             while (done < total) {
                 const auto chunk = static_cast<ebm::index>(std::min<std::uint64_t>(total - done, o.trace_every));
                 const std::uint64_t first = static_cast<std::uint64_t>(k2) + done;
-                if (o.sampler == "mala")
-                    stats = run_sampler(ebm::mala{.epsilon = epsilon, .steps = chunk}, energy, x.view(), rng, first);
-                else if (c.sampler.kind == "langevin")
+                if (o.sampler == "mala") {
+                    stats = run_sampler(ebm::mala{.epsilon = epsilon, .steps = chunk}, *target, x.view(), rng, first);
+                    stats.mean_energy *= mala_setting.temperature;  // the trace reports U, not U/T
+                } else if (c.sampler.kind == "langevin") {
                     stats = run_sampler(ebm::langevin{.epsilon = c.sampler.epsilon, .steps = chunk}, energy, x.view(),
                                         rng, first);
-                else
+                } else {
                     stats = run_sampler(ebm::langevin_decoupled{.step_size_lambda = c.sampler.step_size,
                                                                 .noise_sigma = c.sampler.noise, .steps = chunk},
                                         energy, x.view(), rng, first);
+                }
                 done += static_cast<std::uint64_t>(chunk);
                 trace << done << ',' << stats.mean_energy << ',' << stats.acceptance << '\n';
             }

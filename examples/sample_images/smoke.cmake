@@ -27,9 +27,23 @@ list(LENGTH rows n)
 if(NOT n EQUAL 3)
   message(FATAL_ERROR "energy_trace.csv has ${n} lines, expected 3")
 endif()
+# A decoupled (short-run recipe) model: MALA samples U/T at the training chain's T = sigma^2/(2 lambda) = 5e-05.
+execute_process(COMMAND ${TRAIN} --set data.limit=32 --set model.features=4 --set sampler.steps=2
+                        --set training.batch_size=8 --set training.iterations=2 --output ${OUT}/short_run
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train_images (short_run) failed (${rc}):\n${out}${err}")
+endif()
+execute_process(COMMAND ${SAMPLE} --run ${OUT}/short_run --chains 4 --steps 2 --long-run-steps 2 --sampler mala
+                        --trace-every 2 --output ${OUT}/short_run_samples
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "MALA on U/T, T = 5e-05 \\(the training chain's\\), epsilon 0.01")
+  message(FATAL_ERROR "sample_images --sampler mala on a decoupled model did not sample at T = 5e-05 with "
+                      "epsilon 0.01 (${rc}):\n${out}${err}")
+endif()
 execute_process(COMMAND ${SAMPLE} --checkpoint ${OUT}/missing.safetensors --output ${OUT}/bad
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0 OR NOT err MATCHES "checkpoint file not found")
   message(FATAL_ERROR "a missing checkpoint was not refused clearly (${rc}): ${err}")
 endif()
-message(STATUS "sample_images smoke: short run, MALA long run and energy trace written")
+message(STATUS "sample_images smoke: short run, MALA long run (Anatomy and decoupled models) and energy trace written")

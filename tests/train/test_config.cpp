@@ -49,6 +49,22 @@ TEST_CASE("presets spell the papers' settings") {
     CHECK(code.training.data_noise == doctest::Approx(0.015f));
 }
 
+TEST_CASE("mala_at_training_temperature: T = 1 and eps for the Anatomy form, sigma^2/(2 lambda) and sigma for the decoupled") {
+    const auto anatomy = ebm::parse_config(R"({"preset": "anatomy_non_convergent"})");
+    const auto a = ebm::mala_at_training_temperature(anatomy);
+    CHECK(a.temperature == 1.0f);
+    CHECK(a.epsilon == anatomy.sampler.epsilon);
+    const auto short_run = ebm::parse_config("{}", {"sampler.step_size=0.5", "sampler.noise=0.1"});
+    const auto d = ebm::mala_at_training_temperature(short_run);
+    CHECK(d.temperature == doctest::Approx(0.01));
+    CHECK(d.epsilon == 0.1f);
+    CHECK(ebm::mala_at_training_temperature(ebm::parse_config("{}")).temperature == doctest::Approx(5e-5));
+    const auto silent = ebm::parse_config("{}", {"sampler.noise=0"});
+    CHECK_THROWS_WITH_AS(ebm::mala_at_training_temperature(silent),
+                         doctest::Contains("mala_at_training_temperature: a model trained without Langevin noise"),
+                         ebm::error);
+}
+
 TEST_CASE("file entries override the preset, command-line overrides override the file") {
     const auto c = ebm::parse_config(R"({"preset": "anatomy_convergent", "sampler": {"steps": 50}, "training": {"batch_size": 20}})",
                                      {"sampler.steps=7", "output.folder=runs/x y", "training.data_noise=0.1",

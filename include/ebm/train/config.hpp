@@ -511,6 +511,25 @@ inline langevin make_langevin(const train_config& c) { return {.epsilon = c.samp
 inline langevin_decoupled make_langevin_decoupled(const train_config& c) {
     return {.step_size_lambda = c.sampler.step_size, .noise_sigma = c.sampler.noise, .steps = c.sampler.steps};
 }
+/// MALA at the temperature of the training chain (the authors always sample f/T with the T of training). The
+/// Anatomy form runs x <- x - (eps^2/2) dU/dx + eps z on the trainer's energy U = F/(eps^2/2): that is Langevin on U
+/// itself, so T = 1 and the step is eps. The decoupled form x <- x - lambda dU/dx + sigma z is Langevin on U/T with
+/// T = sigma^2/(2 lambda) (langevin_decoupled::implied_temperature) and step sigma: at the short-run defaults
+/// T = 5e-5, so MALA on U at T = 1 would be 20,000 times hotter than the chain the model learned with.
+struct training_temperature_mala {
+    float temperature = 1.0f;  // sample exp(-U/T) of the trainer's energy U
+    float epsilon = 0.01f;     // MALA's step on U/T
+};
+inline training_temperature_mala mala_at_training_temperature(const train_config& c) {
+    if (c.sampler.kind == "langevin") return {1.0f, c.sampler.epsilon};
+    const float temperature = make_langevin_decoupled(c).implied_temperature();
+    if (!(temperature > 0.0f))
+        detail::fail("mala_at_training_temperature",
+                     "a model trained without Langevin noise (sampler.noise = 0) has no training temperature to sample at",
+                     c.sampler.noise);
+    return {temperature, c.sampler.noise};
+}
+
 inline adam make_adam(const train_config& c) {
     return {.learning_rate = c.learning_rate_at(0), .beta1 = c.optimizer.beta1, .beta2 = c.optimizer.beta2};
 }

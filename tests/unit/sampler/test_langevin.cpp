@@ -2,9 +2,11 @@
 // stream convention with the noise on, the clamp box, and the reported statistics.
 #include <doctest/doctest.h>
 
+#include <ebm/energy/scaled.hpp>
 #include <ebm/random/distributions.hpp>
 #include <ebm/sampler/langevin.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -144,5 +146,38 @@ TEST_CASE("langevin: chains whose final energy is not finite are counted in non_
             CHECK_FALSE(std::isfinite(stats.mean_energy));
             CHECK(x.chain(2)[0] == 0.0f);
         }
+    }
+}
+
+TEST_CASE("langevin_decoupled(lambda, sigma) is the Anatomy langevin(eps = sigma) on U/T, T = sigma^2/(2 lambda)") {
+    // The fact behind sampling a decoupled model at its training temperature (ebm::mala_at_training_temperature).
+    const ebm_test::quadratic energy;
+    const ebm::index chains = 4, steps = 7;
+    struct setting {
+        float lambda, sigma;
+        bool exact;  // dyadic: both moves compute the same float operations
+    };
+    for (const setting s : {setting{0.5f, 0.5f, true}, setting{1.0f, 0.01f, false}, setting{0.25f, 0.05f, false}}) {
+        const ebm::langevin_decoupled decoupled{.step_size_lambda = s.lambda, .noise_sigma = s.sigma, .steps = steps};
+        const ebm::langevin anatomy{.epsilon = s.sigma, .steps = steps};
+        const auto tempered = ebm::tempered(energy, decoupled.implied_temperature());
+        auto x1 = start_points(chains);
+        auto x2 = start_points(chains);
+        auto st1 = decoupled.make_state(energy, chains);
+        auto st2 = anatomy.make_state(tempered, chains);
+        const ebm::philox rng(ebm::seed{31});
+        (void)decoupled.run(st1, energy, x1, rng, 5);
+        (void)anatomy.run(st2, tempered, x2, rng, 5);
+        double worst = 0, scale = 0;
+        for (ebm::index i = 0; i < chains; ++i)
+            for (ebm::index k = 0; k < 3; ++k) {
+                worst = std::max(worst, std::abs(static_cast<double>(x1.chain(i)[k]) - x2.chain(i)[k]));
+                scale = std::max(scale, std::abs(static_cast<double>(x1.chain(i)[k])));
+            }
+        INFO("lambda " << s.lambda << ", sigma " << s.sigma << ", seed 31, first step 5");
+        if (s.exact)
+            CHECK(worst == 0.0);
+        else
+            CHECK(worst <= 1e-5 * scale);
     }
 }
