@@ -65,6 +65,20 @@ TEST_CASE("mala_at_training_temperature: T = 1 and eps for the Anatomy form, sig
                          ebm::error);
 }
 
+TEST_CASE("sampler.tau: Algorithm 1's noise switch for the Anatomy form (1 by default, 0 = gradient descent)") {
+    const auto on = ebm::parse_config(R"({"preset": "anatomy_non_convergent"})");
+    CHECK(on.sampler.tau == 1);
+    CHECK(ebm::make_langevin(on).noise);
+    const auto off = ebm::parse_config(R"({"preset": "anatomy_non_convergent", "sampler": {"tau": 0}})");
+    CHECK(off.sampler.tau == 0);
+    CHECK_FALSE(ebm::make_langevin(off).noise);
+    CHECK(ebm::make_langevin(off).implied_temperature() == 0.0f);
+    CHECK(ebm::parse_config(ebm::to_json(off).dump()).sampler.tau == 0);  // kept in checkpoints' configurations
+    CHECK_THROWS_WITH_AS(ebm::mala_at_training_temperature(off), doctest::Contains("sampler.tau = 0"), ebm::error);
+    CHECK_THROWS_WITH_AS(ebm::parse_config("{}", {"sampler.tau=2"}), doctest::Contains("sampler.tau must be 0 or 1"),
+                         ebm::error);
+}
+
 TEST_CASE("file entries override the preset, command-line overrides override the file") {
     const auto c = ebm::parse_config(R"({"preset": "anatomy_convergent", "sampler": {"steps": 50}, "training": {"batch_size": 20}})",
                                      {"sampler.steps=7", "output.folder=runs/x y", "training.data_noise=0.1",

@@ -1,7 +1,8 @@
 #pragma once
-// The diagnostics figure of Anatomy Fig. 4: d_t and r_t over training (top), the cross-correlation of d_t with r_t
-// and the autocorrelations of both over the last `window` iterations (bottom), normalised as the authors'
-// plot_diagnostics (d_t uncentred, r_t centred). Weak short-lag autocorrelation of d_t means convergent learning;
+// The diagnostics figure of Anatomy Fig. 4: d_t and r_t over training and the cross-correlation of d_t with r_t
+// (top), the autocorrelations and partial autocorrelations of both over the last `window` iterations (bottom),
+// normalised as the authors' plot_diagnostics (d_t uncentred, r_t centred; cross-correlation lags as their
+// np.correlate(d, r, 'full')). Weak short-lag autocorrelation of d_t means convergent learning;
 // strong negative short-lag autocorrelation means non-convergent learning. Needs PLplot (io/plot.hpp).
 #include <algorithm>
 #include <cmath>
@@ -19,7 +20,7 @@ namespace ebm::io {
 struct diagnostics_figure_options {
     std::size_t window = 2000;  // the correlations use the last `window` iterations
     int max_lag = 15;
-    index width = 1200;
+    index width = 1500;
     index height = 900;
 };
 
@@ -38,11 +39,11 @@ inline void diagnostics_figure(const std::filesystem::path& path, const std::str
         r.push_back(rec.r);
     }
     if (t.size() < 2) detail::fail(where, "need at least 2 iterations with finite d_t and r_t", t.size());
-    figure fig(path, o.width, o.height, 2, 2);
+    figure fig(path, o.width, o.height, 3, 2);
     const series sd{t, d, "", 1};
     const series sr{t, r, "", 2};
-    fig.line_panel(title + ": energy difference", "iteration t", "d#dt#u", std::span(&sd, 1), true, false);
-    fig.line_panel(title + ": mean Langevin displacement", "iteration t", "r#dt#u", std::span(&sr, 1), false, false);
+    fig.line_panel(title + ": d#dt#u", "iteration t", "d#dt#u", std::span(&sd, 1), true, false);
+    fig.line_panel("r#dt#u (mean Langevin displacement)", "iteration t", "r#dt#u", std::span(&sr, 1), false, false);
     const std::size_t window = std::min(d.size(), o.window);
     if (window >= 20) {
         const std::span<const double> dw(d.data() + d.size() - window, window), rw(r.data() + r.size() - window, window);
@@ -58,6 +59,9 @@ inline void diagnostics_figure(const std::filesystem::path& path, const std::str
                       "correlation", std::span(&cc, 1), 0.7, false);
         const series ac[2] = {{lags, acf_d, "d#dt#u", 1}, {lags, acf_r, "r#dt#u", 2}};
         fig.bar_panel("autocorrelation of d#dt#u and r#dt#u", "lag", "correlation", ac, 0.7, true);
+        const auto pacf_d = partial_autocorrelation(acf_d), pacf_r = partial_autocorrelation(acf_r);
+        const series pc[2] = {{lags, pacf_d, "d#dt#u", 1}, {lags, pacf_r, "r#dt#u", 2}};
+        fig.bar_panel("partial autocorrelation of d#dt#u and r#dt#u", "lag", "partial correlation", pc, 0.7, true);
     }
     fig.finish();
 }

@@ -85,6 +85,7 @@ struct train_config {
         std::string kind = "langevin_decoupled";  // langevin (Anatomy form on U = F/(eps^2/2)) | langevin_decoupled
         index steps = 100;
         float epsilon = 0.01f;     // langevin
+        int tau = 1;               // langevin: Algorithm 1's tau, 1 (noise on) or 0 (gradient descent, noise off)
         float step_size = 1.0f;    // langevin_decoupled: lambda
         float noise = 0.01f;       // langevin_decoupled: sigma
     } sampler;
@@ -164,6 +165,7 @@ struct train_config {
         one_of("sampler.kind", sampler.kind, {"langevin", "langevin_decoupled"});
         detail::require_non_negative(w, "sampler.steps", sampler.steps);
         detail::require_positive(w, "sampler.epsilon", sampler.epsilon);
+        if (sampler.tau != 0 && sampler.tau != 1) detail::fail(w, "sampler.tau must be 0 or 1", sampler.tau);
         detail::require_positive(w, "sampler.step_size", sampler.step_size);
         detail::require_non_negative(w, "sampler.noise", sampler.noise);
         one_of("init.kind", init.kind, {"uniform", "gaussian", "persistent_bank"});
@@ -291,7 +293,7 @@ inline nlohmann::json to_json(const train_config& c) {
           {"negative_slope", c.model.negative_slope}, {"init_seed", c.model.init_seed}}},
         {"sampler",
          {{"kind", c.sampler.kind}, {"steps", c.sampler.steps}, {"epsilon", c.sampler.epsilon},
-          {"step_size", c.sampler.step_size}, {"noise", c.sampler.noise}}},
+          {"tau", c.sampler.tau}, {"step_size", c.sampler.step_size}, {"noise", c.sampler.noise}}},
         {"init",
          {{"kind", c.init.kind}, {"low", c.init.low}, {"high", c.init.high}, {"scale", c.init.scale},
           {"bank_size", c.init.bank_size}, {"rejuvenation", c.init.rejuvenation}}},
@@ -422,6 +424,7 @@ inline train_config config_from_json(const nlohmann::json& j) {
         s.read("kind", c.sampler.kind);
         s.read("steps", c.sampler.steps);
         s.read("epsilon", c.sampler.epsilon);
+        s.read("tau", c.sampler.tau);
         s.read("step_size", c.sampler.step_size);
         s.read("noise", c.sampler.noise);
         s.finish();
@@ -507,7 +510,9 @@ inline train_config load_config(const std::filesystem::path& path, const std::ve
 inline trainer_options make_trainer_options(const train_config& c) {
     return {.batch_size = c.training.batch_size, .data_noise = c.data_noise_at(0), .random_seed = seed{c.training.seed}};
 }
-inline langevin make_langevin(const train_config& c) { return {.epsilon = c.sampler.epsilon, .steps = c.sampler.steps}; }
+inline langevin make_langevin(const train_config& c) {
+    return {.epsilon = c.sampler.epsilon, .steps = c.sampler.steps, .noise = c.sampler.tau == 1};
+}
 inline langevin_decoupled make_langevin_decoupled(const train_config& c) {
     return {.step_size_lambda = c.sampler.step_size, .noise_sigma = c.sampler.noise, .steps = c.sampler.steps};
 }
@@ -521,12 +526,14 @@ struct training_temperature_mala {
     float epsilon = 0.01f;     // MALA's step on U/T
 };
 inline training_temperature_mala mala_at_training_temperature(const train_config& c) {
-    if (c.sampler.kind == "langevin") return {1.0f, c.sampler.epsilon};
-    const float temperature = make_langevin_decoupled(c).implied_temperature();
+    const float temperature = c.sampler.kind == "langevin" ? make_langevin(c).implied_temperature()
+                                                           : make_langevin_decoupled(c).implied_temperature();
     if (!(temperature > 0.0f))
         detail::fail("mala_at_training_temperature",
-                     "a model trained without Langevin noise (sampler.noise = 0) has no training temperature to sample at",
-                     c.sampler.noise);
+                     "a model trained without Langevin noise (sampler.noise = 0 or sampler.tau = 0) has no training "
+                     "temperature to sample at",
+                     temperature);
+    if (c.sampler.kind == "langevin") return {temperature, c.sampler.epsilon};
     return {temperature, c.sampler.noise};
 }
 

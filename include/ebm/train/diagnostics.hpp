@@ -84,9 +84,10 @@ inline std::vector<iteration_record> read_csv(const std::filesystem::path& path)
     return records;
 }
 
-/// Normalised cross-correlation sum_t a_t b_{t+lag} / (n - 1) for lag in [-max_lag, max_lag], with a
-/// rescaled to unit mean square (uncentred) and b centred and standardised — as the Anatomy code plots
-/// d_t against r_t. Returns 2*max_lag + 1 values, lag -max_lag first.
+/// Normalised cross-correlation sum_t a_{t+lag} b_t / (n - 1) for lag in [-max_lag, max_lag] -- numpy's
+/// correlate(a, b, 'full') convention, which the Anatomy code uses to plot d_t against r_t: a bar at lag +k means
+/// a follows b by k steps -- with a rescaled to unit mean square (uncentred, unless centre_a) and b centred and
+/// standardised. Returns 2*max_lag + 1 values, lag -max_lag first.
 inline std::vector<double> cross_correlation(std::span<const double> a, std::span<const double> b, int max_lag,
                                              bool centre_a = false) {
     const std::size_t n = a.size();
@@ -113,11 +114,35 @@ inline std::vector<double> cross_correlation(std::span<const double> a, std::spa
         double sum = 0;
         for (std::size_t t = 0; t < n; ++t) {
             const auto u = static_cast<std::ptrdiff_t>(t) + lag;
-            if (u >= 0 && u < static_cast<std::ptrdiff_t>(n)) sum += sa[t] * sb[static_cast<std::size_t>(u)];
+            if (u >= 0 && u < static_cast<std::ptrdiff_t>(n)) sum += sa[static_cast<std::size_t>(u)] * sb[t];
         }
         result.push_back(sum / static_cast<double>(n - 1));
     }
     return result;
+}
+
+/// Partial autocorrelation at lags 0..K from an autocorrelation acf[0..K] (acf[0] = 1), by the Durbin-Levinson
+/// recursion: pacf[k] is the last coefficient of the best linear predictor of a_t from a_{t-1}..a_{t-k} (the
+/// Yule-Walker PACF). pacf[0] = 1; an AR(p) series has pacf[k] = 0 beyond p. Where the recursion degenerates (the
+/// prediction error reaches 0) the remaining lags are 0.
+inline std::vector<double> partial_autocorrelation(std::span<const double> acf) {
+    if (acf.empty()) detail::fail("partial_autocorrelation", "acf must hold lag 0 at least", acf.size());
+    const std::size_t lags = acf.size() - 1;
+    std::vector<double> pacf(lags + 1, 0.0), phi(lags + 1, 0.0), previous(lags + 1, 0.0);
+    pacf[0] = 1.0;
+    double error = acf[0];  // prediction error variance (relative), 1 for a normalised acf
+    for (std::size_t k = 1; k <= lags; ++k) {
+        if (!(error > 1e-12 * acf[0])) break;
+        double numerator = acf[k];
+        for (std::size_t j = 1; j < k; ++j) numerator -= previous[j] * acf[k - j];
+        const double kk = numerator / error;
+        phi[k] = kk;
+        for (std::size_t j = 1; j < k; ++j) phi[j] = previous[j] - kk * previous[k - j];
+        pacf[k] = kk;
+        error *= 1.0 - kk * kk;
+        previous = phi;
+    }
+    return pacf;
 }
 
 /// Autocorrelation at lags 0..max_lag of the centred, standardised series (or uncentred, as the Anatomy code

@@ -34,7 +34,49 @@ TEST_CASE("cross_correlation: a delayed copy peaks at its delay") {
     const auto r = ebm::cross_correlation(a, b, 6, true);
     REQUIRE(r.size() == 13);
     const auto peak = std::max_element(r.begin(), r.end()) - r.begin();
-    CHECK(peak - 6 == 4);  // sum_t a_t b_{t+lag} is largest at lag = +4
+    CHECK(peak - 6 == -4);  // sum_t a_{t+lag} b_t is largest at lag = -4: b follows a by 4 steps
+}
+
+TEST_CASE("cross_correlation equals numpy.correlate(a, b, 'full') of the standardised series, lag for lag") {
+    // Reference: numpy 1.24, sa and sb centred and scaled to unit sum of squares / (n - 1), then
+    // np.correlate(sa, sb, 'full') / (n - 1); lags -4..4.
+    const std::vector<double> a = {1, 2, 0, -1, 3}, b = {0, 1, -2, 1, 0.5};
+    const double numpy[] = {0.0,        0.05080005, 0.06350006, -0.48260048, 0.25400025,
+                            0.63500064, -0.74930075, 0.25400025, -0.02540003};
+    const auto r = ebm::cross_correlation(a, b, 4, true);
+    REQUIRE(r.size() == 9);
+    for (std::size_t k = 0; k < 9; ++k) {
+        INFO("lag " << static_cast<int>(k) - 4);
+        CHECK(r[k] == doctest::Approx(numpy[k]).epsilon(1e-6));
+    }
+}
+
+TEST_CASE("partial_autocorrelation: the closed forms of AR(1) and AR(2)") {
+    // AR(1), coefficient f: acf_k = f^k, pacf = 1, f, 0, 0, ...
+    const double f = 0.7;
+    std::vector<double> acf1;
+    for (int k = 0; k <= 6; ++k) acf1.push_back(std::pow(f, k));
+    const auto p1 = ebm::partial_autocorrelation(acf1);
+    REQUIRE(p1.size() == 7);
+    CHECK(p1[0] == 1.0);
+    CHECK(p1[1] == doctest::Approx(f));
+    for (std::size_t k = 2; k < 7; ++k) CHECK(std::abs(p1[k]) < 1e-12);
+    // AR(2) x_t = a x_{t-1} + b x_{t-2}: acf_1 = a / (1 - b), acf_k = a acf_{k-1} + b acf_{k-2}; pacf = 1, acf_1, b, 0...
+    const double a = 0.5, b = -0.3;
+    std::vector<double> acf2 = {1.0, a / (1.0 - b)};
+    for (int k = 2; k <= 6; ++k) acf2.push_back(a * acf2[acf2.size() - 1] + b * acf2[acf2.size() - 2]);
+    const auto p2 = ebm::partial_autocorrelation(acf2);
+    CHECK(p2[1] == doctest::Approx(a / (1.0 - b)));
+    CHECK(p2[2] == doctest::Approx(b));
+    for (std::size_t k = 3; k < 7; ++k) CHECK(std::abs(p2[k]) < 1e-12);
+    // Negative control: a white-noise acf has no partial correlation; a perfectly predictable series stops the
+    // recursion (the rest are 0).
+    const auto white = ebm::partial_autocorrelation(std::vector<double>{1, 0, 0, 0});
+    CHECK(white[1] == 0.0);
+    const auto constant = ebm::partial_autocorrelation(std::vector<double>{1, 1, 1, 1});
+    CHECK(constant[1] == 1.0);
+    CHECK(constant[2] == 0.0);
+    CHECK_THROWS_AS(ebm::partial_autocorrelation(std::vector<double>{}), ebm::error);
 }
 
 TEST_CASE("write_csv: header and one row per record, written atomically") {
