@@ -97,7 +97,9 @@ struct mlp_shape {
 /// U(x) and dU/dx of one chain per block, the whole network in one launch: the input, every hidden layer's
 /// pre-activation z_l and two dU/da buffers live in shared memory; every sum runs in a fixed order (input index, or
 /// output index, increasing), so results are deterministic. a = max(z, slope z) as ebm::mlp; the backward pass uses
-/// dU/dz = z > 0 ? dU/da : slope dU/da. g == nullptr: the energy alone.
+/// dU/dz = z > 0 ? dU/da : slope dU/da. g == nullptr: the energy alone. (A template, so that a header-defined
+/// kernel can be included in several translation units of one program.)
+template <class = void>
 __global__ void mlp_chain_kernel(mlp_shape s, const float* __restrict__ parameters, const float* __restrict__ x,
                                  float slope, float* __restrict__ u, float* __restrict__ g) {
     extern __shared__ float shared[];
@@ -355,7 +357,7 @@ private:
 
     void launch_chains(const_device_batch_view x, float* u, float* g, workspace& ws) const {
         const int threads = std::min(256, (shape_.widest + 31) / 32 * 32);
-        detail::mlp_chain_kernel<<<static_cast<unsigned>(x.count), threads, chain_kernel_shared_bytes(),
+        detail::mlp_chain_kernel<><<<static_cast<unsigned>(x.count), threads, chain_kernel_shared_bytes(),
                                    ws.get_stream()>>>(shape_, parameters_.data(), x.data, slope_, u, g);
         EBM_CUDA_CHECK(cudaGetLastError());
     }
