@@ -4,8 +4,9 @@
 //             FP32 and TF32, per engine: gemm (im2col + cuBLAS, the default), cudnn-find (timed algorithms,
 //             deterministic or not), cudnn-heuristic (cuDNN's order, deterministic: the previous default)
 //   nonlocal  the Anatomy non-local net (n_f 32, batch 100) on cuDNN + cuBLAS, timed and heuristic algorithms
-//   mlp       the Anatomy toy MLP (2-32-64-64-64-1, batch 100, K 500): one kernel per evaluation, a block per chain
-//   train_mlp one whole iteration of the convergent toy recipe (K 500, batch 100, bank, SGD) with that MLP
+//   mlp       the Anatomy toy MLP (2-32-64-64-64-1, batch 100, K 500): engine=whole-chain runs the K steps as one
+//             kernel (compute_options::whole_chain, the default), engine=fused one kernel per evaluation
+//   train_mlp one whole iteration of the convergent toy recipe (K 500, batch 100, bank, SGD) with that MLP, both ways
 //   train     one whole short-run training iteration (batch 64: K = 100 steps, the parameter gradient, Adam)
 // The K-step chain is replayed as one CUDA graph (graph=0 rows enqueue kernel by kernel). items_per_second =
 // Langevin steps/s of the whole batch (iterations/s for train); the label carries the row's key for compare_cuda.py.
@@ -98,10 +99,22 @@ void nonlocal_steps(benchmark::State& state) {
     run_chain(state, net, 100, 100, graph, 0.0);
 }
 
+/// The toy MLP with or without the whole-chain kernel, and its engine's name for the label.
+cb::mlp toy_mlp(bool whole_chain) {
+    cb::mlp net({2, 32, 64, 64, 64, 1}, 0.05f, ebm::seed{123});
+    cb::compute_options o;
+    o.whole_chain = whole_chain;
+    net.set_compute_options(o);
+    return net;
+}
+std::string mlp_engine(const cb::mlp& net) {
+    return net.runs_langevin_chain() ? "whole-chain" : (net.fused() ? "fused" : "cublas");
+}
+
 void mlp_steps(benchmark::State& state) {
     const bool graph = state.range(0) != 0;
-    const cb::mlp net({2, 32, 64, 64, 64, 1}, 0.05f, ebm::seed{123});
-    state.SetLabel(label("mlp", 100, false, net.fused() ? "fused" : "cublas", true, graph));
+    const cb::mlp net = toy_mlp(state.range(1) != 0);
+    state.SetLabel(label("mlp", 100, false, mlp_engine(net), true, graph));
     run_chain(state, net, 100, 500, graph, 0.0);
 }
 
@@ -129,8 +142,9 @@ void train_iterations(benchmark::State& state) {
 /// the unit circle, sd 0.15; toy::gmm() needs Eigen, which nvcc translation units do not include), cycled as in
 /// bench_toy's BM_convergent_iteration on the CPU.
 void train_mlp_iterations(benchmark::State& state) {
-    auto trainer = ebm::make_convergent_trainer(cb::mlp({2, 32, 64, 64, 64, 1}, 0.05f, ebm::seed{123}));
-    state.SetLabel(label("train_mlp", 100, false, "fused", true, true));
+    cb::mlp net = toy_mlp(state.range(0) != 0);
+    state.SetLabel(label("train_mlp", 100, false, mlp_engine(net), true, true));
+    auto trainer = ebm::make_convergent_trainer(std::move(net));
     const ebm::philox rng(123);
     std::vector<ebm::batch> positives;
     for (int k = 0; k < 64; ++k) {
@@ -166,8 +180,10 @@ void convnet_arguments(benchmark::internal::Benchmark* b) {
 BENCHMARK(convnet_steps)->Apply(convnet_arguments)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(nonlocal_steps)->ArgNames({"search", "tf32", "graph"})->Args({1, 0, 1})->Args({0, 0, 1})->Args({1, 1, 1})
     ->Args({1, 0, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(mlp_steps)->ArgNames({"graph"})->Args({1})->Args({0})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(train_mlp_iterations)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(mlp_steps)->ArgNames({"graph", "whole_chain"})->Args({1, 1})->Args({1, 0})->Args({0, 0})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(train_mlp_iterations)->ArgNames({"whole_chain"})->Args({1})->Args({0})->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(train_iterations)->ArgNames({"engine", "tf32"})->Args({0, 0})->Args({2, 0})->Args({0, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -101,6 +101,7 @@ auto with_energy(const model& m, F&& f, bool initialise = false, std::uint64_t s
         case architecture::mlp:
         default: {
             cb::mlp e(m.sizes, m.slope, s);
+            e.set_compute_options(m.compute);
             if (!initialise) upload_checked(e, m);
             return f(e);
         }
@@ -109,7 +110,9 @@ auto with_energy(const model& m, F&& f, bool initialise = false, std::uint64_t s
 
 cb::mlp device_mlp(const model& m) {
     if (m.type != architecture::mlp) throw std::invalid_argument("gpu_ops: expected an mlp, got " + name_of(m));
-    return cb::mlp(m.sizes, m.slope, span_of(m.parameters));
+    cb::mlp e(m.sizes, m.slope, span_of(m.parameters));
+    e.set_compute_options(m.compute);
+    return e;
 }
 
 /// f(energy): the model's energy, or the wrapper over the device MLP.
@@ -183,6 +186,33 @@ ebm::sampler_stats langevin(const model& m, std::vector<float>& x, idx count, fl
         auto xd = device_batch(x, e.dimension(), count);
         const auto stats = policy.run(st, e, xd.view(), ebm::philox(seed), first_step);
         to_host(std::as_const(xd).view(), x);
+        return stats;
+    });
+}
+
+ebm::sampler_stats langevin_runs(const model& m, std::vector<float>& x, idx count, const ebm::langevin& policy,
+                                 int runs, std::uint64_t seed, std::uint64_t first_step, std::vector<float>& u,
+                                 std::vector<float>& g, bool* whole_chain, const wrapper* wrap) {
+    return with_any_energy(m, wrap, [&](auto& e) {
+        auto st = policy.make_state(e, count);
+        auto xd = device_batch(x, e.dimension(), count);
+        ebm::sampler_stats stats;
+        for (int r = 0; r < runs; ++r) {
+            st.current_cached = r > 0;
+            stats = policy.run(st, e, xd.view(), ebm::philox(seed),
+                               first_step + static_cast<std::uint64_t>(r * policy.steps));
+        }
+        if (whole_chain != nullptr) {
+            if constexpr (requires { e.runs_langevin_chain(); })
+                *whole_chain = e.runs_langevin_chain();
+            else
+                *whole_chain = false;
+        }
+        to_host(std::as_const(xd).view(), x);
+        u.resize(static_cast<std::size_t>(count));
+        g.resize(static_cast<std::size_t>(count * e.dimension()));
+        X::download(st.lane(), u.data(), st.energies.data(), count);
+        X::download(st.lane(), g.data(), st.gradient.data(), count * e.dimension());
         return stats;
     });
 }

@@ -63,6 +63,13 @@ void evaluate(const model& m, const std::vector<float>& x, ebm::index count, con
 /// `steps` Langevin steps (Anatomy form, epsilon) on x in place; with or without the CUDA graph.
 ebm::sampler_stats langevin(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
                             std::uint64_t seed, std::uint64_t first_step, bool graph);
+/// `runs` consecutive runs of `policy` (ebm::langevin) on x in place, from first_step, the later runs starting from the
+/// cached energies and gradients of the one before (as ebm::markov_chain runs them); u and g: the final states'.
+/// The MLP's compute options say whether it runs the whole chain as one kernel (compute_options::whole_chain); with
+/// `wrap`, the chain runs on the wrapped MLP.
+ebm::sampler_stats langevin_runs(const model& m, std::vector<float>& x, ebm::index count, const ebm::langevin& policy,
+                                 int runs, std::uint64_t seed, std::uint64_t first_step, std::vector<float>& u,
+                                 std::vector<float>& g, bool* whole_chain = nullptr, const wrapper* wrap = nullptr);
 /// `steps` MALA steps; accepted[i] counts chain i's accepted proposals.
 ebm::sampler_stats mala(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
                         std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted);

@@ -574,6 +574,59 @@ TEST_CASE("MLP Langevin: 1 and 10 steps vs the CPU, CUDA graph run == direct run
     }
 }
 
+TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise on and off, clamp, cached, wrappers)") {
+    const ebm::mlp& cpu = toy_mlp();
+    auto whole = model_of(cpu), stepwise = model_of(cpu);
+    stepwise.compute.whole_chain = false;
+    const idx d = cpu.dimension(), n = 100;
+    struct variant {
+        const char* name;
+        ebm::langevin policy;
+        int runs;
+        const gpu_ops::wrapper* wrap = nullptr;
+        bool whole = true;  // whether the whole-chain kernel can run it
+    };
+    const gpu_ops::wrapper scaled{gpu_ops::wrapper_kind::scaled, 0.125f, {}};  // the convergent recipe's energy
+    const gpu_ops::wrapper tempered{gpu_ops::wrapper_kind::tempered, 0.5f, {}};
+    const gpu_ops::wrapper magnetized{gpu_ops::wrapper_kind::magnetized, 0.7f, {0.3f, -0.2f}};
+    const variant variants[] = {
+        {"eps 0.125, 1 step", {.epsilon = 0.125f, .steps = 1}, 1},
+        {"eps 0.125, 500 steps (the convergent toy's K)", {.epsilon = 0.125f, .steps = 500}, 1},
+        {"eps 0.125, 0 steps", {.epsilon = 0.125f, .steps = 0}, 1},
+        {"eps 0.2, no noise (tau 0), 50 steps", {.epsilon = 0.2f, .steps = 50, .noise = false}, 1},
+        {"eps 0.3, clamp [-0.5, 0.5], 40 steps", {.epsilon = 0.3f, .steps = 40, .clamp = {-0.5f, 0.5f}}, 1},
+        {"eps 0.125, 3 runs of 20 steps from cached starts", {.epsilon = 0.125f, .steps = 20}, 3},
+        {"scaled(mlp, eps 0.125), eps 0.125, 2 runs of 100 steps", {.epsilon = 0.125f, .steps = 100}, 2, &scaled},
+        {"tempered(mlp, T 0.5), eps 0.1, 30 steps", {.epsilon = 0.1f, .steps = 30}, 1, &tempered},
+        {"magnetized(mlp): not a whole-chain energy, 10 steps", {.epsilon = 0.1f, .steps = 10}, 1, &magnetized, false},
+    };
+    for (const variant& v : variants) {
+        INFO(std::string(v.name) << ", states seed 5, sampler seed 77, first step 12, " << n << " chains");
+        const auto x0 = states(d, n, 5);
+        auto x_whole = x0, x_step = x0;
+        std::vector<float> u_whole, g_whole, u_step, g_step;
+        bool used_whole = false, used_step = true;
+        const auto s_whole =
+            gpu_ops::langevin_runs(whole, x_whole, n, v.policy, v.runs, 77, 12, u_whole, g_whole, &used_whole, v.wrap);
+        const auto s_step =
+            gpu_ops::langevin_runs(stepwise, x_step, n, v.policy, v.runs, 77, 12, u_step, g_step, &used_step, v.wrap);
+        CHECK(used_whole == v.whole);
+        CHECK_FALSE(used_step);
+        CHECK_MESSAGE(differing(x_whole, x_step) == 0, "states: " << differing(x_whole, x_step) << " values differ");
+        CHECK_MESSAGE(differing(g_whole, g_step) == 0, "dU/dx: " << differing(g_whole, g_step) << " values differ");
+        CHECK_MESSAGE(differing(u_whole, u_step) == 0, "energies: " << differing(u_whole, u_step) << " values differ");
+        CHECK(s_whole.mean_energy == s_step.mean_energy);
+        CHECK(s_whole.non_finite_chains == s_step.non_finite_chains);
+        CHECK_MESSAGE(std::fabs(s_whole.mean_gradient_norm - s_step.mean_gradient_norm) <=
+                          1e-9 * std::fabs(s_step.mean_gradient_norm),
+                      "v_t whole " << s_whole.mean_gradient_norm << ", step by step " << s_step.mean_gradient_norm);
+        if (v.policy.steps > 0)
+            CHECK_MESSAGE(differing(x_whole, x0) > 0, "the chain must move");
+        else
+            CHECK(differing(x_whole, x0) == 0);
+    }
+}
+
 TEST_CASE("MLP MALA: one step, the same per-chain decisions as the CPU") {
     const ebm::mlp& cpu = toy_mlp();
     const idx d = cpu.dimension(), n = 100;

@@ -10,6 +10,7 @@
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
 #include "../concepts/learnable_energy.hpp"
+#include "../concepts/whole_langevin_chain.hpp"
 #include "../error.hpp"
 #include "identity.hpp"
 #include "../kernels/elements.hpp"
@@ -71,6 +72,24 @@ public:
         scale(ws, ws.weights.data(), weights.data(), static_cast<index>(weights.size()));
         inner_.accumulate_parameter_gradient(x, span<const float>(ws.weights.data(), weights.size()), grad, u, ws.inner);
         scale(ws, u.data(), u.data(), x.count);
+    }
+
+    /// Wrappers between this one and the energy that runs a whole chain, this one included.
+    static constexpr int chain_factors = 1 + [] {
+        if constexpr (requires { E::chain_factors; }) return E::chain_factors;
+        else return 0;
+    }();
+    /// A whole unadjusted Langevin chain run by the inner energy (concepts/whole_langevin_chain.hpp), this wrapper's
+    /// factor applied after each evaluation as energy_and_gradient applies it: the same states, bit for bit.
+    [[nodiscard]] bool runs_langevin_chain() const requires runs_whole_langevin_chain<E> {
+        return chain_factors <= kernels::langevin_chain::max_factors && inner_.runs_langevin_chain();
+    }
+    void run_langevin_chain(kernels::langevin_chain c, workspace& ws) const requires runs_whole_langevin_chain<E> {
+        if (c.factor_count >= kernels::langevin_chain::max_factors)
+            detail::fail("scaled_energy::run_langevin_chain", "at most " +
+                         detail::to_text(kernels::langevin_chain::max_factors) + " nested wrappers", c.factor_count + 1);
+        c.factors[c.factor_count++] = factor_;
+        inner_.run_langevin_chain(c, ws.inner);
     }
 
     /// What this wrapper's kernels bake in (for the samplers' CUDA graph keys).

@@ -79,22 +79,57 @@ struct langevin_step {
     [[nodiscard]] EBM_HOST_DEVICE langevin_move effective_move() const {
         return mala_epsilon != nullptr ? mala_move(*mala_epsilon) : move;
     }
-    EBM_HOST_DEVICE void operator()(index k) const {
+    /// The four normals of call k's block (zeros with noise off).
+    EBM_HOST_DEVICE void normals(index k, float (&z)[4]) const {
+        z[0] = z[1] = z[2] = z[3] = 0.0f;
+        if (!noise) return;
+        const block_site site = locate_block(k, dimension);
+        const auto w = rng.block(purpose::langevin_noise, first_chain + static_cast<std::uint32_t>(site.chain),
+                                 step.value(), static_cast<std::uint32_t>(site.block));
+        const portable::normal_pair p0 = noise_pair(w[0], w[1], 1.0f);
+        const portable::normal_pair p1 = noise_pair(w[2], w[3], 1.0f);
+        z[0] = p0.first;
+        z[1] = p0.second;
+        z[2] = p1.first;
+        z[3] = p1.second;
+    }
+    /// The move of call k's block with the normals z.
+    EBM_HOST_DEVICE void apply(index k, const float (&z)[4]) const {
         const block_site site = locate_block(k, dimension);
         const langevin_move m = effective_move();
-        float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        if (noise) {
-            const auto w = rng.block(purpose::langevin_noise, first_chain + static_cast<std::uint32_t>(site.chain),
-                                     step.value(), static_cast<std::uint32_t>(site.block));
-            const portable::normal_pair p0 = noise_pair(w[0], w[1], 1.0f);
-            const portable::normal_pair p1 = noise_pair(w[2], w[3], 1.0f);
-            z[0] = p0.first;
-            z[1] = p0.second;
-            z[2] = p1.first;
-            z[3] = p1.second;
-        }
         for (index j = 0; j < site.count; ++j) y[site.offset + j] = m(x[site.offset + j], g[site.offset + j], z[j]);
     }
+    EBM_HOST_DEVICE void operator()(index k) const {
+        float z[4];
+        normals(k, z);
+        apply(k, z);
+    }
+};
+
+/// A whole unadjusted chain of `steps` moves for an energy that runs it itself (cuda::mlp, one kernel: see
+/// ebm::detail::run_langevin): per chain, steps + 1 evaluations (the first skipped when `cached`: g and u then hold
+/// the start's), each followed by ||dU/dx||, and a langevin_step between two evaluations -- the same moves, the same
+/// noise and the same per-chain arithmetic as the step-by-step chain.
+struct langevin_chain {
+    float* x;                          // dimension x count, moved in place
+    float* g;                          // dU/dx of the final states (of the start, read, when cached)
+    float* u;                          // U of the final states (of the start, read, when cached)
+    float* norms;                      // ||dU/dx|| of the final states, per chain
+    double* norm_total;                // += the sum over chains and states of ||dU/dx||
+    index dimension;
+    index count;
+    index steps;
+    philox rng;
+    std::uint32_t first_chain;         // the first chain's number in the Philox streams
+    const std::uint64_t* first_step;   // read at run time (a captured graph replays with a new first step)
+    langevin_move move;
+    bool noise;
+    bool cached;
+    /// The factors of scaled_energy wrappers around the energy, outermost first: after each evaluation U and dU/dx are
+    /// multiplied by factors[factor_count - 1], ..., factors[0], as the wrappers would (kernels::scale_values).
+    static constexpr int max_factors = 4;
+    float factors[max_factors] = {};
+    int factor_count = 0;
 };
 
 /// MALA's per-chain decision from the summed residuals: a proposal outside the clamp box or with a non-finite

@@ -5,7 +5,8 @@
 // The chain is written once, against the execution interface (backend/execution.hpp), for energies of either
 // backend. On the CPU, chains are cut into groups of `chains_per_task`; each group runs all its steps on one thread,
 // so a run has no barrier per step and its result does not depend on the thread count. On CUDA the batch is one
-// group and the K steps are captured once as a CUDA graph and replayed every run.
+// group and the K steps are captured once as a CUDA graph and replayed every run; an energy that can run the whole
+// chain in one kernel (cuda::mlp: runs_whole_langevin_chain) does so inside that graph.
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -17,6 +18,7 @@
 #include "../concepts/energy_function.hpp"
 #include "../concepts/learnable_energy.hpp"
 #include "../concepts/sampler.hpp"
+#include "../concepts/whole_langevin_chain.hpp"
 #include "../energy/identity.hpp"
 #include "../error.hpp"
 #include "../kernels/elements.hpp"
@@ -163,7 +165,17 @@ sampler_stats run_langevin(const char* where, float step, float noise, index ste
             const span_in<float, space> u(st.energies.data() + r.first, static_cast<std::size_t>(r.count));
             float* norms = st.norms.data() + r.first;
             double* totals = st.totals.data() + 2 * g;
-            for (index l = 0;; ++l) {
+            bool whole_chain = false;
+            if constexpr (runs_whole_langevin_chain<E>) {
+                whole_chain = energy.runs_langevin_chain();
+                if (whole_chain)
+                    energy.run_langevin_chain(
+                        kernels::langevin_chain{xs.data, grad.data, u.data(), norms, totals, d, r.count, steps, rng,
+                                                static_cast<std::uint32_t>(r.first), st.first_step.data(), move,
+                                                noise != 0.0f, cached},
+                        ws);
+            }
+            for (index l = 0; !whole_chain; ++l) {
                 if (l > 0 || !cached) energy.energy_and_gradient(basic_const_batch_view<space>(xs), u, grad, ws);
                 X::add_chain_norms(lane, grad.data, d, r.count, norms, totals);
                 if (l == steps) break;  // the path's last state: its norms and energy only

@@ -48,8 +48,8 @@ __global__ void __launch_bounds__(cuda::block_threads) chain_norms_kernel(const 
 }
 
 /// *total += scale * sum_i values[i] in double (one block; fixed order).
-template <class = void>
-__global__ void __launch_bounds__(cuda::block_threads) accumulate_total_kernel(const float* values, index n,
+template <class T>
+__global__ void __launch_bounds__(cuda::block_threads) accumulate_total_kernel(const T* values, index n,
                                                                                double scale, double* total) {
     __shared__ double shared[cuda::block_threads];
     double s = 0.0;
@@ -134,8 +134,9 @@ inline void chain_norms(const float* g, index dimension, index count, float* nor
 }
 
 /// *total += scale * sum(values[0..n)), in double, on `stream`.
-inline void accumulate_total(const float* values, index n, double scale, double* total, cudaStream_t stream) {
-    device::accumulate_total_kernel<void><<<1, cuda::block_threads, 0, stream>>>(values, n, scale, total);
+template <class T>
+void accumulate_total(const T* values, index n, double scale, double* total, cudaStream_t stream) {
+    device::accumulate_total_kernel<T><<<1, cuda::block_threads, 0, stream>>>(values, n, scale, total);
     EBM_CUDA_CHECK(cudaGetLastError());
 }
 
