@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
         const ebm::checkpoint_info info = ebm::read_checkpoint_info(path);
         const ebm::train_config c = ebm::parse_config(info.config);
         if (o.device == "cuda") return run_sampling_cuda(o, path, info, c);
-        return image_run::run_sampling(o, path, info, c, image_run::make_net(c));
+        return image_run::with_net(c, [&](auto net) { return image_run::run_sampling(o, path, info, c, std::move(net)); });
     } catch (const std::exception& e) {
         std::fprintf(stderr, "sample_images: %s\n", e.what());
         return 1;

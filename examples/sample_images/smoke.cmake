@@ -47,3 +47,26 @@ if(rc EQUAL 0 OR NOT err MATCHES "checkpoint file not found")
   message(FATAL_ERROR "a missing checkpoint was not refused clearly (${rc}): ${err}")
 endif()
 message(STATUS "sample_images smoke: short run, MALA long run (Anatomy and decoupled models) and energy trace written")
+
+# The Anatomy code's non-local net (model.architecture nonlocal) trains, checkpoints and samples end to end; a
+# non-local net at 64 px is refused before any work.
+execute_process(COMMAND ${TRAIN} --preset anatomy_convergent --set model.architecture=nonlocal --set data.limit=16
+                        --set model.features=4 --set sampler.steps=2 --set training.batch_size=4 --set init.bank_size=8
+                        --set training.iterations=2 --output ${OUT}/nonlocal
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/nonlocal/checkpoint-000000000002.safetensors)
+  message(FATAL_ERROR "train_images (nonlocal) failed (${rc}):\n${out}${err}")
+endif()
+execute_process(COMMAND ${SAMPLE} --run ${OUT}/nonlocal --chains 4 --steps 2 --long-run-steps 2 --sampler mala
+                        --trace-every 2 --output ${OUT}/nonlocal_samples
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/nonlocal_samples/long_run.png)
+  message(FATAL_ERROR "sample_images (nonlocal) failed (${rc}):\n${out}${err}")
+endif()
+execute_process(COMMAND ${TRAIN} --set model.architecture=nonlocal --set data.image_size=64 --set data.limit=8
+                        --set training.iterations=1
+                        --output ${OUT}/nonlocal64
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "model.architecture nonlocal needs data.image_size 32 \\(got 64\\)")
+  message(FATAL_ERROR "a 64 px non-local net was not refused clearly (${rc}):\n${out}${err}")
+endif()

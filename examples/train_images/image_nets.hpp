@@ -1,10 +1,11 @@
 #pragma once
-// The configured ConvNet on the CPU (oneDNN).
+// The configured network on the CPU: a ConvNet on oneDNN, or the non-local net.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <ebm/energy/convnet.hpp>
+#include <ebm/energy/convnet_nonlocal.hpp>
 
 #include "image_run.hpp"
 
@@ -26,6 +27,14 @@ inline ebm::convnet make_net(const ebm::train_config& c) {
                      labels.c_str(), static_cast<long long>(r.features));
     }
     return net;
+}
+
+/// f(the configured network) on the CPU: make_net's ConvNet, or ebm::nonlocal_net for model.architecture nonlocal.
+template <class F>
+decltype(auto) with_net(const ebm::train_config& c, F&& f) {
+    const net_request r = requested_net(c);
+    if (r.nonlocal) return f(ebm::nonlocal_net(r.channels, r.features, r.negative_slope, r.init_seed));
+    return f(make_net(c));
 }
 
 }  // namespace image_run

@@ -39,10 +39,12 @@ inline ebm::data::dataset load_data(const ebm::train_config& c) {
                     d.fit == "pad" ? ebm::data::fit_mode::pad : ebm::data::fit_mode::resize);
 }
 
-/// The ConvNet a configuration asks for: "convnet" is the short-run paper's network (32, 64 or 128 px), "vanilla"
-/// the Anatomy code's (32 px). Checked here once for both backends.
+/// The network a configuration asks for: "convnet" is the short-run paper's ConvNet (32, 64 or 128 px), "vanilla"
+/// the Anatomy code's VanillaNet and "nonlocal" its NonlocalNet for convergent learning (both 32 px). Checked here
+/// once for both backends.
 struct net_request {
     bool vanilla = false;
+    bool nonlocal = false;
     ebm::index image_size = 32;
     ebm::index channels = 3;
     ebm::index features = 64;
@@ -52,12 +54,13 @@ struct net_request {
 
 inline net_request requested_net(const ebm::train_config& c) {
     const auto& m = c.model;
-    net_request r{m.architecture == "vanilla", c.data.image_size, c.data.channels, m.features, m.negative_slope,
-                  ebm::seed{m.init_seed}};
-    if (r.vanilla && c.data.image_size != 32)
-        ebm::detail::fail("train_images", "model.architecture vanilla needs data.image_size 32", c.data.image_size);
-    if (!r.vanilla && m.architecture != "convnet")
-        ebm::detail::fail("train_images", "model.architecture must be convnet or vanilla", m.architecture);
+    net_request r{m.architecture == "vanilla", m.architecture == "nonlocal", c.data.image_size, c.data.channels,
+                  m.features, m.negative_slope, ebm::seed{m.init_seed}};
+    if (!r.vanilla && !r.nonlocal && m.architecture != "convnet")
+        ebm::detail::fail("train_images", "model.architecture must be convnet, vanilla or nonlocal", m.architecture);
+    if ((r.vanilla || r.nonlocal) && c.data.image_size != 32)
+        ebm::detail::fail("train_images", "model.architecture " + m.architecture + " needs data.image_size 32",
+                          c.data.image_size);
     return r;
 }
 

@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
                                               "another --output", folder.string());
         }
 
-        // 2. Data and network, checked before any work.
+        // 2. Network and data, checked before any work.
+        (void)image_run::requested_net(config);
         const ebm::data::dataset data = image_run::load_data(config);
         if (data.size() < config.training.batch_size)
             ebm::detail::fail("train_images", "the data set must hold at least training.batch_size = " +
@@ -105,7 +106,9 @@ int main(int argc, char** argv) {
 
         const double max_seconds = 60.0 * time_limit_minutes;
         if (device == "cuda") return run_training_cuda(config, resume_from, data, max_seconds);
-        return image_run::run_training(config, resume_from, data, image_run::make_net(config), max_seconds);
+        return image_run::with_net(config, [&](auto net) {
+            return image_run::run_training(config, resume_from, data, std::move(net), max_seconds);
+        });
     } catch (const ebm::error& e) {
         std::fprintf(stderr, "train_images: %s\n", e.what());
         return 1;

@@ -37,6 +37,18 @@ if(NOT n EQUAL 7)
   message(FATAL_ERROR "diagnostics.csv has ${n} lines, expected 7")
 endif()
 
+# Contrastive divergence from an independent batch (init.kind data) resumes bit-identically too.
+run(0 ${common} --set init.kind=data --set training.iterations=4 --output ${OUT}/run)
+file(RENAME ${OUT}/run ${OUT}/cd_straight)
+run(0 ${common} --set init.kind=data --set training.iterations=2 --output ${OUT}/run)
+run(0 --resume --set training.iterations=4 --output ${OUT}/run)
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${OUT}/cd_straight/checkpoint-000000000004.safetensors
+                        ${OUT}/run/checkpoint-000000000004.safetensors RESULT_VARIABLE same)
+if(NOT same EQUAL 0)
+  message(FATAL_ERROR "init.kind data: the resumed run's final checkpoint differs from the uninterrupted run's")
+endif()
+file(REMOVE_RECURSE ${OUT}/run)
+
 # plot_diagnostics redraws the figure from the CSV and rejects a malformed CSV whole, writing nothing.
 execute_process(COMMAND ${PLOT} --csv ${OUT}/resumed/diagnostics.csv --output ${OUT}/replot.png --title smoke
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)

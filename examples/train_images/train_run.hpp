@@ -63,6 +63,15 @@ int run_training(const ebm::train_config& config, const std::optional<std::files
             batches.batch(t, positives.view());
             return positives.view();
         };
+        // init.kind data (contrastive divergence): the chains start from a batch drawn independently of the
+        // positives, stream 1 of the same seed (a pure function of t, so resume stays exact).
+        ebm::data::shuffled_batches chain_batches(data, config.training.batch_size, ebm::seed{config.training.seed}, 1);
+        ebm::batch chain_data(data.dimension(), config.training.batch_size);
+        if (config.init.kind == "data")
+            hooks.chain_data = [&](std::uint64_t t) -> ebm::const_batch_view {
+                chain_batches.batch(t, chain_data.view());
+                return chain_data.view();
+            };
         hooks.before_step = [&](trainer_type& tr, std::uint64_t t) { ebm::apply_schedules(tr, config, t); };
         hooks.after_step = [&](trainer_type& tr, const ebm::iteration_record& rec) {
             progress.update(rec);

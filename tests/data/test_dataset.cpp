@@ -101,3 +101,19 @@ TEST_CASE("shuffled batches: each epoch a Philox permutation, batch t a pure fun
     const auto e2 = a.epoch_order(2);
     for (int i = 0; i < 3; ++i) CHECK(x.data()[i] == d.image(e2[static_cast<std::size_t>(3 + i)])[0]);
 }
+
+TEST_CASE("shuffled batches: stream 1 of a seed (CD chain starts) is another permutation than stream 0 (positives)") {
+    const ebm::data::dataset d(bytes_of(40, 1, 1, 1));
+    ebm::data::shuffled_batches positives(d, 4, ebm::seed{5}), starts(d, 4, ebm::seed{5}, 1);
+    INFO("40 images, batch 4, seed 5, streams 0 and 1");
+    int same_batches = 0;
+    for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+        const auto p = std::vector<std::uint32_t>(positives.epoch_order(epoch).begin(), positives.epoch_order(epoch).end());
+        const auto s = std::vector<std::uint32_t>(starts.epoch_order(epoch).begin(), starts.epoch_order(epoch).end());
+        CHECK(std::set<std::uint32_t>(s.begin(), s.end()).size() == 40);
+        CHECK(p != s);
+        for (std::size_t b = 0; b < 10; ++b)
+            same_batches += std::equal(p.begin() + 4 * b, p.begin() + 4 * b + 4, s.begin() + 4 * b) ? 1 : 0;
+    }
+    CHECK(same_batches == 0);  // a batch shared by chance: about 1 in 4 million
+}

@@ -119,8 +119,10 @@ TEST_CASE("unknown presets, sections and keys, and bad values, are errors naming
           "ebm::train_config: key 'sampler.steps' must be an integer (got '\"many\"')");
     CHECK(message_of([] { (void)ebm::parse_config("{}", {"sampler.steps=-3"}); }).find("sampler.steps must be >= 0") !=
           std::string::npos);
-    CHECK(message_of([] { (void)ebm::parse_config("{}", {"init.kind=data"}); }) ==
-          "ebm::train_config: init.kind must be one of uniform, gaussian, persistent_bank (got 'data')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"init.kind=cd"}); }) ==
+          "ebm::train_config: init.kind must be one of uniform, gaussian, persistent_bank, data (got 'cd')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"init.data_noise=-0.5"}); }).find("init.data_noise must be >= 0") !=
+          std::string::npos);
     CHECK(message_of([] { (void)ebm::parse_config("{}", {"steps"}); }).find("ebm::apply_override: an override must read") == 0);
     CHECK(message_of([] { (void)ebm::parse_config("{not json"); }).find("ebm::parse_config: the configuration is not valid JSON") == 0);
     CHECK(message_of([] { (void)ebm::parse_config(R"({"data": {"source": "idx"}})"); }).find("data.path must be set") !=
@@ -132,7 +134,7 @@ TEST_CASE("unknown presets, sections and keys, and bad values, are errors naming
 TEST_CASE("with_trainer builds every configured combination, apply_schedules anneals rate and data noise") {
     int built = 0;
     for (const char* sampler : {"langevin", "langevin_decoupled"})
-        for (const char* init : {"uniform", "gaussian", "persistent_bank"})
+        for (const char* init : {"uniform", "gaussian", "persistent_bank", "data"})
             for (const char* opt : {"adam", "sgd"}) {
                 const auto c = ebm::parse_config(
                     "{}", {std::string("sampler.kind=") + sampler, std::string("init.kind=") + init,
@@ -147,5 +149,15 @@ TEST_CASE("with_trainer builds every configured combination, apply_schedules ann
                     ++built;
                 });
             }
-    CHECK(built == 12);
+    CHECK(built == 16);
+}
+
+TEST_CASE("init.kind data: chains start from the chain-data batch plus init.data_noise") {
+    const auto c = ebm::parse_config("{}", {"init.kind=data", "init.data_noise=0", "sampler.steps=0",
+                                            "training.batch_size=3", "training.data_noise=0"});
+    ebm::with_trainer(c, ebm::mlp({2, 4, 1}, ebm::leaky_relu{0.1f}), [&](auto& trainer) {
+        const std::vector<float> positives{0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}, starts{-0.1f, -0.2f, -0.3f, -0.4f, -0.5f, -0.6f};
+        trainer.step(ebm::const_batch_view(positives.data(), 2, 3), ebm::const_batch_view(starts.data(), 2, 3));
+        for (std::size_t k = 0; k < starts.size(); ++k) CHECK(trainer.negatives().data[k] == starts[k]);
+    });
 }

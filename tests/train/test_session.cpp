@@ -198,3 +198,27 @@ TEST_CASE("a session stops at its wall-time limit with a checkpoint, and a limit
     CHECK_THROWS_WITH_AS(ebm::run_session(full, full_folder, {.iterations = 4, .max_seconds = -1, .csv = {}}, hooks_for(data)),
                          doctest::Contains("max_seconds must be >= 0"), ebm::error);
 }
+
+TEST_CASE("hooks.chain_data reaches data_init: the chains of iteration t start from chain_data(t), not the positives") {
+    ebm_test::temp_folder dir("session_chain_data");
+    ebm_test::toy_data positives, starts;  // two buffers: the hooks' views must not alias
+    auto trainer = ebm::ml_trainer(ebm_test::toy_net(), ebm::langevin{.epsilon = 0.1f, .steps = 0}, ebm::data_init{},
+                                   ebm::sgd{.learning_rate = 1e-3f}, ebm::trainer_options{.batch_size = 16});
+    using trainer_t = decltype(trainer);
+    ebm::session_hooks<trainer_t> hooks;
+    hooks.positives = [&](std::uint64_t t) { return positives.at(t); };
+    hooks.chain_data = [&](std::uint64_t t) { return starts.at(t + 1000); };
+    int checked = 0;
+    hooks.after_step = [&](trainer_t& tr, const ebm::iteration_record& rec) {
+        INFO("iteration " << rec.iteration << ": 0 Langevin steps, so the negatives are the chain starts");
+        ebm_test::toy_data expected;
+        const ebm::const_batch_view want = expected.at(rec.iteration + 1000);
+        CHECK(ebm_test::same_values(std::span<const float>(tr.negatives().data, static_cast<std::size_t>(want.size())),
+                                    std::span<const float>(want.data, static_cast<std::size_t>(want.size()))));
+        ++checked;
+    };
+    ebm::checkpoint_folder folder(dir / "run");
+    const auto done = ebm::run_session(trainer, folder, {.iterations = 3}, hooks);
+    CHECK(done.status == ebm::session_status::finished);
+    CHECK(checked == 3);
+}

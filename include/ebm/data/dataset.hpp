@@ -162,13 +162,15 @@ private:
 };
 
 /// Batches of a dataset in epochs, each epoch in a fresh Philox order (Fisher-Yates with the stream
-/// (purpose::data_sample, chain 0, step = epoch)). An epoch has size() / batch_size batches (the rest is dropped);
+/// (purpose::data_sample, chain `stream`, step = epoch); streams 0 (the positives) and 1 (independent chain starts of
+/// contrastive divergence, train_images' init.kind data) of one seed are independent orders). An epoch has size() / batch_size batches (the rest is dropped);
 /// iteration t uses batch t mod per_epoch of epoch t / per_epoch. Stateless apart from a cache of the current
 /// epoch's order, so batch(t) for any t is reproducible.
 class shuffled_batches {
 public:
-    shuffled_batches(const dataset& data, index batch_size, seed shuffle_seed)
-        : data_(&data), batch_size_(batch_size), rng_(shuffle_seed), order_(static_cast<std::size_t>(data.size())) {
+    shuffled_batches(const dataset& data, index batch_size, seed shuffle_seed, std::uint32_t stream = 0)
+        : data_(&data), batch_size_(batch_size), rng_(shuffle_seed), stream_(stream),
+          order_(static_cast<std::size_t>(data.size())) {
         ebm::detail::require_positive("shuffled_batches", "batch_size", batch_size);
         if (batch_size > data.size())
             ebm::detail::fail("shuffled_batches", "batch_size must not exceed the dataset size " +
@@ -188,7 +190,7 @@ public:
             philox::block_type words{};
             for (std::size_t i = n - 1; i > 0; --i) {
                 const std::size_t k = n - 1 - i;  // draw number
-                if (k % 4 == 0) words = rng_.block(purpose::data_sample, 0, epoch, static_cast<std::uint32_t>(k / 4));
+                if (k % 4 == 0) words = rng_.block(purpose::data_sample, stream_, epoch, static_cast<std::uint32_t>(k / 4));
                 const std::uint64_t word = words[k % 4];
                 const auto j = static_cast<std::size_t>((word * static_cast<std::uint64_t>(i + 1)) >> 32);
                 std::swap(order_[i], order_[j]);
@@ -218,6 +220,7 @@ private:
     const dataset* data_;
     index batch_size_;
     philox rng_;
+    std::uint32_t stream_ = 0;
     std::vector<std::uint32_t> order_;
     std::uint64_t cached_epoch_ = 0;
     bool cached_ = false;

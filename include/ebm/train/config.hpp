@@ -29,6 +29,7 @@
 
 #include "../energy/scaled.hpp"
 #include "../error.hpp"
+#include "../init/data.hpp"
 #include "../init/noise.hpp"
 #include "../init/persistent_bank.hpp"
 #include "../optim/adam.hpp"
@@ -75,7 +76,7 @@ struct train_config {
     } data;
 
     struct model_section {
-        std::string architecture = "convnet";
+        std::string architecture = "convnet";  // convnet (short-run paper) | vanilla | nonlocal (Anatomy code, 32 px)
         index features = 64;         // n_f
         float negative_slope = 0.2f;
         std::uint64_t init_seed = 0;
@@ -91,12 +92,14 @@ struct train_config {
     } sampler;
 
     struct init_section {
-        std::string kind = "uniform";  // uniform | gaussian | persistent_bank
+        std::string kind = "uniform";  // uniform | gaussian | persistent_bank | data
         float low = -1.0f;
         float high = 1.0f;
         float scale = 1.0f;            // gaussian
         index bank_size = 10'000;      // persistent_bank (states drawn from U[low, high])
         float rejuvenation = 0.0f;
+        float data_noise = 0.03f;      // data (CD): sigma of the noise on the chain starts, a batch drawn
+                                       // independently of the positives (the papers' data noise, 0.03)
     } init;
 
     struct optimizer_section {
@@ -168,7 +171,7 @@ struct train_config {
         if (sampler.tau != 0 && sampler.tau != 1) detail::fail(w, "sampler.tau must be 0 or 1", sampler.tau);
         detail::require_positive(w, "sampler.step_size", sampler.step_size);
         detail::require_non_negative(w, "sampler.noise", sampler.noise);
-        one_of("init.kind", init.kind, {"uniform", "gaussian", "persistent_bank"});
+        one_of("init.kind", init.kind, {"uniform", "gaussian", "persistent_bank", "data"});
         if (!(init.low < init.high)) detail::fail(w, "init.low must be < init.high = " + detail::to_text(init.high), init.low);
         detail::require_positive(w, "init.scale", init.scale);
         detail::require_positive(w, "init.bank_size", init.bank_size);
@@ -176,6 +179,8 @@ struct train_config {
             detail::fail(w, "init.bank_size must be >= training.batch_size = " + detail::to_text(training.batch_size),
                          init.bank_size);
         detail::require_in_closed(w, "init.rejuvenation", init.rejuvenation, 0.0f, 1.0f);
+        detail::require_non_negative(w, "init.data_noise", init.data_noise);
+        detail::require_finite(w, "init.data_noise", init.data_noise);
         one_of("optimizer.kind", optimizer.kind, {"adam", "sgd"});
         detail::require_positive(w, "optimizer.learning_rate", optimizer.learning_rate);
         detail::require_in_closed(w, "optimizer.beta1", optimizer.beta1, 0.0f, 0.999999f);
@@ -296,7 +301,8 @@ inline nlohmann::json to_json(const train_config& c) {
           {"tau", c.sampler.tau}, {"step_size", c.sampler.step_size}, {"noise", c.sampler.noise}}},
         {"init",
          {{"kind", c.init.kind}, {"low", c.init.low}, {"high", c.init.high}, {"scale", c.init.scale},
-          {"bank_size", c.init.bank_size}, {"rejuvenation", c.init.rejuvenation}}},
+          {"bank_size", c.init.bank_size}, {"rejuvenation", c.init.rejuvenation},
+          {"data_noise", c.init.data_noise}}},
         {"optimizer",
          {{"kind", c.optimizer.kind}, {"learning_rate", c.optimizer.learning_rate},
           {"scale_by_step", c.optimizer.scale_by_step}, {"beta1", c.optimizer.beta1}, {"beta2", c.optimizer.beta2},
@@ -437,6 +443,7 @@ inline train_config config_from_json(const nlohmann::json& j) {
         s.read("scale", c.init.scale);
         s.read("bank_size", c.init.bank_size);
         s.read("rejuvenation", c.init.rejuvenation);
+        s.read("data_noise", c.init.data_noise);
         s.finish();
     }
     {
@@ -564,6 +571,7 @@ decltype(auto) with_trainer(const train_config& c, F net, Fn&& fn) {
                                                                  .init = uniform_noise{c.init.low, c.init.high},
                                                                  .rejuvenation = c.init.rejuvenation});
         if (c.init.kind == "gaussian") return with_optimizer(std::move(energy), sampler, gaussian_noise{c.init.scale});
+        if (c.init.kind == "data") return with_optimizer(std::move(energy), sampler, data_init{.noise = c.init.data_noise});
         return with_optimizer(std::move(energy), sampler, uniform_noise{c.init.low, c.init.high});
     };
     if (c.sampler.kind == "langevin") return with_init(scaled(std::move(net), c.sampler.epsilon), make_langevin(c));

@@ -91,20 +91,32 @@ public:
     }
 
     /// One iteration of Algorithm 1 on the given positive batch (host memory, 1..batch_size states, finite).
-    iteration_record step(const_batch_view positives) {
+    /// Data-based initializers (data_init) start the chains from the positives as given.
+    iteration_record step(const_batch_view positives) { return step(positives, positives); }
+
+    /// The same, with data-based initializers starting the chains from `chain_data` instead (host memory,
+    /// 1..batch_size states): a batch drawn independently of the positives, as the Anatomy code's CD does.
+    iteration_record step(const_batch_view positives, const_batch_view chain_data) {
         const auto start = std::chrono::steady_clock::now();
         detail::require_batch("ml_trainer::step", "positives", positives, energy_.dimension());
         if (positives.count > options_.batch_size)
             detail::fail("ml_trainer::step", "positives must hold at most batch_size = " +
                                                  detail::to_text(options_.batch_size) + " states", positives.count);
+        detail::require_batch("ml_trainer::step", "chain_data", chain_data, energy_.dimension());
+        if (chain_data.count > options_.batch_size)
+            detail::fail("ml_trainer::step", "chain_data must hold at most batch_size = " +
+                                                 detail::to_text(options_.batch_size) + " states", chain_data.count);
         const index n = positives.count;
         const index m = options_.batch_size;
         const index d = energy_.dimension();
-        const basic_batch_view<space> data{data_.data(), d, n};
+        const basic_batch_view<space> data{data_.data(), d, chain_data.count};
         const basic_batch_view<space> pos{positives_.data(), d, n};
         const basic_batch_view<space> neg{negatives_.data(), d, m};
-        X::upload(lane_, data.data, positives.data, positives.size());
-        X::copy(lane_, pos.data, data.data, pos.size());
+        X::upload(lane_, pos.data, positives.data, positives.size());
+        if (chain_data.data == positives.data && chain_data.count == positives.count)
+            X::copy(lane_, data.data, pos.data, pos.size());  // before the data noise
+        else
+            X::upload(lane_, data.data, chain_data.data, chain_data.size());
         if (options_.data_noise > 0.0f)  // x+ <- x+ + sigma z, stream (data_noise, i, t)
             X::for_each(lane_, n * kernels::blocks_per_chain(d),
                         kernels::normal_fill{pos.data, d, rng_, purpose::data_noise, 0, {nullptr, iteration_},
@@ -216,7 +228,7 @@ private:
     sampler_state_type sampler_state_;
     initializer_state_type initializer_state_;
     optimizer_state_type optimizer_state_;
-    buffer<float> data_;       // the positives as given (data_init starts chains there)
+    buffer<float> data_;       // the batch data_init starts chains from (the positives as given, by default)
     buffer<float> positives_;  // the positives with data noise
     buffer<float> negatives_;
     buffer<float> gradient_;

@@ -115,6 +115,9 @@ struct session_result {
 template <class Trainer>
 struct session_hooks {
     std::function<const_batch_view(std::uint64_t t)> positives;               // required
+    /// Optional: the batch data-based initializers (data_init) start the chains of iteration t from, drawn
+    /// independently of the positives (a pure function of t, as `positives`); unset: the positives themselves.
+    std::function<const_batch_view(std::uint64_t t)> chain_data;
     std::function<void(Trainer&, std::uint64_t t)> before_step;               // schedules
     std::function<void(Trainer&, const iteration_record&)> after_step;        // progress line, sample grids
     std::function<void(const std::filesystem::path&)> on_checkpoint;
@@ -128,6 +131,9 @@ template <class Trainer>
 session_result run_session(Trainer& trainer, checkpoint_folder& folder, const session_options& options,
                            const session_hooks<Trainer>& hooks) {
     if (!hooks.positives) detail::fail("run_session", "hooks.positives must be set", "empty");
+    constexpr bool takes_chain_data = requires(Trainer& tr, const_batch_view b) { tr.step(b, b); };
+    if (hooks.chain_data && !takes_chain_data)
+        detail::fail("run_session", "hooks.chain_data needs a trainer with step(positives, chain_data)", "set");
     detail::require_non_negative("run_session", "max_retries", options.max_retries);
     if (options.max_retries > 255) detail::fail("run_session", "max_retries must be <= 255", options.max_retries);
     std::optional<csv_log> csv;
@@ -151,7 +157,11 @@ session_result run_session(Trainer& trainer, checkpoint_folder& folder, const se
         }
         const std::uint64_t t = trainer.iteration();
         if (hooks.before_step) hooks.before_step(trainer, t);
-        const iteration_record rec = trainer.step(hooks.positives(t));
+        const iteration_record rec = [&] {
+            if constexpr (takes_chain_data)
+                if (hooks.chain_data) return trainer.step(hooks.positives(t), hooks.chain_data(t));
+            return trainer.step(hooks.positives(t));
+        }();
         if (const auto reason = options.divergence ? options.divergence(rec) : std::nullopt) {
             if (result.rollbacks >= options.max_retries) {
                 result.status = session_status::diverged;

@@ -1,6 +1,8 @@
 // Bad input to the chain initializers: ebm::error naming the function, the argument and the value.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <ebm/init/data.hpp>
 #include <ebm/init/noise.hpp>
 #include <ebm/init/persistent_bank.hpp>
@@ -20,6 +22,8 @@ TEST_CASE("noise initializers: bad ranges, scales and sizes") {
 }
 
 TEST_CASE("data_init: sizes and mismatched data") {
+    EBM_CHECK_ERROR(ebm::data_init{.noise = -0.1f}.make_state(2, 4, ebm::philox(1)), "data_init", "noise", "(got -0.1)");
+    EBM_CHECK_ERROR(ebm::data_init{.noise = NAN}.validate(), "data_init", "noise", "(got nan)");
     const ebm::data_init init;
     EBM_CHECK_ERROR(init.make_state(0, 4, ebm::philox(1)), "data_init::make_state", "dimension", "(got 0)");
     EBM_CHECK_ERROR(init.make_state(2, 0, ebm::philox(1)), "data_init::make_state", "max_chains", "(got 0)");

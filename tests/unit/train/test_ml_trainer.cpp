@@ -4,6 +4,7 @@
 
 #include <ebm/energy/mlp.hpp>
 #include <ebm/energy/toy.hpp>
+#include <ebm/init/data.hpp>
 #include <ebm/init/noise.hpp>
 #include <ebm/init/persistent_bank.hpp>
 #include <ebm/optim/sgd.hpp>
@@ -71,4 +72,29 @@ TEST_CASE("make_convergent_trainer: the Anatomy recipe's policies") {
     CHECK(trainer.optimizer().learning_rate == doctest::Approx(0.1 * 0.125 * 0.125 / 2));
     CHECK(trainer.initializer().size == 64);
     CHECK(trainer.options().batch_size == 16);
+}
+
+TEST_CASE("ml_trainer::step(positives, chain_data): data_init starts the chains from the independent batch") {
+    const ebm::mlp net({2, 8, 1}, {0.05f}, ebm::seed{3});
+    const ebm::index m = 6;
+    ebm::batch positives(2, m), chain_data(2, m);
+    ebm::toy::gmm().sample(positives, ebm::philox(4), ebm::purpose::user, 0);
+    ebm::toy::gmm().sample(chain_data, ebm::philox(4), ebm::purpose::user, 1);
+    INFO("gmm samples, seeds 4 (stream user, steps 0 and 1); Langevin with 0 steps: negatives = the chain starts");
+    auto make = [&] {
+        return ebm::ml_trainer(net, ebm::langevin{.epsilon = 0.1f, .steps = 0}, ebm::data_init{},
+                               ebm::sgd{.learning_rate = 1e-3f}, ebm::trainer_options{.batch_size = m});
+    };
+    auto trainer = make();
+    trainer.step(positives, chain_data);
+    for (ebm::index k = 0; k < chain_data.view().size(); ++k) CHECK(trainer.negatives().data[k] == chain_data.data()[k]);
+    auto plain = make();
+    const auto rec = plain.step(positives);  // without chain data: the positives as given
+    for (ebm::index k = 0; k < positives.view().size(); ++k) CHECK(plain.negatives().data[k] == positives.data()[k]);
+    CHECK(rec.d == 0.0);
+    // The positives are still the positives: the same d_t as a trainer whose chains start elsewhere would see for them.
+    auto other = make();
+    const auto rec_other = other.step(positives, chain_data);
+    CHECK(rec_other.positive_energy == rec.positive_energy);
+    CHECK(rec_other.negative_energy != rec.negative_energy);
 }
