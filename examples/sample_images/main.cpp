@@ -1,7 +1,8 @@
 // sample_images: synthesis from a trained ConvNet energy (a train_images checkpoint).
 //
 //   sample_images --run DIR | --checkpoint FILE [--chains 64] [--steps K2] [--long-run-steps N]
-//                 [--sampler ula|mala] [--epsilon E] [--trace-every M] [--seed S] [--grid G] [--device cpu|cuda]
+//                 [--sampler ula|mala] [--epsilon E] [--trace-every M] [--long-run-start short_run|data]
+//                 [--compare D] [--seed S] [--grid G] [--device cpu|cuda]
 //                 --output DIR
 //
 // Short-run synthesis (short-run paper Sec. 3): chains from U[-1,1] run K2 steps of the sampler the model was
@@ -11,7 +12,9 @@
 // training form) or MALA (mala: on U/T at the training chain's temperature, T = 1 for the Anatomy form and
 // T = sigma^2/(2 lambda) for the decoupled one, step --epsilon, by default the training chain's: epsilon or sigma)
 // -> long_run.png, long_run.npy and
-// energy_trace.csv (step, mean energy, acceptance) every M steps. --device cuda samples on the GPU (builds with the
+// energy_trace.csv (step, mean energy, acceptance, saturated fraction |x| > 0.99, FD to D data images with --compare)
+// every M steps, drawn as long_run_trace.png. --long-run-start data starts the long run from the first N data images
+// instead of the short-run states. --device cuda samples on the GPU (builds with the
 // CUDA backend; a checkpoint from either device). Exit status: 0 done, 1 bad input.
 #include <CLI/CLI.hpp>
 #include <omp.h>
@@ -55,6 +58,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--steps", o.steps, "short-run steps K2 (default: the training K)")->check(CLI::NonNegativeNumber);
     app.add_option("--long-run-steps", o.long_run_steps, "long-run steps after the short run (0: none)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--long-run-start", o.long_run_start, "where the long run starts: the short-run states or data images")
+        ->check(CLI::IsMember({"short_run", "data"}))->capture_default_str();
+    app.add_option("--compare", o.compare, "data images the long run is compared with (mean energy, FD; 0: none)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--sampler", o.sampler, "long-run sampler")->check(CLI::IsMember({"ula", "mala"}))->capture_default_str();
     app.add_option("--epsilon", o.epsilon, "MALA step on U/T (default: the training chain's, epsilon or sigma)")->check(program::positive_number);

@@ -70,3 +70,17 @@ execute_process(COMMAND ${TRAIN} --set model.architecture=nonlocal --set data.im
 if(NOT rc EQUAL 1 OR NOT err MATCHES "model.architecture nonlocal needs data.image_size 32 \\(got 64\\)")
   message(FATAL_ERROR "a 64 px non-local net was not refused clearly (${rc}):\n${out}${err}")
 endif()
+
+# A long run from data with the steady-state measures: 5 trace columns, the trace figure, FD and saturation filled.
+execute_process(COMMAND ${SAMPLE} --run ${OUT}/run --chains 4 --steps 1 --long-run-steps 4 --trace-every 2
+                        --long-run-start data --compare 8 --output ${OUT}/steady
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT EXISTS ${OUT}/steady/long_run_trace.png OR NOT out MATCHES "8 data images to compare with")
+  message(FATAL_ERROR "sample_images --compare failed (${rc}):\n${out}${err}")
+endif()
+file(STRINGS ${OUT}/steady/energy_trace.csv rows)
+list(GET rows 0 header)
+list(GET rows 2 last)
+if(NOT header STREQUAL "step,mean_energy,acceptance,saturated_fraction,fd" OR NOT last MATCHES "^4,[^,]+,[^,]+,[0-9.e-]+,[0-9.e+-]+$")
+  message(FATAL_ERROR "energy_trace.csv: header '${header}', last row '${last}'")
+endif()

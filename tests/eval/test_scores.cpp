@@ -7,6 +7,7 @@
 #include <ebm/eval/frechet.hpp>
 #include <ebm/eval/image_features.hpp>
 #include <ebm/eval/kernel_distance.hpp>
+#include <ebm/eval/steady_state.hpp>
 #include <ebm/random/distributions.hpp>
 #include <ebm/random/philox.hpp>
 
@@ -360,4 +361,20 @@ TEST_CASE("kernel_distance: bad input is refused with a clear message") {
     bad(0, 9) = std::numeric_limits<float>::quiet_NaN();
     CHECK(message_of([&] { (void)ebm::eval::kernel_distance(bad, x); }) ==
           "ebm::eval::kernel_distance: x must be finite; feature 0 of sample 9 is not (got nan)");
+}
+
+TEST_CASE("saturated_fraction: |v| > 0.99 counted exactly, the threshold an argument, bad input refused") {
+    // 10 values: 3 beyond 0.99 in magnitude (1, -1, 0.995), 0.99 itself is not.
+    const std::vector<float> v{1.0f, -1.0f, 0.995f, 0.99f, -0.99f, 0.5f, 0.0f, -0.3f, 0.98f, 0.1f};
+    const ebm::const_batch_view x(v.data(), 5, 2);
+    CHECK(ebm::eval::saturated_fraction(x) == 0.3);
+    CHECK(ebm::eval::saturated_fraction(x, 0.4f) == 0.7);
+    CHECK(ebm::eval::saturated_fraction(x, 1.0f) == 0.0);
+    CHECK(message_of([&] { (void)ebm::eval::saturated_fraction(x, 0.0f); }) ==
+          "ebm::eval::saturated_fraction: threshold must be > 0 (got 0)");
+    const std::vector<float> bad{0.5f, NAN};
+    CHECK(message_of([&] { (void)ebm::eval::saturated_fraction(ebm::const_batch_view(bad.data(), 2, 1)); }) ==
+          "ebm::eval::saturated_fraction: x must be finite; value 1 is (got nan)");
+    CHECK(message_of([&] { (void)ebm::eval::saturated_fraction(ebm::const_batch_view(nullptr, 2, 0)); }).find(
+              "x must hold at least one value") != std::string::npos);
 }
