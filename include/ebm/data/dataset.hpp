@@ -163,8 +163,8 @@ private:
 
 /// Batches of a dataset in epochs, each epoch in a fresh Philox order (Fisher-Yates with the stream
 /// (purpose::data_sample, chain `stream`, step = epoch); streams 0 (the positives) and 1 (independent chain starts of
-/// contrastive divergence, train_images' init.kind data) of one seed are independent orders). An epoch has size() / batch_size batches (the rest is dropped);
-/// iteration t uses batch t mod per_epoch of epoch t / per_epoch. Stateless apart from a cache of the current
+/// contrastive divergence, train_images' init.kind data) of one seed are independent orders). An epoch has
+/// size() / batch_size batches (the rest is dropped); iteration t uses batch t mod per_epoch of epoch t / per_epoch. Stateless apart from a cache of the current
 /// epoch's order, so batch(t) for any t is reproducible.
 class shuffled_batches {
 public:
