@@ -79,8 +79,7 @@ double mean_energy_of(const Energy& energy, ebm::const_batch_view images, ebm::i
 /// The long run's steady-state measures along the chain (Anatomy Sec. 4), against `compare` data images: the data's
 /// mean energy, the states' saturated fraction (|x| > 0.99) and FD on the fixed feature map.
 struct steady_state_reference {
-    ebm::batch images;                          // the data images compared with
-    double mean_energy = 0;                     // of the trainer's energy over them
+    double mean_energy = 0;                     // of the trainer's energy over the data images
     double saturated = 0;                       // their saturated fraction (data can sit at the edges too)
     ebm::eval::gaussian_statistics features{};  // of their features
 };
@@ -167,15 +166,11 @@ int run_sampling(const sample_options& o, const std::filesystem::path& path, con
             if (o.compare > 0) {
                 const ebm::index n = std::min<ebm::index>(o.compare, data->size());
                 if (n < 2) ebm::detail::fail("sample_images", "--compare needs at least 2 data images", n);
+                const ebm::const_batch_view images = data->images().chains(0, n);
                 reference.emplace();
-                reference->images = ebm::batch(data->dimension(), n);
-                for (ebm::index i = 0; i < n; ++i)
-                    std::copy(data->image(i), data->image(i) + data->dimension(), reference->images.chain(i));
-                reference->mean_energy =
-                    mean_energy_of<typename trainer_type::backend>(energy, reference->images.view(), x.count());
-                reference->features =
-                    ebm::eval::fit_gaussian(feature_map(reference->images.view(), c.data.image_size));
-                reference->saturated = ebm::eval::saturated_fraction(reference->images.view());
+                reference->mean_energy = mean_energy_of<typename trainer_type::backend>(energy, images, x.count());
+                reference->features = ebm::eval::fit_gaussian(feature_map(images, c.data.image_size));
+                reference->saturated = ebm::eval::saturated_fraction(images);
                 std::printf("sample_images: %lld data images to compare with, their mean energy %.6g, saturated "
                             "fraction %.4g\n",
                             static_cast<long long>(n), reference->mean_energy, reference->saturated);
@@ -184,10 +179,7 @@ int run_sampling(const sample_options& o, const std::filesystem::path& path, con
                 if (data->size() < x.count())
                     ebm::detail::fail("sample_images", "--long-run-start data needs at least --chains data images",
                                       data->size());
-                ebm::batch starts(data->dimension(), x.count());
-                for (ebm::index i = 0; i < x.count(); ++i)
-                    std::copy(data->image(i), data->image(i) + data->dimension(), starts.chain(i));
-                ebm::copy_from_host(starts.view(), x.view());
+                ebm::copy_from_host(data->images().chains(0, x.count()), x.view());
             }
             std::optional<decltype(ebm::tempered(energy, 1.0f))> target;  // U/T (T = 1: U itself), for MALA
             if (o.sampler == "mala") {

@@ -125,8 +125,8 @@ struct mlp_shape {
 
 /// f(r, sum_c M(r, c) v(c)) for every row r < rows of M (rows x columns), by the network's threads: row_split lanes of one
 /// warp share a row, lane k summing the columns c = k, k + split, ... in increasing order, then the lanes' sums are
-/// added by a fixed shuffle tree. The order depends only on the sizes and blockDim.x, so results are deterministic and
-/// the same in every kernel that calls this with the same block size.
+/// added by a fixed shuffle tree. The order depends only on the sizes (and chain_block_threads), so results are
+/// deterministic and the same in every kernel that calls this.
 template <class Value, class Store>
 __device__ void row_products(const float* m, matrix_layout layout, int rows, int columns, Value value, Store store) {
     constexpr int threads = chain_block_threads;
