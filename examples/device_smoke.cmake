@@ -1,4 +1,4 @@
-# cmake -DTOY2D=.. -DTRAIN=.. -DSAMPLE=.. -DEVALUATE=.. -DOUT=<folder> -DCUDA_BUILT=ON|OFF -P device_smoke.cmake
+# cmake -DTOY2D=.. -DLANDSCAPE=.. -DTRAIN=.. -DSAMPLE=.. -DEVALUATE=.. -DOUT=<folder> -DCUDA_BUILT=ON|OFF -P device_smoke.cmake
 # Every program's --device cuda: on a GPU, each runs and writes the same files as its --device cpu run, and a
 # checkpoint trained on the GPU resumes on the CPU. Without a GPU the programs must say so ("no CUDA device is
 # available"; the test is then reported as skipped); in a build without the CUDA backend they must say that.
@@ -52,6 +52,14 @@ else()
   if(NOT metrics MATCHES "\"device\": \"cuda\"")
     message(FATAL_ERROR "toy2d metrics.json does not record the device")
   endif()
+endif()
+
+# landscape: the learned toy trained and mapped on the GPU (ADELM's descent and chains on the device)
+set(landscape_args --energy learned-gmm --iterations 3 --starts 4 --quiet)
+run(TRUE ${LANDSCAPE} ${landscape_args} --device cuda --output ${OUT}/landscape_cuda)
+if(outcome STREQUAL "ran")
+  run(TRUE ${LANDSCAPE} ${landscape_args} --device cpu --output ${OUT}/landscape_cpu)
+  same_files(${OUT}/landscape_cpu ${OUT}/landscape_cuda)
 endif()
 
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)

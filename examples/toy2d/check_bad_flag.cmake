@@ -1,4 +1,4 @@
-# Runs toy2d with one bad flag (cmake -P): it must exit non-zero, name the flag or value in its message, and
+# Runs a program (TOY2D: toy2d or another program with the same conventions) with one bad flag (cmake -P): it must exit non-zero, name the flag or value in its message, and
 # leave no output folder behind.
 # With FLAG --output, VALUE is the output folder (its parent must not exist either afterwards).
 if(FLAG STREQUAL "--output")
@@ -10,17 +10,18 @@ else()
   set(output_arguments --output ${OUT})
 endif()
 file(REMOVE_RECURSE ${OUT})
+get_filename_component(program ${TOY2D} NAME)
 execute_process(COMMAND ${TOY2D} ${FLAG} ${VALUE} ${output_arguments} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                 ERROR_VARIABLE err)
 if(rc EQUAL 0)
-  message(FATAL_ERROR "toy2d ${FLAG} ${VALUE} exited 0")
+  message(FATAL_ERROR "${program} ${FLAG} ${VALUE} exited 0")
 endif()
 string(FIND "${out}${err}" "${FLAG}" at_flag)
 string(FIND "${out}${err}" "${VALUE}" at_value)
 if(at_flag EQUAL -1 AND at_value EQUAL -1)
-  message(FATAL_ERROR "toy2d ${FLAG} ${VALUE}: the message names neither the flag nor the value:\n${out}${err}")
+  message(FATAL_ERROR "${program} ${FLAG} ${VALUE}: the message names neither the flag nor the value:\n${out}${err}")
 endif()
 if(EXISTS ${OUT} OR (DEFINED parent AND EXISTS ${parent}))
-  message(FATAL_ERROR "toy2d ${FLAG} ${VALUE} left an output folder ${OUT}")
+  message(FATAL_ERROR "${program} ${FLAG} ${VALUE} left an output folder ${OUT}")
 endif()
-message(STATUS "toy2d ${FLAG} ${VALUE}: rc ${rc}: ${err}")
+message(STATUS "${program} ${FLAG} ${VALUE}: rc ${rc}: ${err}")
