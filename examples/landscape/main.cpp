@@ -7,7 +7,6 @@
 // temporary sibling folder that replaces --output only when the whole run succeeded. See docs/landscape.md.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,8 +28,11 @@
 
 #include "common/device.hpp"
 #include "common/options.hpp"
+#include "common/result_folder.hpp"
+#include "image_landscape.hpp"
 #include "landscape_run.hpp"
 #include "toy2d/toy2d_run.hpp"
+#include "train_images/image_nets.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -39,7 +41,14 @@ using json = nlohmann::ordered_json;
 toy2d::run_result train_cuda(const toy2d::run_request& r);
 ebm::landscape::energy_landscape map_cuda(const std::vector<float>& parameters, ebm::const_batch_view starts,
                                           const ebm::landscape::adelm_settings& s, std::uint64_t seed);
+nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options& o, const std::filesystem::path& checkpoint,
+                                            const ebm::train_config& c, const std::filesystem::path& dir);
 #if !EBM_PROGRAM_CUDA
+nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options&, const std::filesystem::path&,
+                                            const ebm::train_config&, const std::filesystem::path&) {
+    program::require_device_built("landscape", "cuda");
+    return {};
+}
 toy2d::run_result train_cuda(const toy2d::run_request&) {
     program::require_device_built("landscape", "cuda");
     return {};
@@ -68,6 +77,8 @@ struct options {
     std::string device = "cpu";
     int threads = 0;
     bool quiet = false;
+    std::string run;  // a train_images folder: map its model instead of the toy
+    landscape_program::image_options image;
 };
 
 constexpr double extent = 1.6;  // the gmm's plot square, [-1.6, 1.6]^2 (radius + 4 sd)
@@ -144,7 +155,8 @@ json describe(const ebm::landscape::energy_landscape& l, std::vector<double>& ne
     json merges = json::array();
     for (const auto& m : l.graph.merges) merges.push_back({{"left", m.left}, {"right", m.right}, {"level", m.level}});
     return {{"minima_found", l.minima.size()}, {"unconverged_starts", l.unconverged},
-            {"attraction_attempts", l.attraction_attempts}, {"basins", basins}, {"barriers", barriers},
+            {"attraction_attempts", l.attraction_attempts},
+                {"attraction_acceptance", l.attraction_acceptance}, {"basins", basins}, {"barriers", barriers},
             {"neighbour_barriers", pairs},
             {"tree", {{"merges", merges}, {"roots", l.graph.roots}, {"leaf_order", l.graph.leaf_order}}}};
 }
@@ -159,7 +171,35 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+/// landscape --run DIR: the newest checkpoint of a train_images folder.
+void run_image_model(const options& o, const fs::path& dir) {
+    const auto latest = ebm::checkpoint_folder(o.run).latest();
+    if (!latest) ebm::detail::fail("landscape", "no checkpoint in the run folder (--run)", o.run);
+    const ebm::checkpoint_info info = ebm::read_checkpoint_info(*latest);
+    const ebm::train_config c = ebm::parse_config(info.config);
+    auto image = o.image;
+    image.seed = o.seed;
+    image.quiet = o.quiet;
+    image.temperature = o.temperature;
+    image.merge_alpha = o.merge_alpha;
+    image.barrier_alpha = o.barrier_alpha;
+    json out = o.device == "cuda" ? map_image_model_cuda(image, *latest, c, dir)
+                                  : image_run::with_net(c, [&](auto net) {
+                                        return landscape_program::map_image_model(image, *latest, c, std::move(net), dir);
+                                    });
+    out["device"] = o.device;
+    out["iteration"] = info.iteration;
+    if (!o.quiet)
+        std::fprintf(stderr, "landscape: %zu basins from %zu minima (%lld starts did not converge%s)\n", out["basins"].size(),
+                     static_cast<std::size_t>(out["minima_found"]), static_cast<long long>(out["unconverged_starts"]),
+                     out["basins"].empty() ? "; no picture: raise --descent-steps" : "");
+    std::ofstream file(dir / "landscape.json");
+    file << out.dump(2) << '\n';
+    if (!file) throw ebm::runtime_error("could not write landscape.json");
+}
+
 void run(const options& o, const fs::path& dir) {
+    if (!o.run.empty()) return run_image_model(o, dir);
     const auto gmm = ebm::toy::gmm();
     const auto starts = grid_starts(o.starts);
     const auto s = settings(o);
@@ -252,17 +292,25 @@ int main(int argc, char** argv) {
     CLI::App app{"Energy-landscape mapping (ADELM, Anatomy Sec. 4.4) of the gmm toy: the true energy and, with "
                  "--energy learned-gmm, the energy learned by convergent ML; see docs/landscape.md"};
     options opt;
-    app.add_option("--energy", opt.energy, "gmm (the analytic mixture only) or learned-gmm (also train and map the toy MLP)")
+    auto* energy_option = app.add_option("--energy", opt.energy, "gmm (the analytic mixture only) or learned-gmm (also train and map the toy MLP)")
         ->check(CLI::IsMember({"gmm", "learned-gmm"}))->capture_default_str();
     app.add_option("--iterations", opt.iterations, "convergent ML iterations of learned-gmm")
         ->check(CLI::Range(2L, 10'000'000L))->capture_default_str();
+    app.add_option("--run", opt.run, "a train_images output folder: map its model (newest checkpoint) instead of the toy");
+    app.add_option("--images", opt.image.images, "--run: descent starts")->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--image-start", opt.image.start, "--run: where descent starts: data images or uniform noise")
+        ->check(CLI::IsMember({"data", "noise"}))->capture_default_str();
+    app.add_option("--descent-steps", opt.image.descent_steps, "--run: most descent steps")
+        ->check(CLI::Range(1L, 10'000'000L))->capture_default_str();
+    app.add_option("--attraction-steps", opt.image.attraction_steps, "--run: steps of one attraction-diffusion trial")
+        ->check(CLI::Range(1L, 10'000'000L))->capture_default_str();
     app.add_option("--starts", opt.starts, "descent starts per axis (a grid over [-1.5, 1.5]^2)")
         ->check(CLI::Range(1, 100))->capture_default_str();
-    app.add_option("--temperature", opt.temperature, "temperature T of attraction-diffusion")
+    auto* temperature_option = app.add_option("--temperature", opt.temperature, "temperature T of attraction-diffusion")
         ->check(program::positive_number)->capture_default_str();
-    app.add_option("--merge-alpha", opt.merge_alpha, "magnet force that decides whether two minima share a basin")
+    auto* merge_option = app.add_option("--merge-alpha", opt.merge_alpha, "magnet force that decides whether two minima share a basin")
         ->check(CLI::Range(0.0f, 1e6f))->capture_default_str();
-    app.add_option("--barrier-alpha", opt.barrier_alpha, "magnet force of the barrier estimates between basins")
+    auto* barrier_option = app.add_option("--barrier-alpha", opt.barrier_alpha, "magnet force of the barrier estimates between basins")
         ->check(CLI::Range(0.0f, 1e6f))->capture_default_str();
     app.add_option("--seed", opt.seed, "seed of the network, data and chains")->check(program::unsigned_integer)->capture_default_str();
     app.add_option("--output", opt.output, "output folder (replaced only after a successful run)")->capture_default_str();
@@ -274,55 +322,24 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
-    if (opt.output.empty()) {
-        std::cerr << "landscape: --output must not be empty\n";
-        return 2;
-    }
-    fs::path target = fs::absolute(fs::path(opt.output)).lexically_normal();
-    if (!target.has_filename()) target = target.parent_path();
-    if (!fs::is_directory(target.parent_path())) {
-        std::cerr << "landscape: --output '" << opt.output << "': the parent folder '" << target.parent_path().string()
-                  << "' does not exist (create it first)\n";
-        return 2;
-    }
-    if (fs::exists(target) && !fs::is_directory(target)) {
-        std::cerr << "landscape: --output '" << opt.output << "' exists and is not a directory\n";
-        return 2;
-    }
-    // Only an empty folder or an earlier landscape result (it has landscape.json) is ever replaced.
-    if (fs::is_directory(target) && !fs::is_empty(target) && !fs::exists(target / "landscape.json")) {
-        std::cerr << "landscape: --output '" << opt.output
-                  << "' is a non-empty folder without landscape.json (not a landscape result); refusing to replace it\n";
-        return 2;
+    if (!opt.run.empty()) {
+        if (energy_option->count() > 0) {
+            std::cerr << "landscape: --energy " << opt.energy << " and --run '" << opt.run << "': give one of them\n";
+            return 2;
+        }
+        // An image model's scale (see image_landscape.hpp): its own defaults unless given.
+        if (temperature_option->count() == 0) opt.temperature = landscape_program::image_defaults.temperature;
+        if (merge_option->count() == 0) opt.merge_alpha = landscape_program::image_defaults.merge_alpha;
+        if (barrier_option->count() == 0) opt.barrier_alpha = landscape_program::image_defaults.barrier_alpha;
     }
 #if defined(_OPENMP)
     if (opt.threads > 0) omp_set_num_threads(opt.threads);
 #endif
-    const std::string suffix = "." + std::to_string(::getpid());
-    const fs::path temporary = target.parent_path() / (target.filename().string() + ".tmp" + suffix);
-    const fs::path previous = target.parent_path() / (target.filename().string() + ".old" + suffix);
-    try {
+    // Only an empty folder or an earlier landscape result (it has landscape.json) is ever replaced.
+    return program::write_result_folder("landscape", opt.output, "landscape.json", opt.quiet, [&](const fs::path& temporary) {
         program::require_device("landscape", opt.device);
         std::signal(SIGINT, request_stop);
         std::signal(SIGTERM, request_stop);
-        fs::remove_all(temporary);
-        fs::create_directory(temporary);
-        const auto start = std::chrono::steady_clock::now();
         run(opt, temporary);
-        if (fs::exists(target)) fs::rename(target, previous);
-        try {
-            fs::rename(temporary, target);
-        } catch (...) {
-            if (fs::exists(previous)) fs::rename(previous, target);
-            throw;
-        }
-        fs::remove_all(previous);
-        if (!opt.quiet) std::fprintf(stderr, "landscape: wrote %s in %.1f s\n", target.c_str(), seconds_since(start));
-    } catch (const std::exception& e) {
-        std::cerr << "landscape: " << e.what() << '\n';
-        std::error_code ignored;
-        fs::remove_all(temporary, ignored);
-        return 1;
-    }
-    return 0;
+    });
 }

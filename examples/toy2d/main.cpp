@@ -6,7 +6,6 @@
 // the GPU (builds with the CUDA backend); evaluation and figures are the same. See docs/toy2d.md.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include <csignal>
 
@@ -31,6 +30,7 @@
 
 #include "common/device.hpp"
 #include "common/options.hpp"
+#include "common/result_folder.hpp"
 #include "toy2d_run.hpp"
 
 #if defined(_OPENMP)
@@ -433,55 +433,14 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
-    if (opt.output.empty()) {
-        std::cerr << "toy2d: --output must not be empty\n";
-        return 2;
-    }
-    fs::path target = fs::absolute(fs::path(opt.output)).lexically_normal();
-    if (!target.has_filename()) target = target.parent_path();
-    if (!fs::is_directory(target.parent_path())) {
-        std::cerr << "toy2d: --output '" << opt.output << "': the parent folder '" << target.parent_path().string()
-                  << "' does not exist (create it first)\n";
-        return 2;
-    }
-    if (fs::exists(target) && !fs::is_directory(target)) {
-        std::cerr << "toy2d: --output '" << opt.output << "' exists and is not a directory\n";
-        return 2;
-    }
-    // Only an empty folder or an earlier toy2d result (it has metrics.json) is ever replaced.
-    if (fs::is_directory(target) && !fs::is_empty(target) && !fs::exists(target / "metrics.json")) {
-        std::cerr << "toy2d: --output '" << opt.output
-                  << "' is a non-empty folder without metrics.json (not a toy2d result); refusing to replace it\n";
-        return 2;
-    }
 #if defined(_OPENMP)
     if (opt.threads > 0) omp_set_num_threads(opt.threads);
 #endif
-    const std::string suffix = "." + std::to_string(::getpid());
-    const fs::path temporary = target.parent_path() / (target.filename().string() + ".tmp" + suffix);
-    const fs::path previous = target.parent_path() / (target.filename().string() + ".old" + suffix);
-    try {
+    // Only an empty folder or an earlier toy2d result (it has metrics.json) is ever replaced.
+    return program::write_result_folder("toy2d", opt.output, "metrics.json", false, [&](const fs::path& temporary) {
         program::require_device("toy2d", opt.device);
         std::signal(SIGINT, request_stop);
         std::signal(SIGTERM, request_stop);
-        fs::remove_all(temporary);
-        fs::create_directory(temporary);
-        const auto start = std::chrono::steady_clock::now();
         run_all(opt, temporary);
-        if (fs::exists(target)) fs::rename(target, previous);
-        try {
-            fs::rename(temporary, target);
-        } catch (...) {
-            if (fs::exists(previous)) fs::rename(previous, target);  // put the old result back
-            throw;
-        }
-        fs::remove_all(previous);
-        std::fprintf(stderr, "toy2d: wrote %s in %.1f s\n", target.c_str(), seconds_since(start));
-    } catch (const std::exception& e) {
-        std::cerr << "toy2d: " << e.what() << '\n';
-        std::error_code ignored;
-        fs::remove_all(temporary, ignored);
-        return 1;
-    }
-    return 0;
+    });
 }

@@ -1,13 +1,14 @@
 #pragma once
 // Attraction-diffusion energy-landscape mapping (ADELM; Anatomy Sec. 4.4 after Hill et al. 2019):
 //   1. descend from every start to a local minimum (minima.hpp);
-//   2. take the minima in increasing energy; a minimum joins the first basin (lowest representative first) that it
+//   2. (adapt_steps > 0) adapt MALA's step of `merge` and `barrier` to their temperatures, from the lowest minima;
+//   3. take the minima in increasing energy; a minimum joins the first basin (lowest representative first) that it
 //      either coincides with (closer than same_state_distance) or reaches by attraction-diffusion under `merge`
 //      (tried from the minimum toward the representative, then back); otherwise it founds a new basin, whose
 //      representative it is (the lowest minimum of a basin, since minima come in increasing energy);
-//   3. estimate the barrier between every pair of basin representatives by attraction-diffusion under `barrier`
+//   4. estimate the barrier between every pair of basin representatives by attraction-diffusion under `barrier`
 //      (both directions; the lower path maximum), usually with a stronger magnet so that the chains cross;
-//   4. build the disconnectivity graph from the representatives' energies and those barriers.
+//   5. build the disconnectivity graph from the representatives' energies and those barriers.
 // The magnet's force in `merge` sets the resolution: basins separated by barriers it cannot pay for stay apart.
 // Runs on the energy's own backend (the descent and the chains are the library's samplers); the bookkeeping is on
 // the host.
@@ -34,6 +35,8 @@ struct adelm_settings {
     attraction_diffusion merge;    // decides whether a minimum joins a basin
     attraction_diffusion barrier;  // estimates the barriers between basins
     float same_state_distance = 1e-2f;  // minima closer than this are one minimum (no attraction-diffusion)
+    index adapt_steps = 0;  // > 0: merge.epsilon and barrier.epsilon are first set to the step MALA accepts at
+                            // 0.574 on U/T (adapt_attraction_step), whichever sampler they run
 
     void validate(const char* where) const {
         descent.validate(where);
@@ -41,6 +44,7 @@ struct adelm_settings {
         barrier.validate(where);
         ebm::detail::require_positive(where, "same_state_distance", same_state_distance);
         ebm::detail::require_finite(where, "same_state_distance", same_state_distance);
+        ebm::detail::require_non_negative(where, "adapt_steps", adapt_steps);
     }
 };
 
@@ -56,8 +60,11 @@ struct energy_landscape {
     std::vector<double> barriers;       // basins x basins, row-major; the diagonal holds the basins' energies;
                                         // +inf where no attraction-diffusion crossed
     disconnectivity_graph graph;
-    index unconverged = 0;          // starts whose descent did not reach the gradient tolerance (dropped)
+    index unconverged = 0;          // starts whose descent did not converge within max_steps (dropped)
     index attraction_attempts = 0;  // attraction-diffusion runs made (each of `chains` trials)
+    double attraction_acceptance = 0;  // MALA's mean acceptance over those runs (low: a step too large for T; 1 for
+                                       // unadjusted runs)
+    float merge_epsilon = 0, barrier_epsilon = 0;  // the steps used (adapted when adapt_steps > 0)
 
     [[nodiscard]] double barrier(index a, index b) const {
         return barriers[static_cast<std::size_t>(a * static_cast<index>(basins.size()) + b)];
@@ -81,12 +88,38 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
     std::stable_sort(out.minima.begin(), out.minima.end(),
                      [](const local_minimum& a, const local_minimum& b) { return a.energy < b.energy; });
 
+    auto merge_ad = settings.merge;
+    auto barrier_ad = settings.barrier;
+    if (settings.adapt_steps > 0 && !out.minima.empty()) {
+        // From up to `chains` of the lowest minima, with a stream of its own (the attempts use rng's).
+        const auto count = std::min<index>(static_cast<index>(out.minima.size()), std::max(merge_ad.chains, barrier_ad.chains));
+        const index dim = energy.dimension();
+        std::vector<float> from(static_cast<std::size_t>(count * dim));
+        for (index i = 0; i < count; ++i)
+            std::copy(out.minima[static_cast<std::size_t>(i)].state.begin(), out.minima[static_cast<std::size_t>(i)].state.end(),
+                      from.begin() + i * dim);
+        const philox warmup(rng.seed_value() ^ 0x5DEECE66DULL);
+        const const_batch_view starts_view{from.data(), dim, count};
+        merge_ad.epsilon = adapt_attraction_step(energy, starts_view, merge_ad.temperature, merge_ad.epsilon, settings.adapt_steps, warmup);
+        barrier_ad.epsilon = barrier_ad.temperature == merge_ad.temperature
+                              ? merge_ad.epsilon
+                              : adapt_attraction_step(energy, starts_view, barrier_ad.temperature, barrier_ad.epsilon,
+                                                      settings.adapt_steps, warmup);
+    }
+    out.merge_epsilon = merge_ad.epsilon;
+    out.barrier_epsilon = barrier_ad.epsilon;
+
     std::uint64_t attempt = 0;
+    double acceptance = 0;
+    auto attempt_ad = [&](const std::vector<float>& from, const std::vector<float>& to, const attraction_diffusion& ad) {
+        ++out.attraction_attempts;
+        const auto r = attract(energy, from, to, ad, rng, attempt++);
+        acceptance += r.acceptance;
+        return r;
+    };
     auto try_pair = [&](const std::vector<float>& a, const std::vector<float>& b, const attraction_diffusion& ad) {
-        ++out.attraction_attempts;
-        const auto there = attract(energy, a, b, ad, rng, attempt++);
-        ++out.attraction_attempts;
-        const auto back = attract(energy, b, a, ad, rng, attempt++);
+        const auto there = attempt_ad(a, b, ad);
+        const auto back = attempt_ad(b, a, ad);
         return std::min(there.reached ? there.barrier : std::numeric_limits<float>::infinity(),
                         back.reached ? back.barrier : std::numeric_limits<float>::infinity());
     };
@@ -100,12 +133,8 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
             bool same = detail::squared_distance(x.data(), b.representative.data(), dim) < same2;
             if (!same) {
                 // From the new (higher) minimum toward the representative first, as Hill et al.; back only if that fails.
-                ++out.attraction_attempts;
-                same = attract(energy, x, b.representative, settings.merge, rng, attempt++).reached;
-                if (!same) {
-                    ++out.attraction_attempts;
-                    same = attract(energy, b.representative, x, settings.merge, rng, attempt++).reached;
-                }
+                same = attempt_ad(x, b.representative, merge_ad).reached;
+                if (!same) same = attempt_ad(b.representative, x, merge_ad).reached;
             }
             if (same) {
                 b.minima.push_back(m);
@@ -124,10 +153,11 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
         out.barriers[static_cast<std::size_t>(a * n + a)] = energies[static_cast<std::size_t>(a)];
         for (index b = 0; b < a; ++b) {
             const double level = try_pair(out.basins[static_cast<std::size_t>(a)].representative,
-                                          out.basins[static_cast<std::size_t>(b)].representative, settings.barrier);
+                                          out.basins[static_cast<std::size_t>(b)].representative, barrier_ad);
             out.barriers[static_cast<std::size_t>(a * n + b)] = out.barriers[static_cast<std::size_t>(b * n + a)] = level;
         }
     }
+    if (out.attraction_attempts > 0) out.attraction_acceptance = acceptance / static_cast<double>(out.attraction_attempts);
     if (n > 0) out.graph = build_disconnectivity(energies, out.barriers);
     return out;
 }

@@ -6,7 +6,9 @@
 // the barrier between them from above (the path's saddle is at least the lowest saddle).
 //
 // `chains` independent trials run together as one batch of MALA chains (ebm::mala through ebm::markov_chain, on the
-// energy's own backend). After every step U of each chain is evaluated (untempered, unmagnetised) and read back with
+// energy's own backend), or of unadjusted Langevin chains (adjusted = false: ebm::langevin, whose clamp projects
+// onto the box, where MALA's rejects: the choice for states on the edge of the data box, such as the saturated
+// minima of a non-convergent image model). After every step U of each chain is evaluated (untempered, unmagnetised) and read back with
 // the states: a trial succeeds at the first step its state is within `reach` of x*, and its barrier is the highest U
 // on its path up to that step (the start included). The noise of attempt a is the Philox stream of steps
 // [a * max_steps, (a + 1) * max_steps), so every attempt is reproducible and distinct from the others.
@@ -37,6 +39,8 @@ struct attraction_diffusion {
     index max_steps = 5'000;
     float reach = 0.05f;       // success: ||x - x*|| < reach
     index chains = 8;          // independent trials of one attempt
+    bool adjusted = true;      // MALA (true) or unadjusted Langevin
+    box clamp{};               // enabled: MALA rejects proposals outside the box, Langevin projects onto it
 
     void validate(const char* where) const {
         ebm::detail::require_positive(where, "attraction.temperature", temperature);
@@ -58,7 +62,7 @@ struct attraction_result {
     float barrier = std::numeric_limits<float>::infinity();  // lowest, over successful trials, of the path's highest U
     index steps = 0;        // steps of the fastest successful trial (max_steps if none)
     double success_fraction = 0;  // successful trials / chains
-    double acceptance = 0;        // MALA's mean acceptance over the trials and the steps run
+    double acceptance = 0;        // MALA's mean acceptance over the trials and the steps run (1 unadjusted)
 };
 
 /// Chains from `from` toward `to` (host vectors of the energy's dimension) under U/T + alpha ||x - to||; `attempt`
@@ -80,8 +84,6 @@ attraction_result attract(const E& energy, std::span<const float> from, std::spa
     detail::chain_states<E> s(energy, ad.chains);
     for (index i = 0; i < ad.chains; ++i) std::copy(from.begin(), from.end(), s.host_chain(i));
     s.upload();
-    markov_chain chain(mala{.epsilon = ad.epsilon, .steps = 1}, magnet, s.view(), rng, attempt * steps);
-
     const double reach2 = static_cast<double>(ad.reach) * ad.reach;
     std::vector<float> path_max(static_cast<std::size_t>(ad.chains), -std::numeric_limits<float>::infinity());
     std::vector<char> arrived(path_max.size(), 0);
@@ -105,16 +107,47 @@ attraction_result attract(const E& energy, std::span<const float> from, std::spa
             }
         }
     };
-    record(0);
-    while (arrivals < ad.chains && run < ad.max_steps) {
-        const sampler_stats st = chain.run();
-        ++run;
-        accepted += st.acceptance;
-        record(run);
-    }
+    auto diffuse = [&](auto policy) {
+        markov_chain chain(policy, magnet, s.view(), rng, attempt * steps);
+        record(0);
+        while (arrivals < ad.chains && run < ad.max_steps) {
+            const sampler_stats st = chain.run();
+            ++run;
+            accepted += ad.adjusted ? st.acceptance : 1.0;
+            record(run);
+        }
+    };
+    if (ad.adjusted)
+        diffuse(mala{.epsilon = ad.epsilon, .steps = 1, .clamp = ad.clamp});
+    else
+        diffuse(langevin{.epsilon = ad.epsilon, .steps = 1, .noise = true, .clamp = ad.clamp});
     r.success_fraction = static_cast<double>(arrivals) / static_cast<double>(ad.chains);
     r.acceptance = run > 0 ? accepted / static_cast<double>(run) : 0.0;
     return r;
+}
+
+/// MALA's step for attraction-diffusion at temperature T, adapted: a dual-averaging warm-up (ebm::mala::adapt,
+/// target acceptance 0.574) of `warmup_steps` on U/T (no magnet) from the states `from` (host memory), starting
+/// at `epsilon`. Returns the averaged step. A model whose training chain was not a valid sampler at its own step (a
+/// short-run model) accepts almost no MALA proposal at that step; this finds the step that does.
+template <energy_function E>
+float adapt_attraction_step(const E& energy, const_batch_view from, float temperature, float epsilon, index warmup_steps,
+                            const philox& rng) {
+    const char* where = "landscape::adapt_attraction_step";
+    ebm::detail::require_positive(where, "temperature", temperature);
+    ebm::detail::require_positive(where, "epsilon", epsilon);
+    ebm::detail::require_positive(where, "warmup_steps", warmup_steps);
+    if (from.data == nullptr) ebm::detail::fail(where, "from must not be null", "nullptr");
+    ebm::detail::require_positive(where, "from.count", from.count);
+    if (from.dimension != energy.dimension())
+        ebm::detail::fail(where, "from dimension must equal the energy's dimension " + ebm::detail::to_text(energy.dimension()),
+                          from.dimension);
+    const auto target = tempered(energy, temperature);
+    detail::chain_states<E> s(energy, from.count);
+    std::copy(from.data, from.data + from.count * from.dimension, s.host_x.begin());
+    s.upload();
+    markov_chain chain(mala{.epsilon = epsilon, .steps = 1}, target, s.view(), rng);
+    return chain.adapt(warmup_steps);
 }
 
 }  // namespace ebm::landscape

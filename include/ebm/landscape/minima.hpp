@@ -3,8 +3,8 @@
 // (Anatomy Sec. 4.4 after Hill et al. 2019: metastable states are the ends of descent paths). The descent is ULA with
 // its noise off, x <- x - h dU/dx (ebm::langevin{.noise = false}), run through ebm::markov_chain on the energy's own
 // backend. Every `check_every` steps the energies and gradient norms are read back: a chain has converged when its
-// gradient norm is below `gradient_tolerance`, or when its energy fell by less than `energy_tolerance` since the last
-// check (a piecewise-linear energy, as a (leaky-)ReLU network's, has its minima at kinks where the gradient never
+// gradient norm is below `gradient_tolerance`, or when its energy fell by less than energy_tolerance x max(1, |U|)
+// since the last check (a piecewise-linear energy, as a (leaky-)ReLU network's, has its minima at kinks where the gradient never
 // vanishes: fixed-step descent ends bouncing around them). `step_decay` < 1 multiplies the step after every check,
 // so that the bouncing shrinks and the state closes in on the kink. Descent stops when every chain has converged
 // or after `max_steps`.
@@ -30,7 +30,8 @@ struct descent {
     index max_steps = 20'000;
     index check_every = 250;
     float gradient_tolerance = 1e-3f;  // a minimum is a state with ||dU/dx|| below this,
-    float energy_tolerance = 0.0f;     // or whose U fell by less than this over the last check_every steps (0: off)
+    float energy_tolerance = 0.0f;     // or whose U fell by less than this x max(1, |U|) over the last check_every
+                                       // steps (0: off)
     float step_decay = 1.0f;           // the step is multiplied by this after every check, in (0, 1]
     box clamp{};                       // enabled: the descent stays in the box (a minimum may then lie on its edge)
 
@@ -91,7 +92,8 @@ std::vector<local_minimum> descend(const E& energy, const_batch_view starts, con
             m.steps = steps;
             m.state.assign(s.host_chain(i), s.host_chain(i) + s.dimension);
             m.converged = m.gradient_norm < d.gradient_tolerance ||
-                          (steps > 0 && d.energy_tolerance > 0 && previous - m.energy < d.energy_tolerance);
+                          (steps > 0 && d.energy_tolerance > 0 &&
+                           previous - m.energy < d.energy_tolerance * std::max(1.0f, std::abs(m.energy)));
             // A converged chain keeps descending with the others (one batch); its minimum is the one recorded here.
             if (m.converged) done[static_cast<std::size_t>(i)] = 1, --remaining;
         }

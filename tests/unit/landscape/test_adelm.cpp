@@ -11,6 +11,7 @@
 #include <cmath>
 #include <numbers>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "../../statistical/seed.hpp"
@@ -83,6 +84,24 @@ double watershed_barrier(const ebm::gaussian_mixture& gmm, int n) {
     return INFINITY;
 }
 
+// A piecewise-linear energy, U(x) = |x0 - 0.3| + 2 |x1 + 0.2|: its minimum is a kink where the gradient never
+// vanishes, as at the minima of a (leaky-)ReLU network.
+struct l1_cone {
+    struct workspace {};
+    [[nodiscard]] ebm::index dimension() const { return 2; }
+    [[nodiscard]] workspace make_workspace(ebm::index) const { return {}; }
+    void energy(ebm::const_batch_view x, std::span<float> u, workspace&) const {
+        for (ebm::index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = std::abs(x.chain(i)[0] - 0.3f) + 2 * std::abs(x.chain(i)[1] + 0.2f);
+    }
+    void energy_and_gradient(ebm::const_batch_view x, std::span<float> u, ebm::batch_view g, workspace& ws) const {
+        energy(x, u, ws);
+        for (ebm::index i = 0; i < x.count; ++i) {
+            g.chain(i)[0] = x.chain(i)[0] >= 0.3f ? 1.0f : -1.0f;
+            g.chain(i)[1] = x.chain(i)[1] >= -0.2f ? 2.0f : -2.0f;
+        }
+    }
+};
+
 ebm::landscape::adelm_settings gmm_settings() {
     ebm::landscape::adelm_settings s;
     s.descent = {.step = 0.005f, .max_steps = 20'000, .check_every = 250, .gradient_tolerance = 1e-3f};
@@ -109,6 +128,35 @@ TEST_CASE("descend: every start of a grid ends at one of the gmm's 8 component m
         CHECK(m.energy == doctest::Approx(0.1230742).epsilon(1e-5));  // -log(1 / (8 * 2 pi 0.15^2)) at a mean
     }
     for (int k = 0; k < 8; ++k) CHECK(hits[k] > 0);
+}
+
+TEST_CASE("descend: a piecewise-linear energy converges by the energy criterion, and step decay closes in on the kink") {
+    const ebm::index n = 16;
+    ebm::batch starts(2, n);
+    for (ebm::index i = 0; i < n; ++i) {
+        starts.chain(i)[0] = -1.0f + 0.13f * static_cast<float>(i);
+        starts.chain(i)[1] = 0.9f - 0.11f * static_cast<float>(i);
+    }
+    ebm::landscape::descent d{.step = 0.01f, .max_steps = 5'000, .check_every = 100, .gradient_tolerance = 1e-3f};
+    // The gradient criterion alone never fires: ||dU/dx|| = sqrt(5) everywhere.
+    for (const auto& m : ebm::landscape::descend(l1_cone{}, starts.view(), d)) {
+        CHECK_FALSE(m.converged);
+        CHECK(m.steps == d.max_steps);
+    }
+    // The energy criterion stops once descent bounces around the kink: within one step (h ||g|| = 0.022) of it.
+    d.energy_tolerance = 1e-6f;
+    for (const auto& m : ebm::landscape::descend(l1_cone{}, starts.view(), d)) {
+        CHECK(m.converged);
+        CHECK(m.steps < d.max_steps);
+        CHECK(std::hypot(m.state[0] - 0.3, m.state[1] + 0.2) <= 0.025);
+    }
+    // With the step shrinking by 0.5 per check, the bounce shrinks with it.
+    d.step_decay = 0.5f;
+    for (const auto& m : ebm::landscape::descend(l1_cone{}, starts.view(), d)) {
+        CHECK(m.converged);
+        CHECK(std::hypot(m.state[0] - 0.3, m.state[1] + 0.2) <= 1e-4);
+        CHECK(m.energy <= 3e-4f);
+    }
 }
 
 TEST_CASE("the grid watershed agrees with the gmm's saddle in closed form") {
@@ -167,6 +215,10 @@ TEST_CASE("map_landscape(gmm): 8 basins at the means, and neighbour barriers at 
         }
     CHECK(l.graph.merges.size() == 7);
     CHECK(l.graph.roots.size() == 1);
+    MESSAGE("attraction-diffusion: " << l.attraction_attempts << " runs, acceptance " << l.attraction_acceptance);
+    CHECK(l.attraction_attempts >= 2 * 28);  // at least both directions of every pair of the 8 basins
+    CHECK(l.attraction_acceptance > 0.5);
+    CHECK(l.attraction_acceptance < 1.0);
 }
 
 TEST_CASE("map_landscape(gmm): the magnet sets the resolution (negative controls)") {
@@ -203,6 +255,31 @@ TEST_CASE("map_landscape(gmm): the magnet sets the resolution (negative controls
     }
 }
 
+TEST_CASE("map_landscape(gmm): an adapted attraction step from a far too large one finds the same 8 basins") {
+    const auto gmm = ebm::toy::gmm();
+    const auto starts = grid_starts(6);
+    EBM_TEST_SEED_VAR(seed, 3);
+    auto s = gmm_settings();
+    s.merge.epsilon = s.barrier.epsilon = 1.0f;  // MALA accepts almost nothing at this step and T = 0.1
+    s.barrier.temperature = 0.05f;                // a second temperature: adapted separately
+    s.adapt_steps = 400;
+    const auto l = ebm::landscape::map_landscape(gmm, starts.view(), s, ebm::philox(seed));
+    MESSAGE("adapted steps " << l.merge_epsilon << " (T 0.1), " << l.barrier_epsilon << " (T 0.05); acceptance "
+                             << l.attraction_acceptance);
+    CHECK(l.basins.size() == 8);
+    // The curvature of U/T at a mode is 44.4 / T: MALA's step scales like sqrt(T / 44.4), so 0.047 sqrt(T / 0.1)
+    // within a factor of 3 either way.
+    CHECK(l.merge_epsilon > 0.016f);
+    CHECK(l.merge_epsilon < 0.15f);
+    CHECK(l.barrier_epsilon < l.merge_epsilon);
+    CHECK(l.attraction_acceptance > 0.3);
+    auto fixed = s;
+    fixed.adapt_steps = 0;
+    const auto unadapted = ebm::landscape::map_landscape(gmm, starts.view(), fixed, ebm::philox(seed));
+    CHECK(unadapted.merge_epsilon == 1.0f);
+    CHECK(unadapted.attraction_acceptance < 0.05);
+}
+
 TEST_CASE("attract: reaches a neighbouring mode only with a strong enough magnet, and the same noise twice") {
     const auto gmm = ebm::toy::gmm();
     const auto means = gmm_means();
@@ -219,6 +296,20 @@ TEST_CASE("attract: reaches a neighbouring mode only with a strong enough magnet
     CHECK(r1.acceptance > 0.5);
     const auto r3 = ebm::landscape::attract(gmm, a, b, ad, rng, 4);
     CHECK(r3.barrier != r1.barrier);  // another attempt, other noise
+    // Unadjusted Langevin crosses too (acceptance reported as 1); inside a box that excludes x* no chain reaches it.
+    auto ula = ad;
+    ula.adjusted = false;
+    const auto unadjusted = ebm::landscape::attract(gmm, a, b, ula, rng, 5);
+    CHECK(unadjusted.reached);
+    CHECK(unadjusted.acceptance == 1.0);
+    CHECK(unadjusted.barrier == doctest::Approx(r1.barrier).epsilon(0.05));
+    for (bool adjusted : {true, false}) {
+        auto boxed = ad;
+        boxed.adjusted = adjusted;
+        boxed.clamp = {-1.0f, 0.5f};  // mode 1 is at (0.707, 0.707)
+        boxed.max_steps = 300;
+        CHECK_FALSE(ebm::landscape::attract(gmm, a, b, boxed, rng, 6).reached);
+    }
     ad.alpha = 20.0f;
     ad.max_steps = 500;
     const auto weak = ebm::landscape::attract(gmm, a, b, ad, rng, 0);
