@@ -10,16 +10,21 @@
 #include "train_images/image_nets_cuda.cuh"
 
 toy2d::run_result train_cuda(const toy2d::run_request& r) {
-    return toy2d::run(ebm::cuda_backend::mlp(landscape_program::toy_sizes, landscape_program::toy_slope, ebm::seed{r.seed}), r);
+    return toy2d::run(
+        ebm::cuda_backend::mlp(landscape_program::toy_sizes, landscape_program::toy_slope, ebm::seed{r.seed}), r);
 }
 
 ebm::landscape::energy_landscape map_cuda(const std::vector<float>& parameters, ebm::const_batch_view starts,
                                           const ebm::landscape::adelm_settings& s, std::uint64_t seed) {
-    ebm::cuda_backend::mlp net(landscape_program::toy_sizes, landscape_program::toy_slope, std::span<const float>(parameters));
-    return ebm::landscape::map_landscape(ebm::scaled(std::move(net), landscape_program::toy_epsilon), starts, s, ebm::philox(seed));
+    ebm::cuda_backend::mlp net(landscape_program::toy_sizes, landscape_program::toy_slope,
+                               std::span<const float>(parameters));
+    return ebm::landscape::map_landscape(ebm::scaled(std::move(net), landscape_program::toy_epsilon), starts, s,
+                                         ebm::philox(seed));
 }
 
-nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options& o, const std::filesystem::path& checkpoint,
-                                            const ebm::train_config& c, const std::filesystem::path& dir) {
-    return image_run::with_device_net(c, [&](auto net) { return landscape_program::map_image_model(o, checkpoint, c, std::move(net), dir); });
+nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options& o,
+                                            const std::filesystem::path& checkpoint, const ebm::train_config& c,
+                                            const std::filesystem::path& dir) {
+    return image_run::with_device_net(
+        c, [&](auto net) { return landscape_program::map_image_model(o, checkpoint, c, std::move(net), dir); });
 }

@@ -6,25 +6,23 @@
 // disconnectivity.png (the disconnectivity graphs) and energy_map.png (U on a grid). Everything goes to a
 // temporary sibling folder that replaces --output only when the whole run succeeded. See docs/landscape.md.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <numbers>
-#include <string>
-#include <vector>
-
 #include <ebm/ebm.hpp>
 #include <ebm/eval/grid.hpp>
 #include <ebm/io/disconnectivity_figure.hpp>
 #include <ebm/io/plot.hpp>
 #include <ebm/landscape/adelm.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numbers>
+#include <string>
+#include <vector>
 
 #include "common/device.hpp"
 #include "common/options.hpp"
@@ -41,8 +39,9 @@ using json = nlohmann::ordered_json;
 toy2d::run_result train_cuda(const toy2d::run_request& r);
 ebm::landscape::energy_landscape map_cuda(const std::vector<float>& parameters, ebm::const_batch_view starts,
                                           const ebm::landscape::adelm_settings& s, std::uint64_t seed);
-nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options& o, const std::filesystem::path& checkpoint,
-                                            const ebm::train_config& c, const std::filesystem::path& dir);
+nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options& o,
+                                            const std::filesystem::path& checkpoint, const ebm::train_config& c,
+                                            const std::filesystem::path& dir);
 #if !EBM_PROGRAM_CUDA
 nlohmann::ordered_json map_image_model_cuda(const landscape_program::image_options&, const std::filesystem::path&,
                                             const ebm::train_config&, const std::filesystem::path&) {
@@ -100,12 +99,24 @@ ebm::batch grid_starts(int side) {
 /// apart and the barrier alpha 100 crosses.
 ebm::landscape::adelm_settings settings(const options& o) {
     ebm::landscape::adelm_settings s;
-    s.descent = {.step = 0.005f, .max_steps = 20'000, .check_every = 250, .gradient_tolerance = 1e-3f,
-                 .energy_tolerance = 1e-5f, .step_decay = 0.7f};
-    s.merge = {.temperature = o.temperature, .alpha = o.merge_alpha, .epsilon = 0.02f, .max_steps = 1'000,
-               .reach = 0.05f, .chains = 8};
-    s.barrier = {.temperature = o.temperature, .alpha = o.barrier_alpha, .epsilon = 0.01f, .max_steps = 2'000,
-                 .reach = 0.05f, .chains = 16};
+    s.descent = {.step = 0.005f,
+                 .max_steps = 20'000,
+                 .check_every = 250,
+                 .gradient_tolerance = 1e-3f,
+                 .energy_tolerance = 1e-5f,
+                 .step_decay = 0.7f};
+    s.merge = {.temperature = o.temperature,
+               .alpha = o.merge_alpha,
+               .epsilon = 0.02f,
+               .max_steps = 1'000,
+               .reach = 0.05f,
+               .chains = 8};
+    s.barrier = {.temperature = o.temperature,
+                 .alpha = o.barrier_alpha,
+                 .epsilon = 0.01f,
+                 .max_steps = 2'000,
+                 .reach = 0.05f,
+                 .chains = 16};
     s.same_state_distance = 0.02f;
     return s;
 }
@@ -130,14 +141,18 @@ json describe(const ebm::landscape::energy_landscape& l, std::vector<double>& ne
     for (std::size_t b = 0; b < l.basins.size(); ++b) {
         double d = 0;
         mode.push_back(nearest_mode(l.basins[b].representative, &d));
-        basins.push_back({{"representative", l.basins[b].representative}, {"energy", l.basins[b].energy},
-                          {"minima", l.basins[b].minima.size()}, {"nearest_mode", mode.back()}, {"distance_to_mode", d}});
+        basins.push_back({{"representative", l.basins[b].representative},
+                          {"energy", l.basins[b].energy},
+                          {"minima", l.basins[b].minima.size()},
+                          {"nearest_mode", mode.back()},
+                          {"distance_to_mode", d}});
     }
     const auto n = static_cast<ebm::index>(l.basins.size());
     json barriers = json::array();
     for (ebm::index a = 0; a < n; ++a) {
         json row = json::array();
-        for (ebm::index b = 0; b < n; ++b) row.push_back(std::isfinite(l.barrier(a, b)) ? json(l.barrier(a, b)) : json(nullptr));
+        for (ebm::index b = 0; b < n; ++b)
+            row.push_back(std::isfinite(l.barrier(a, b)) ? json(l.barrier(a, b)) : json(nullptr));
         barriers.push_back(row);
     }
     json pairs = json::array();
@@ -146,7 +161,8 @@ json describe(const ebm::landscape::energy_landscape& l, std::vector<double>& ne
         for (ebm::index b = a + 1; b < n; ++b) {
             const int gap = (mode[static_cast<std::size_t>(a)] - mode[static_cast<std::size_t>(b)] + 8) % 8;
             if (gap != 1 && gap != 7) continue;
-            const double height = l.barrier(a, b) - std::max(l.basins[static_cast<std::size_t>(a)].energy, l.basins[static_cast<std::size_t>(b)].energy);
+            const double height = l.barrier(a, b) - std::max(l.basins[static_cast<std::size_t>(a)].energy,
+                                                             l.basins[static_cast<std::size_t>(b)].energy);
             neighbour_heights.push_back(height);
             pairs.push_back({{"modes", {mode[static_cast<std::size_t>(a)], mode[static_cast<std::size_t>(b)]}},
                              {"barrier", std::isfinite(height) ? json(l.barrier(a, b)) : json(nullptr)},
@@ -154,9 +170,12 @@ json describe(const ebm::landscape::energy_landscape& l, std::vector<double>& ne
         }
     json merges = json::array();
     for (const auto& m : l.graph.merges) merges.push_back({{"left", m.left}, {"right", m.right}, {"level", m.level}});
-    return {{"minima_found", l.minima.size()}, {"unconverged_starts", l.unconverged},
+    return {{"minima_found", l.minima.size()},
+            {"unconverged_starts", l.unconverged},
             {"attraction_attempts", l.attraction_attempts},
-                {"attraction_acceptance", l.attraction_acceptance}, {"basins", basins}, {"barriers", barriers},
+            {"attraction_acceptance", l.attraction_acceptance},
+            {"basins", basins},
+            {"barriers", barriers},
             {"neighbour_barriers", pairs},
             {"tree", {{"merges", merges}, {"roots", l.graph.roots}, {"leaf_order", l.graph.leaf_order}}}};
 }
@@ -183,15 +202,16 @@ void run_image_model(const options& o, const fs::path& dir) {
     image.temperature = o.temperature;
     image.merge_alpha = o.merge_alpha;
     image.barrier_alpha = o.barrier_alpha;
-    json out = o.device == "cuda" ? map_image_model_cuda(image, *latest, c, dir)
-                                  : image_run::with_net(c, [&](auto net) {
-                                        return landscape_program::map_image_model(image, *latest, c, std::move(net), dir);
-                                    });
+    json out =
+        o.device == "cuda" ? map_image_model_cuda(image, *latest, c, dir) : image_run::with_net(c, [&](auto net) {
+            return landscape_program::map_image_model(image, *latest, c, std::move(net), dir);
+        });
     out["device"] = o.device;
     out["iteration"] = info.iteration;
     if (!o.quiet)
-        std::fprintf(stderr, "landscape: %zu basins from %zu minima (%lld starts did not converge%s)\n", out["basins"].size(),
-                     static_cast<std::size_t>(out["minima_found"]), static_cast<long long>(out["unconverged_starts"]),
+        std::fprintf(stderr, "landscape: %zu basins from %zu minima (%lld starts did not converge%s)\n",
+                     out["basins"].size(), static_cast<std::size_t>(out["minima_found"]),
+                     static_cast<long long>(out["unconverged_starts"]),
                      out["basins"].empty() ? "; no picture: raise --descent-steps" : "");
     std::ofstream file(dir / "landscape.json");
     file << out.dump(2) << '\n';
@@ -203,17 +223,25 @@ void run(const options& o, const fs::path& dir) {
     const auto gmm = ebm::toy::gmm();
     const auto starts = grid_starts(o.starts);
     const auto s = settings(o);
-    json out = {{"energy", o.energy}, {"device", o.device}, {"seed", o.seed}, {"starts", starts.count()},
-                {"settings", {{"temperature", o.temperature}, {"merge_alpha", o.merge_alpha},
-                              {"barrier_alpha", o.barrier_alpha}, {"descent_step", s.descent.step},
-                              {"merge_epsilon", s.merge.epsilon}, {"barrier_epsilon", s.barrier.epsilon}}}};
+    json out = {{"energy", o.energy},
+                {"device", o.device},
+                {"seed", o.seed},
+                {"starts", starts.count()},
+                {"settings",
+                 {{"temperature", o.temperature},
+                  {"merge_alpha", o.merge_alpha},
+                  {"barrier_alpha", o.barrier_alpha},
+                  {"descent_step", s.descent.step},
+                  {"merge_epsilon", s.merge.epsilon},
+                  {"barrier_epsilon", s.barrier.epsilon}}}};
 
     auto t0 = std::chrono::steady_clock::now();
     const auto truth = ebm::landscape::map_landscape(gmm, starts.view(), s, ebm::philox(o.seed));
     std::vector<double> true_heights;
     out["true"] = describe(truth, true_heights);
     out["true"]["seconds"] = seconds_since(t0);
-    if (!o.quiet) std::fprintf(stderr, "landscape: true gmm: %zu basins in %.1f s\n", truth.basins.size(), seconds_since(t0));
+    if (!o.quiet)
+        std::fprintf(stderr, "landscape: true gmm: %zu basins in %.1f s\n", truth.basins.size(), seconds_since(t0));
 
     const ebm::eval::grid g{.dimension = 2, .resolution = 200, .extent = extent};
     std::vector<std::vector<double>> maps{ebm::eval::energy_on_grid(gmm, g)};
@@ -235,11 +263,14 @@ void run(const options& o, const fs::path& dir) {
             gmm.sample(positives, data_rng, ebm::purpose::data_sample, t);
         };
         t0 = std::chrono::steady_clock::now();
-        const auto trained = o.device == "cuda"
-                                 ? train_cuda(r)
-                                 : toy2d::run(ebm::mlp(landscape_program::toy_sizes, ebm::leaky_relu{landscape_program::toy_slope}, ebm::seed{o.seed}), r);
+        const auto trained =
+            o.device == "cuda" ? train_cuda(r)
+                               : toy2d::run(ebm::mlp(landscape_program::toy_sizes,
+                                                     ebm::leaky_relu{landscape_program::toy_slope}, ebm::seed{o.seed}),
+                                            r);
         out["training"] = {{"recipe", "anatomy convergent (toy): bank 10,000 from U[-1,1], L = 500, eps 0.125, SGD"},
-                           {"iterations", o.iterations}, {"seconds", trained.seconds}};
+                           {"iterations", o.iterations},
+                           {"seconds", trained.seconds}};
         ebm::mlp net(landscape_program::toy_sizes, ebm::leaky_relu{landscape_program::toy_slope}, ebm::seed{o.seed});
         std::copy(trained.parameters.begin(), trained.parameters.end(), net.parameters().begin());
         const auto energy = ebm::scaled(net, landscape_program::toy_epsilon);
@@ -249,7 +280,8 @@ void run(const options& o, const fs::path& dir) {
         std::vector<double> learned_heights;
         out["learned"] = describe(learned, learned_heights);
         out["learned"]["seconds"] = seconds_since(t0);
-        out["comparison"] = {{"true_basins", truth.basins.size()}, {"learned_basins", learned.basins.size()},
+        out["comparison"] = {{"true_basins", truth.basins.size()},
+                             {"learned_basins", learned.basins.size()},
                              {"true_mean_neighbour_height", mean(true_heights)},
                              {"learned_mean_neighbour_height", mean(learned_heights)},
                              {"learned_neighbour_pairs", learned_heights.size()}};
@@ -266,7 +298,8 @@ void run(const options& o, const fs::path& dir) {
     {
         ebm::io::figure fig(dir / "disconnectivity.png", 600 * panels, 500, panels, 1);
         for (std::size_t k = 0; k < mapped.size(); ++k)
-            ebm::io::disconnectivity_panel(fig, mapped[k]->graph, titles[k] + ": " + std::to_string(mapped[k]->basins.size()) + " basins");
+            ebm::io::disconnectivity_panel(fig, mapped[k]->graph,
+                                           titles[k] + ": " + std::to_string(mapped[k]->basins.size()) + " basins");
         fig.finish();
     }
     {
@@ -289,31 +322,51 @@ void run(const options& o, const fs::path& dir) {
 
 int main(int argc, char** argv) {
     program::ignore_broken_pipes();
-    CLI::App app{"Energy-landscape mapping (ADELM, Anatomy Sec. 4.4) of the gmm toy: the true energy and, with "
-                 "--energy learned-gmm, the energy learned by convergent ML; see docs/landscape.md"};
+    CLI::App app{
+        "Energy-landscape mapping (ADELM, Anatomy Sec. 4.4) of the gmm toy: the true energy and, with "
+        "--energy learned-gmm, the energy learned by convergent ML; see docs/landscape.md"};
     options opt;
-    auto* energy_option = app.add_option("--energy", opt.energy, "gmm (the analytic mixture only) or learned-gmm (also train and map the toy MLP)")
-        ->check(CLI::IsMember({"gmm", "learned-gmm"}))->capture_default_str();
+    auto* energy_option =
+        app.add_option("--energy", opt.energy,
+                       "gmm (the analytic mixture only) or learned-gmm (also train and map the toy MLP)")
+            ->check(CLI::IsMember({"gmm", "learned-gmm"}))
+            ->capture_default_str();
     app.add_option("--iterations", opt.iterations, "convergent ML iterations of learned-gmm")
-        ->check(CLI::Range(2L, 10'000'000L))->capture_default_str();
-    app.add_option("--run", opt.run, "a train_images output folder: map its model (newest checkpoint) instead of the toy");
-    app.add_option("--images", opt.image.images, "--run: descent starts")->check(CLI::Range(1, 100000))->capture_default_str();
+        ->check(CLI::Range(2L, 10'000'000L))
+        ->capture_default_str();
+    app.add_option("--run", opt.run,
+                   "a train_images output folder: map its model (newest checkpoint) instead of the toy");
+    app.add_option("--images", opt.image.images, "--run: descent starts")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
     app.add_option("--image-start", opt.image.start, "--run: where descent starts: data images or uniform noise")
-        ->check(CLI::IsMember({"data", "noise"}))->capture_default_str();
+        ->check(CLI::IsMember({"data", "noise"}))
+        ->capture_default_str();
     app.add_option("--descent-steps", opt.image.descent_steps, "--run: most descent steps")
-        ->check(CLI::Range(1L, 10'000'000L))->capture_default_str();
+        ->check(CLI::Range(1L, 10'000'000L))
+        ->capture_default_str();
     app.add_option("--attraction-steps", opt.image.attraction_steps, "--run: steps of one attraction-diffusion trial")
-        ->check(CLI::Range(1L, 10'000'000L))->capture_default_str();
+        ->check(CLI::Range(1L, 10'000'000L))
+        ->capture_default_str();
     app.add_option("--starts", opt.starts, "descent starts per axis (a grid over [-1.5, 1.5]^2)")
-        ->check(CLI::Range(1, 100))->capture_default_str();
+        ->check(CLI::Range(1, 100))
+        ->capture_default_str();
     auto* temperature_option = app.add_option("--temperature", opt.temperature, "temperature T of attraction-diffusion")
-        ->check(program::positive_number)->capture_default_str();
-    auto* merge_option = app.add_option("--merge-alpha", opt.merge_alpha, "magnet force that decides whether two minima share a basin")
-        ->check(CLI::Range(0.0f, 1e6f))->capture_default_str();
-    auto* barrier_option = app.add_option("--barrier-alpha", opt.barrier_alpha, "magnet force of the barrier estimates between basins")
-        ->check(CLI::Range(0.0f, 1e6f))->capture_default_str();
-    app.add_option("--seed", opt.seed, "seed of the network, data and chains")->check(program::unsigned_integer)->capture_default_str();
-    app.add_option("--output", opt.output, "output folder (replaced only after a successful run)")->capture_default_str();
+                                   ->check(program::positive_number)
+                                   ->capture_default_str();
+    auto* merge_option =
+        app.add_option("--merge-alpha", opt.merge_alpha, "magnet force that decides whether two minima share a basin")
+            ->check(CLI::Range(0.0f, 1e6f))
+            ->capture_default_str();
+    auto* barrier_option =
+        app.add_option("--barrier-alpha", opt.barrier_alpha, "magnet force of the barrier estimates between basins")
+            ->check(CLI::Range(0.0f, 1e6f))
+            ->capture_default_str();
+    app.add_option("--seed", opt.seed, "seed of the network, data and chains")
+        ->check(program::unsigned_integer)
+        ->capture_default_str();
+    app.add_option("--output", opt.output, "output folder (replaced only after a successful run)")
+        ->capture_default_str();
     app.add_option("--threads", opt.threads, "OpenMP threads (default: all)")->check(CLI::Range(1, 1024));
     app.add_flag("--quiet", opt.quiet, "no progress lines");
     program::add_device_option(app, opt.device);
@@ -336,10 +389,11 @@ int main(int argc, char** argv) {
     if (opt.threads > 0) omp_set_num_threads(opt.threads);
 #endif
     // Only an empty folder or an earlier landscape result (it has landscape.json) is ever replaced.
-    return program::write_result_folder("landscape", opt.output, "landscape.json", opt.quiet, [&](const fs::path& temporary) {
-        program::require_device("landscape", opt.device);
-        std::signal(SIGINT, request_stop);
-        std::signal(SIGTERM, request_stop);
-        run(opt, temporary);
-    });
+    return program::write_result_folder("landscape", opt.output, "landscape.json", opt.quiet,
+                                        [&](const fs::path& temporary) {
+                                            program::require_device("landscape", opt.device);
+                                            std::signal(SIGINT, request_stop);
+                                            std::signal(SIGTERM, request_stop);
+                                            run(opt, temporary);
+                                        });
 }

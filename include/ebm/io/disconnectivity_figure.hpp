@@ -17,7 +17,8 @@ inline void disconnectivity_panel(figure& fig, const landscape::disconnectivity_
     const index n = g.leaves();
     const auto nodes = static_cast<std::size_t>(n) + g.merges.size();
     std::vector<double> x(nodes, 0), parent_level(nodes, 0);
-    for (std::size_t k = 0; k < g.leaf_order.size(); ++k) x[static_cast<std::size_t>(g.leaf_order[k])] = static_cast<double>(k);
+    for (std::size_t k = 0; k < g.leaf_order.size(); ++k)
+        x[static_cast<std::size_t>(g.leaf_order[k])] = static_cast<double>(k);
     double low = g.minima.empty() ? 0 : *std::min_element(g.minima.begin(), g.minima.end());
     double high = low;
     for (std::size_t k = 0; k < nodes; ++k) high = std::max(high, g.level(static_cast<index>(k)));
@@ -29,7 +30,8 @@ inline void disconnectivity_panel(figure& fig, const landscape::disconnectivity_
         const auto id = static_cast<std::size_t>(n) + k;
         x[id] = 0.5 * (x[static_cast<std::size_t>(m.left)] + x[static_cast<std::size_t>(m.right)]);
         parent_level[static_cast<std::size_t>(m.left)] = parent_level[static_cast<std::size_t>(m.right)] = m.level;
-        lines.push_back({{x[static_cast<std::size_t>(m.left)], x[static_cast<std::size_t>(m.right)]}, {m.level, m.level}, "", 0});
+        lines.push_back(
+            {{x[static_cast<std::size_t>(m.left)], x[static_cast<std::size_t>(m.right)]}, {m.level, m.level}, "", 0});
     }
     for (std::size_t id = 0; id < nodes; ++id) {
         const double from = g.level(static_cast<index>(id));

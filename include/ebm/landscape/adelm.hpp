@@ -32,8 +32,8 @@ namespace ebm::landscape {
 
 struct adelm_settings {
     landscape::descent descent;
-    attraction_diffusion merge;    // decides whether a minimum joins a basin
-    attraction_diffusion barrier;  // estimates the barriers between basins
+    attraction_diffusion merge;         // decides whether a minimum joins a basin
+    attraction_diffusion barrier;       // estimates the barriers between basins
     float same_state_distance = 1e-2f;  // minima closer than this are one minimum (no attraction-diffusion)
     index adapt_steps = 0;  // > 0: merge.epsilon and barrier.epsilon are first set to the step MALA accepts at
                             // 0.574 on U/T (adapt_attraction_step), whichever sampler they run
@@ -60,8 +60,8 @@ struct energy_landscape {
     std::vector<double> barriers;       // basins x basins, row-major; the diagonal holds the basins' energies;
                                         // +inf where no attraction-diffusion crossed
     disconnectivity_graph graph;
-    index unconverged = 0;          // starts whose descent did not converge within max_steps (dropped)
-    index attraction_attempts = 0;  // attraction-diffusion runs made (each of `chains` trials)
+    index unconverged = 0;             // starts whose descent did not converge within max_steps (dropped)
+    index attraction_attempts = 0;     // attraction-diffusion runs made (each of `chains` trials)
     double attraction_acceptance = 0;  // MALA's mean acceptance over those runs (low: a step too large for T; 1 for
                                        // unadjusted runs)
     float merge_epsilon = 0, barrier_epsilon = 0;  // the steps used (adapted when adapt_steps > 0)
@@ -92,26 +92,29 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
     auto barrier_ad = settings.barrier;
     if (settings.adapt_steps > 0 && !out.minima.empty()) {
         // From up to `chains` of the lowest minima, with a stream of its own (the attempts use rng's).
-        const auto count = std::min<index>(static_cast<index>(out.minima.size()), std::max(merge_ad.chains, barrier_ad.chains));
+        const auto count =
+            std::min<index>(static_cast<index>(out.minima.size()), std::max(merge_ad.chains, barrier_ad.chains));
         const index dim = energy.dimension();
         std::vector<float> from(static_cast<std::size_t>(count * dim));
         for (index i = 0; i < count; ++i)
-            std::copy(out.minima[static_cast<std::size_t>(i)].state.begin(), out.minima[static_cast<std::size_t>(i)].state.end(),
-                      from.begin() + i * dim);
+            std::copy(out.minima[static_cast<std::size_t>(i)].state.begin(),
+                      out.minima[static_cast<std::size_t>(i)].state.end(), from.begin() + i * dim);
         const philox warmup(rng.seed_value() ^ 0x5DEECE66DULL);
         const const_batch_view starts_view{from.data(), dim, count};
-        merge_ad.epsilon = adapt_attraction_step(energy, starts_view, merge_ad.temperature, merge_ad.epsilon, settings.adapt_steps, warmup);
+        merge_ad.epsilon = adapt_attraction_step(energy, starts_view, merge_ad.temperature, merge_ad.epsilon,
+                                                 settings.adapt_steps, warmup);
         barrier_ad.epsilon = barrier_ad.temperature == merge_ad.temperature
-                              ? merge_ad.epsilon
-                              : adapt_attraction_step(energy, starts_view, barrier_ad.temperature, barrier_ad.epsilon,
-                                                      settings.adapt_steps, warmup);
+                                 ? merge_ad.epsilon
+                                 : adapt_attraction_step(energy, starts_view, barrier_ad.temperature,
+                                                         barrier_ad.epsilon, settings.adapt_steps, warmup);
     }
     out.merge_epsilon = merge_ad.epsilon;
     out.barrier_epsilon = barrier_ad.epsilon;
 
     std::uint64_t attempt = 0;
     double acceptance = 0;
-    auto attempt_ad = [&](const std::vector<float>& from, const std::vector<float>& to, const attraction_diffusion& ad) {
+    auto attempt_ad = [&](const std::vector<float>& from, const std::vector<float>& to,
+                          const attraction_diffusion& ad) {
         ++out.attraction_attempts;
         const auto r = attract(energy, from, to, ad, rng, attempt++);
         acceptance += r.acceptance;
@@ -132,7 +135,8 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
         for (auto& b : out.basins) {
             bool same = detail::squared_distance(x.data(), b.representative.data(), dim) < same2;
             if (!same) {
-                // From the new (higher) minimum toward the representative first, as Hill et al.; back only if that fails.
+                // From the new (higher) minimum toward the representative first, as Hill et al.; back only if that
+                // fails.
                 same = attempt_ad(x, b.representative, merge_ad).reached;
                 if (!same) same = attempt_ad(b.representative, x, merge_ad).reached;
             }
@@ -154,10 +158,12 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
         for (index b = 0; b < a; ++b) {
             const double level = try_pair(out.basins[static_cast<std::size_t>(a)].representative,
                                           out.basins[static_cast<std::size_t>(b)].representative, barrier_ad);
-            out.barriers[static_cast<std::size_t>(a * n + b)] = out.barriers[static_cast<std::size_t>(b * n + a)] = level;
+            out.barriers[static_cast<std::size_t>(a * n + b)] = out.barriers[static_cast<std::size_t>(b * n + a)] =
+                level;
         }
     }
-    if (out.attraction_attempts > 0) out.attraction_acceptance = acceptance / static_cast<double>(out.attraction_attempts);
+    if (out.attraction_attempts > 0)
+        out.attraction_acceptance = acceptance / static_cast<double>(out.attraction_attempts);
     if (n > 0) out.graph = build_disconnectivity(energies, out.barriers);
     return out;
 }

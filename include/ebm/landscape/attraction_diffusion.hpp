@@ -8,9 +8,9 @@
 // `chains` independent trials run together as one batch of MALA chains (ebm::mala through ebm::markov_chain, on the
 // energy's own backend), or of unadjusted Langevin chains (adjusted = false: ebm::langevin, whose clamp projects
 // onto the box, where MALA's rejects: the choice for states on the edge of the data box, such as the saturated
-// minima of a non-convergent image model). After every step U of each chain is evaluated (untempered, unmagnetised) and read back with
-// the states: a trial succeeds at the first step its state is within `reach` of x*, and its barrier is the highest U
-// on its path up to that step (the start included). The noise of attempt a is the Philox stream of steps
+// minima of a non-convergent image model). After every step U of each chain is evaluated (untempered, unmagnetised) and
+// read back with the states: a trial succeeds at the first step its state is within `reach` of x*, and its barrier is
+// the highest U on its path up to that step (the start included). The noise of attempt a is the Philox stream of steps
 // [a * max_steps, (a + 1) * max_steps), so every attempt is reproducible and distinct from the others.
 #include <algorithm>
 #include <cmath>
@@ -37,10 +37,10 @@ struct attraction_diffusion {
     float alpha = 1.0f;        // the magnet's force (energy per unit distance, on U/T)
     float epsilon = 0.02f;     // MALA's step on U/T + alpha ||x - x*||
     index max_steps = 5'000;
-    float reach = 0.05f;       // success: ||x - x*|| < reach
-    index chains = 8;          // independent trials of one attempt
-    bool adjusted = true;      // MALA (true) or unadjusted Langevin
-    box clamp{};               // enabled: MALA rejects proposals outside the box, Langevin projects onto it
+    float reach = 0.05f;   // success: ||x - x*|| < reach
+    index chains = 8;      // independent trials of one attempt
+    bool adjusted = true;  // MALA (true) or unadjusted Langevin
+    box clamp{};           // enabled: MALA rejects proposals outside the box, Langevin projects onto it
 
     void validate(const char* where) const {
         ebm::detail::require_positive(where, "attraction.temperature", temperature);
@@ -58,9 +58,9 @@ struct attraction_diffusion {
 
 /// What one attempt found.
 struct attraction_result {
-    bool reached = false;   // at least one trial reached x*
+    bool reached = false;                                    // at least one trial reached x*
     float barrier = std::numeric_limits<float>::infinity();  // lowest, over successful trials, of the path's highest U
-    index steps = 0;        // steps of the fastest successful trial (max_steps if none)
+    index steps = 0;              // steps of the fastest successful trial (max_steps if none)
     double success_fraction = 0;  // successful trials / chains
     double acceptance = 0;        // MALA's mean acceptance over the trials and the steps run (1 unadjusted)
 };
@@ -73,12 +73,15 @@ attraction_result attract(const E& energy, std::span<const float> from, std::spa
     const char* where = "landscape::attract";
     ad.validate(where);
     const index dim = energy.dimension();
-    if (static_cast<index>(from.size()) != dim) ebm::detail::fail(where, "from must have the energy's dimension " + ebm::detail::to_text(dim), from.size());
-    if (static_cast<index>(to.size()) != dim) ebm::detail::fail(where, "to must have the energy's dimension " + ebm::detail::to_text(dim), to.size());
+    if (static_cast<index>(from.size()) != dim)
+        ebm::detail::fail(where, "from must have the energy's dimension " + ebm::detail::to_text(dim), from.size());
+    if (static_cast<index>(to.size()) != dim)
+        ebm::detail::fail(where, "to must have the energy's dimension " + ebm::detail::to_text(dim), to.size());
     for (float v : from) ebm::detail::require_finite(where, "from", v);
     for (float v : to) ebm::detail::require_finite(where, "to", v);
     const auto steps = static_cast<std::uint64_t>(ad.max_steps);
-    if (attempt >= (max_philox_step - steps) / steps) ebm::detail::fail(where, "attempt x max_steps must stay below 2^40", attempt);
+    if (attempt >= (max_philox_step - steps) / steps)
+        ebm::detail::fail(where, "attempt x max_steps must stay below 2^40", attempt);
 
     const auto magnet = magnetized(tempered(energy, ad.temperature), to, ad.alpha);
     detail::chain_states<E> s(energy, ad.chains);
@@ -131,8 +134,8 @@ attraction_result attract(const E& energy, std::span<const float> from, std::spa
 /// at `epsilon`. Returns the averaged step. A model whose training chain was not a valid sampler at its own step (a
 /// short-run model) accepts almost no MALA proposal at that step; this finds the step that does.
 template <energy_function E>
-float adapt_attraction_step(const E& energy, const_batch_view from, float temperature, float epsilon, index warmup_steps,
-                            const philox& rng) {
+float adapt_attraction_step(const E& energy, const_batch_view from, float temperature, float epsilon,
+                            index warmup_steps, const philox& rng) {
     const char* where = "landscape::adapt_attraction_step";
     ebm::detail::require_positive(where, "temperature", temperature);
     ebm::detail::require_positive(where, "epsilon", epsilon);
@@ -140,8 +143,9 @@ float adapt_attraction_step(const E& energy, const_batch_view from, float temper
     if (from.data == nullptr) ebm::detail::fail(where, "from must not be null", "nullptr");
     ebm::detail::require_positive(where, "from.count", from.count);
     if (from.dimension != energy.dimension())
-        ebm::detail::fail(where, "from dimension must equal the energy's dimension " + ebm::detail::to_text(energy.dimension()),
-                          from.dimension);
+        ebm::detail::fail(
+            where, "from dimension must equal the energy's dimension " + ebm::detail::to_text(energy.dimension()),
+            from.dimension);
     const auto target = tempered(energy, temperature);
     detail::chain_states<E> s(energy, from.count);
     std::copy(from.data, from.data + from.count * from.dimension, s.host_x.begin());

@@ -23,15 +23,16 @@ struct merge {
 };
 
 struct disconnectivity_graph {
-    std::vector<double> minima;  // leaf energies
-    std::vector<merge> merges;   // in increasing level
-    std::vector<index> roots;    // nodes that merge no further (1 when every basin is connected), deepest first
+    std::vector<double> minima;     // leaf energies
+    std::vector<merge> merges;      // in increasing level
+    std::vector<index> roots;       // nodes that merge no further (1 when every basin is connected), deepest first
     std::vector<index> leaf_order;  // leaves left to right, each subtree contiguous (for drawing)
 
     [[nodiscard]] index leaves() const { return static_cast<index>(minima.size()); }
     /// The level of node `id`: its minimum for a leaf, its merge level otherwise.
     [[nodiscard]] double level(index id) const {
-        return id < leaves() ? minima[static_cast<std::size_t>(id)] : merges[static_cast<std::size_t>(id - leaves())].level;
+        return id < leaves() ? minima[static_cast<std::size_t>(id)]
+                             : merges[static_cast<std::size_t>(id - leaves())].level;
     }
     /// Children of an inner node.
     [[nodiscard]] const merge& children(index id) const { return merges[static_cast<std::size_t>(id - leaves())]; }
@@ -44,10 +45,12 @@ inline disconnectivity_graph build_disconnectivity(std::span<const double> minim
     const auto n = static_cast<index>(minima.size());
     if (n == 0) ebm::detail::fail(where, "minima must not be empty", 0);
     if (static_cast<index>(barriers.size()) != n * n)
-        ebm::detail::fail(where, "barriers must hold minima.size()^2 = " + ebm::detail::to_text(n * n) + " values", barriers.size());
+        ebm::detail::fail(where, "barriers must hold minima.size()^2 = " + ebm::detail::to_text(n * n) + " values",
+                          barriers.size());
     for (double m : minima) ebm::detail::require_finite(where, "minima", m);
     for (double b : barriers)
-        if (std::isnan(b) || b == -std::numeric_limits<double>::infinity()) ebm::detail::fail(where, "barriers must be finite or +inf", b);
+        if (std::isnan(b) || b == -std::numeric_limits<double>::infinity())
+            ebm::detail::fail(where, "barriers must be finite or +inf", b);
 
     struct edge {
         double level;
@@ -56,19 +59,24 @@ inline disconnectivity_graph build_disconnectivity(std::span<const double> minim
     std::vector<edge> edges;
     for (index a = 0; a < n; ++a)
         for (index b = a + 1; b < n; ++b) {
-            const double l = std::min(barriers[static_cast<std::size_t>(a * n + b)], barriers[static_cast<std::size_t>(b * n + a)]);
+            const double l =
+                std::min(barriers[static_cast<std::size_t>(a * n + b)], barriers[static_cast<std::size_t>(b * n + a)]);
             if (std::isfinite(l))
-                edges.push_back({std::max({l, minima[static_cast<std::size_t>(a)], minima[static_cast<std::size_t>(b)]}), a, b});
+                edges.push_back(
+                    {std::max({l, minima[static_cast<std::size_t>(a)], minima[static_cast<std::size_t>(b)]}), a, b});
         }
     std::stable_sort(edges.begin(), edges.end(), [](const edge& x, const edge& y) { return x.level < y.level; });
 
     disconnectivity_graph g;
     g.minima.assign(minima.begin(), minima.end());
-    std::vector<index> parent(static_cast<std::size_t>(n)), node(static_cast<std::size_t>(n));  // union-find; group -> node
+    std::vector<index> parent(static_cast<std::size_t>(n)),
+        node(static_cast<std::size_t>(n));  // union-find; group -> node
     std::iota(parent.begin(), parent.end(), index{0});
     std::iota(node.begin(), node.end(), index{0});
     auto find = [&](index v) {
-        while (parent[static_cast<std::size_t>(v)] != v) v = parent[static_cast<std::size_t>(v)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
+        while (parent[static_cast<std::size_t>(v)] != v)
+            v = parent[static_cast<std::size_t>(v)] =
+                parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
         return v;
     };
     for (const edge& e : edges) {
@@ -85,7 +93,8 @@ inline disconnectivity_graph build_disconnectivity(std::span<const double> minim
     std::vector<double> lowest(static_cast<std::size_t>(n) + g.merges.size());
     for (index v = 0; v < n; ++v) lowest[static_cast<std::size_t>(v)] = minima[static_cast<std::size_t>(v)];
     for (std::size_t k = 0; k < g.merges.size(); ++k)
-        lowest[static_cast<std::size_t>(n) + k] = std::min(lowest[static_cast<std::size_t>(g.merges[k].left)], lowest[static_cast<std::size_t>(g.merges[k].right)]);
+        lowest[static_cast<std::size_t>(n) + k] = std::min(lowest[static_cast<std::size_t>(g.merges[k].left)],
+                                                           lowest[static_cast<std::size_t>(g.merges[k].right)]);
     std::stable_sort(g.roots.begin(), g.roots.end(), [&](index a, index b) {
         return lowest[static_cast<std::size_t>(a)] < lowest[static_cast<std::size_t>(b)];
     });

@@ -4,10 +4,10 @@
 // its noise off, x <- x - h dU/dx (ebm::langevin{.noise = false}), run through ebm::markov_chain on the energy's own
 // backend. Every `check_every` steps the energies and gradient norms are read back: a chain has converged when its
 // gradient norm is below `gradient_tolerance`, or when its energy fell by less than energy_tolerance x max(1, |U|)
-// since the last check (a piecewise-linear energy, as a (leaky-)ReLU network's, has its minima at kinks where the gradient never
-// vanishes: fixed-step descent ends bouncing around them). `step_decay` < 1 multiplies the step after every check,
-// so that the bouncing shrinks and the state closes in on the kink. Descent stops when every chain has converged
-// or after `max_steps`.
+// since the last check (a piecewise-linear energy, as a (leaky-)ReLU network's, has its minima at kinks where the
+// gradient never vanishes: fixed-step descent ends bouncing around them). `step_decay` < 1 multiplies the step after
+// every check, so that the bouncing shrinks and the state closes in on the kink. Descent stops when every chain has
+// converged or after `max_steps`.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -43,8 +43,9 @@ struct descent {
         ebm::detail::require_positive(where, "descent.gradient_tolerance", gradient_tolerance);
         ebm::detail::require_non_negative(where, "descent.energy_tolerance", energy_tolerance);
         ebm::detail::require_finite(where, "descent.energy_tolerance", energy_tolerance);
-        if (!(step_decay > 0.0f && step_decay <= 1.0f)) ebm::detail::fail(where, "descent.step_decay must lie in (0, 1]", step_decay);
-            }
+        if (!(step_decay > 0.0f && step_decay <= 1.0f))
+            ebm::detail::fail(where, "descent.step_decay must lie in (0, 1]", step_decay);
+    }
 };
 
 /// Where one start's descent ended.
@@ -66,8 +67,9 @@ std::vector<local_minimum> descend(const E& energy, const_batch_view starts, con
     if (starts.data == nullptr) ebm::detail::fail(where, "starts must not be null", "nullptr");
     ebm::detail::require_positive(where, "starts.count", starts.count);
     if (starts.dimension != energy.dimension())
-        ebm::detail::fail(where, "starts dimension must equal the energy's dimension " + ebm::detail::to_text(energy.dimension()),
-                          starts.dimension);
+        ebm::detail::fail(
+            where, "starts dimension must equal the energy's dimension " + ebm::detail::to_text(energy.dimension()),
+            starts.dimension);
     for (index k = 0; k < starts.count * starts.dimension; ++k)
         if (!std::isfinite(starts.data[k])) ebm::detail::fail(where, "starts must be finite; value index", k);
 

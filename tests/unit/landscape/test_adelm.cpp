@@ -4,11 +4,10 @@
 // barrier is the level at which their sublevel sets first connect), itself checked against the saddle's closed form.
 #include <doctest/doctest.h>
 
-#include <ebm/energy/toy.hpp>
-#include <ebm/landscape/adelm.hpp>
-
 #include <algorithm>
 #include <cmath>
+#include <ebm/energy/toy.hpp>
+#include <ebm/landscape/adelm.hpp>
 #include <numbers>
 #include <numeric>
 #include <span>
@@ -21,7 +20,8 @@ namespace {
 
 std::vector<std::array<double, 2>> gmm_means() {
     std::vector<std::array<double, 2>> m;
-    for (int k = 0; k < 8; ++k) m.push_back({std::cos(2 * std::numbers::pi * k / 8), std::sin(2 * std::numbers::pi * k / 8)});
+    for (int k = 0; k < 8; ++k)
+        m.push_back({std::cos(2 * std::numbers::pi * k / 8), std::sin(2 * std::numbers::pi * k / 8)});
     return m;
 }
 
@@ -67,7 +67,9 @@ double watershed_barrier(const ebm::gaussian_mixture& gmm, int n) {
         while (parent[v] != v) v = parent[v] = parent[parent[v]];
         return v;
     };
-    auto cell = [&](double px, double py) { return static_cast<int>(std::lround((px + extent) / h)) * n + static_cast<int>(std::lround((py + extent) / h)); };
+    auto cell = [&](double px, double py) {
+        return static_cast<int>(std::lround((px + extent) / h)) * n + static_cast<int>(std::lround((py + extent) / h));
+    };
     const auto means = gmm_means();
     const int a = cell(means[0][0], means[0][1]), b = cell(means[1][0], means[1][1]);
     for (int c : order) {
@@ -91,7 +93,8 @@ struct l1_cone {
     [[nodiscard]] ebm::index dimension() const { return 2; }
     [[nodiscard]] workspace make_workspace(ebm::index) const { return {}; }
     void energy(ebm::const_batch_view x, std::span<float> u, workspace&) const {
-        for (ebm::index i = 0; i < x.count; ++i) u[static_cast<std::size_t>(i)] = std::abs(x.chain(i)[0] - 0.3f) + 2 * std::abs(x.chain(i)[1] + 0.2f);
+        for (ebm::index i = 0; i < x.count; ++i)
+            u[static_cast<std::size_t>(i)] = std::abs(x.chain(i)[0] - 0.3f) + 2 * std::abs(x.chain(i)[1] + 0.2f);
     }
     void energy_and_gradient(ebm::const_batch_view x, std::span<float> u, ebm::batch_view g, workspace& ws) const {
         energy(x, u, ws);
@@ -106,7 +109,8 @@ ebm::landscape::adelm_settings gmm_settings() {
     ebm::landscape::adelm_settings s;
     s.descent = {.step = 0.005f, .max_steps = 20'000, .check_every = 250, .gradient_tolerance = 1e-3f};
     s.merge = {.temperature = 0.1f, .alpha = 20.0f, .epsilon = 0.02f, .max_steps = 1'000, .reach = 0.05f, .chains = 8};
-    s.barrier = {.temperature = 0.1f, .alpha = 100.0f, .epsilon = 0.01f, .max_steps = 2'000, .reach = 0.05f, .chains = 16};
+    s.barrier = {
+        .temperature = 0.1f, .alpha = 100.0f, .epsilon = 0.01f, .max_steps = 2'000, .reach = 0.05f, .chains = 16};
     return s;
 }
 
@@ -130,7 +134,8 @@ TEST_CASE("descend: every start of a grid ends at one of the gmm's 8 component m
     for (int k = 0; k < 8; ++k) CHECK(hits[k] > 0);
 }
 
-TEST_CASE("descend: a piecewise-linear energy converges by the energy criterion, and step decay closes in on the kink") {
+TEST_CASE(
+    "descend: a piecewise-linear energy converges by the energy criterion, and step decay closes in on the kink") {
     const ebm::index n = 16;
     ebm::batch starts(2, n);
     for (ebm::index i = 0; i < n; ++i) {
@@ -169,7 +174,8 @@ TEST_CASE("the grid watershed agrees with the gmm's saddle in closed form") {
     auto ws = gmm.make_workspace(1);
     gmm.energy(s.view(), u, ws);
     CHECK(u[0] == doctest::Approx(2.6843006).epsilon(1e-5));
-    // A 4-connected grid path crosses the ridge at most h / 2 off the saddle: U rises by at most curvature x (h/2)^2 / 2.
+    // A 4-connected grid path crosses the ridge at most h / 2 off the saddle: U rises by at most curvature x (h/2)^2
+    // / 2.
     CHECK(watershed_barrier(gmm, 641) == doctest::Approx(u[0]).epsilon(2e-3));
 }
 
@@ -261,7 +267,7 @@ TEST_CASE("map_landscape(gmm): an adapted attraction step from a far too large o
     EBM_TEST_SEED_VAR(seed, 3);
     auto s = gmm_settings();
     s.merge.epsilon = s.barrier.epsilon = 1.0f;  // MALA accepts almost nothing at this step and T = 0.1
-    s.barrier.temperature = 0.05f;                // a second temperature: adapted separately
+    s.barrier.temperature = 0.05f;               // a second temperature: adapted separately
     s.adapt_steps = 400;
     const auto l = ebm::landscape::map_landscape(gmm, starts.view(), s, ebm::philox(seed));
     MESSAGE("adapted steps " << l.merge_epsilon << " (T 0.1), " << l.barrier_epsilon << " (T 0.05); acceptance "
@@ -327,9 +333,9 @@ TEST_CASE("build_disconnectivity: single linkage over the barriers, leaves in de
     const double inf = INFINITY;
     // Basins 0..3 with minima 0, 1, 0.5, 2; barriers 0-2 at 2, 1-3 at 2.5, 0-1 at 3, the others unknown.
     const std::vector<double> minima{0, 1, 0.5, 2};
-    std::vector<double> barriers{0, 3, 2, inf,  //
-                                 3, 1, inf, 2.5,  //
-                                 2, inf, 0.5, inf,  //
+    std::vector<double> barriers{0,   3,   2,   inf,  //
+                                 3,   1,   inf, 2.5,  //
+                                 2,   inf, 0.5, inf,  //
                                  inf, 2.5, inf, 2};
     auto g = ebm::landscape::build_disconnectivity(minima, barriers);
     REQUIRE(g.merges.size() == 3);
@@ -365,18 +371,24 @@ TEST_CASE("landscape entry points reject bad input, naming function, argument an
                     "landscape::build_disconnectivity", "barriers must hold", "(got 3)");
     EBM_CHECK_ERROR(ebm::landscape::build_disconnectivity(minima, std::vector<double>{0, NAN, NAN, 1}),
                     "landscape::build_disconnectivity", "barriers must be finite or +inf");
-    EBM_CHECK_ERROR(ebm::landscape::build_disconnectivity({}, {}), "landscape::build_disconnectivity", "minima must not be empty");
+    EBM_CHECK_ERROR(ebm::landscape::build_disconnectivity({}, {}), "landscape::build_disconnectivity",
+                    "minima must not be empty");
     const std::vector<float> p{1, 0}, q{0, 1}, three{0, 0, 0};
     ebm::landscape::attraction_diffusion ad;
     ad.temperature = 0;
-    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, p, q, ad, ebm::philox(1), 0), "landscape::attract", "attraction.temperature", "(got 0)");
+    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, p, q, ad, ebm::philox(1), 0), "landscape::attract",
+                    "attraction.temperature", "(got 0)");
     ad = {};
     ad.reach = -1;
-    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, p, q, ad, ebm::philox(1), 0), "landscape::attract", "attraction.reach", "(got -1)");
-    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, three, q, {}, ebm::philox(1), 0), "landscape::attract", "from must have", "(got 3)");
-    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, p, std::vector<float>{NAN, 0}, {}, ebm::philox(1), 0), "landscape::attract", "to");
+    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, p, q, ad, ebm::philox(1), 0), "landscape::attract", "attraction.reach",
+                    "(got -1)");
+    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, three, q, {}, ebm::philox(1), 0), "landscape::attract",
+                    "from must have", "(got 3)");
+    EBM_CHECK_ERROR(ebm::landscape::attract(gmm, p, std::vector<float>{NAN, 0}, {}, ebm::philox(1), 0),
+                    "landscape::attract", "to");
     ebm::batch x(2, 2);
-    EBM_CHECK_ERROR(ebm::landscape::descend(gmm, x.view(), {.step = 0}), "landscape::descend", "descent.step", "(got 0)");
+    EBM_CHECK_ERROR(ebm::landscape::descend(gmm, x.view(), {.step = 0}), "landscape::descend", "descent.step",
+                    "(got 0)");
     ebm::batch x3(3, 2);
     EBM_CHECK_ERROR(ebm::landscape::descend(gmm, x3.view(), {}), "landscape::descend", "starts dimension", "(got 3)");
     x.chain(1)[0] = INFINITY;
