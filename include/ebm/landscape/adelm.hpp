@@ -135,8 +135,7 @@ energy_landscape map_landscape(const E& energy, const_batch_view starts, const a
         for (auto& b : out.basins) {
             bool same = detail::squared_distance(x.data(), b.representative.data(), dim) < same2;
             if (!same) {
-                // From the new (higher) minimum toward the representative first, as Hill et al.; back only if that
-                // fails.
+                // From the new (higher) minimum toward the representative first; back only if that fails.
                 same = attempt_ad(x, b.representative, merge_ad).reached;
                 if (!same) same = attempt_ad(b.representative, x, merge_ad).reached;
             }

@@ -31,11 +31,11 @@
 
 namespace ebm::landscape {
 
-/// One attraction-diffusion test: MALA on U/T + alpha ||x - x*||.
+/// One attraction-diffusion test: MALA (or unadjusted Langevin) on U/T + alpha ||x - x*||.
 struct attraction_diffusion {
     float temperature = 0.1f;  // T
     float alpha = 1.0f;        // the magnet's force (energy per unit distance, on U/T)
-    float epsilon = 0.02f;     // MALA's step on U/T + alpha ||x - x*||
+    float epsilon = 0.02f;     // the sampler's step on U/T + alpha ||x - x*||
     index max_steps = 5'000;
     float reach = 0.05f;   // success: ||x - x*|| < reach
     index chains = 8;      // independent trials of one attempt
@@ -138,7 +138,9 @@ float adapt_attraction_step(const E& energy, const_batch_view from, float temper
                             index warmup_steps, const philox& rng) {
     const char* where = "landscape::adapt_attraction_step";
     ebm::detail::require_positive(where, "temperature", temperature);
+    ebm::detail::require_finite(where, "temperature", temperature);
     ebm::detail::require_positive(where, "epsilon", epsilon);
+    ebm::detail::require_finite(where, "epsilon", epsilon);
     ebm::detail::require_positive(where, "warmup_steps", warmup_steps);
     if (from.data == nullptr) ebm::detail::fail(where, "from must not be null", "nullptr");
     ebm::detail::require_positive(where, "from.count", from.count);
