@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "landscape_run.hpp"
 #include "train_images/image_run.hpp"
 
 namespace landscape_program {
@@ -127,37 +128,20 @@ nlohmann::ordered_json map_image_model(const image_options& o, const std::filesy
                               {"minima", b.minima.size()},
                               {"saturated_fraction", ebm::eval::saturated_fraction(one)}});
         }
-        json barriers = json::array();
-        const auto n = static_cast<ebm::index>(l.basins.size());
-        for (ebm::index a = 0; a < n; ++a) {
-            json row = json::array();
-            for (ebm::index b = 0; b < n; ++b)
-                row.push_back(std::isfinite(l.barrier(a, b)) ? json(l.barrier(a, b)) : json(nullptr));
-            barriers.push_back(row);
-        }
-        json merges = json::array();
-        for (const auto& m : l.graph.merges)
-            merges.push_back({{"left", m.left}, {"right", m.right}, {"level", m.level}});
-        double start_saturation = ebm::eval::saturated_fraction(starts.view());
-        return {{"checkpoint", checkpoint.string()},
-                {"training_temperature", training.temperature},
-                {"start", o.start},
-                {"starts", o.images},
-                {"starts_saturated_fraction", start_saturation},
-                {"settings",
-                 {{"temperature", o.temperature},
-                  {"merge_alpha", o.merge_alpha},
-                  {"barrier_alpha", o.barrier_alpha},
-                  {"descent_step", s.descent.step},
-                  {"attraction_epsilon", l.merge_epsilon},
-                  {"reach", s.merge.reach}}},
-                {"minima_found", l.minima.size()},
-                {"unconverged_starts", l.unconverged},
-                {"attraction_attempts", l.attraction_attempts},
-                {"attraction_acceptance", l.attraction_acceptance},
-                {"basins", basins},
-                {"barriers", barriers},
-                {"tree", {{"merges", merges}, {"roots", l.graph.roots}, {"leaf_order", l.graph.leaf_order}}}};
+        json out = {{"checkpoint", checkpoint.string()},
+                    {"training_temperature", training.temperature},
+                    {"start", o.start},
+                    {"starts", o.images},
+                    {"starts_saturated_fraction", ebm::eval::saturated_fraction(starts.view())},
+                    {"settings",
+                     {{"temperature", o.temperature},
+                      {"merge_alpha", o.merge_alpha},
+                      {"barrier_alpha", o.barrier_alpha},
+                      {"descent_step", s.descent.step},
+                      {"attraction_epsilon", l.merge_epsilon},
+                      {"reach", s.merge.reach}}}};
+        out.update(landscape_json(l, basins));
+        return out;
     });
 }
 

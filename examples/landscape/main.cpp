@@ -148,13 +148,6 @@ json describe(const ebm::landscape::energy_landscape& l, std::vector<double>& ne
                           {"distance_to_mode", d}});
     }
     const auto n = static_cast<ebm::index>(l.basins.size());
-    json barriers = json::array();
-    for (ebm::index a = 0; a < n; ++a) {
-        json row = json::array();
-        for (ebm::index b = 0; b < n; ++b)
-            row.push_back(std::isfinite(l.barrier(a, b)) ? json(l.barrier(a, b)) : json(nullptr));
-        barriers.push_back(row);
-    }
     json pairs = json::array();
     neighbour_heights.clear();
     for (ebm::index a = 0; a < n; ++a)
@@ -168,26 +161,15 @@ json describe(const ebm::landscape::energy_landscape& l, std::vector<double>& ne
                              {"barrier", std::isfinite(height) ? json(l.barrier(a, b)) : json(nullptr)},
                              {"height", std::isfinite(height) ? json(height) : json(nullptr)}});
         }
-    json merges = json::array();
-    for (const auto& m : l.graph.merges) merges.push_back({{"left", m.left}, {"right", m.right}, {"level", m.level}});
-    return {{"minima_found", l.minima.size()},
-            {"unconverged_starts", l.unconverged},
-            {"attraction_attempts", l.attraction_attempts},
-            {"attraction_acceptance", l.attraction_acceptance},
-            {"basins", basins},
-            {"barriers", barriers},
-            {"neighbour_barriers", pairs},
-            {"tree", {{"merges", merges}, {"roots", l.graph.roots}, {"leaf_order", l.graph.leaf_order}}}};
+    json out = landscape_program::landscape_json(l, basins);
+    out["neighbour_barriers"] = pairs;
+    return out;
 }
 
 double mean(const std::vector<double>& v) {
     double s = 0;
     for (double x : v) s += x;
     return v.empty() ? NAN : s / static_cast<double>(v.size());
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 /// landscape --run DIR: the newest checkpoint of a train_images folder.
@@ -239,9 +221,10 @@ void run(const options& o, const fs::path& dir) {
     const auto truth = ebm::landscape::map_landscape(gmm, starts.view(), s, ebm::philox(o.seed));
     std::vector<double> true_heights;
     out["true"] = describe(truth, true_heights);
-    out["true"]["seconds"] = seconds_since(t0);
+    out["true"]["seconds"] = toy2d::detail::seconds_since(t0);
     if (!o.quiet)
-        std::fprintf(stderr, "landscape: true gmm: %zu basins in %.1f s\n", truth.basins.size(), seconds_since(t0));
+        std::fprintf(stderr, "landscape: true gmm: %zu basins in %.1f s\n", truth.basins.size(),
+                     toy2d::detail::seconds_since(t0));
 
     const ebm::eval::grid g{.dimension = 2, .resolution = 200, .extent = extent};
     std::vector<std::vector<double>> maps{ebm::eval::energy_on_grid(gmm, g)};
@@ -279,7 +262,7 @@ void run(const options& o, const fs::path& dir) {
                                      : ebm::landscape::map_landscape(energy, starts.view(), s, ebm::philox(o.seed));
         std::vector<double> learned_heights;
         out["learned"] = describe(learned, learned_heights);
-        out["learned"]["seconds"] = seconds_since(t0);
+        out["learned"]["seconds"] = toy2d::detail::seconds_since(t0);
         out["comparison"] = {{"true_basins", truth.basins.size()},
                              {"learned_basins", learned.basins.size()},
                              {"true_mean_neighbour_height", mean(true_heights)},
