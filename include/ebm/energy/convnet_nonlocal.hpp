@@ -17,7 +17,7 @@
 // (split_chains_across_threads = false); every buffer lives in the workspace (per thread). Energies and dU/dx are
 // per chain; parameter gradients are summed over fixed blocks of chains_per_block chains, then block by block in
 // block order: bit-identical for any thread count.
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <algorithm>
 #include <cmath>

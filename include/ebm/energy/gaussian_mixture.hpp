@@ -2,7 +2,7 @@
 // Analytic Gaussian mixture q(x) = sum_k w_k N(x; mu_k, Sigma_k) in any dimension, with full covariances:
 // U(x) = -log q(x), its gradient, the exact density and an exact sampler. Evaluated in double precision.
 #include <Eigen/Cholesky>
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <cmath>
 #include <cstdint>

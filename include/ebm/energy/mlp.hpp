@@ -4,7 +4,7 @@
 // (a batch is a column-major dimension x count matrix); all buffers live in the workspace.
 // Parameters are one flat vector in PyTorch's state_dict order: per layer weight (out x in, row-major), bias
 // (parameter_tensors() names them as nn.Sequential does).
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <algorithm>
 #include <cmath>

@@ -10,7 +10,7 @@
 //   auto fd = ebm::eval::frechet_distance(features_a, features_b);   // d x n_a, d x n_b (one column per sample)
 //   auto ref = ebm::eval::fit_gaussian(features_b);                  // or: fit once, compare many times
 //   auto fd2 = ebm::eval::frechet_distance(ebm::eval::fit_gaussian(features_a), ref);
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 #include <Eigen/Eigenvalues>
 
 #include <algorithm>

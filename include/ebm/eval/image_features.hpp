@@ -24,7 +24,7 @@
 // Cost: 409,600 multiply-adds per 32x32 grey image (one 64 x 25 x 256 float product per image, Eigen); images
 // are spread over OpenMP threads, each image computed alone with the same product shape, so an image's
 // features are bit-identical whatever the batch it is in and whatever the thread count.
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,7 @@
 // sum by at most that fraction of the largest kernel value. Rows are independent tasks (OpenMP), each summed in
 // a fixed order, so the result does not depend on the thread count.
 #include <Eigen/Cholesky>
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <algorithm>
 #include <cmath>

@@ -12,7 +12,7 @@
 // Arithmetic is in double; subsets run on OpenMP threads with one buffer set per thread and are summed in subset
 // order, so the result does not depend on the thread count.
 //   auto kid = ebm::eval::kernel_distance(features_a, features_b);   // d x n_a, d x n_b; kid.mean, kid.std
-#include <Eigen/Core>
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <algorithm>
 #include <cmath>

@@ -33,6 +33,8 @@
 // plus one inverse for all chains; summarize() runs coordinates in parallel under OpenMP.
 #include <unsupported/Eigen/FFT>
 
+#include "../detail/eigen.hpp"  // host-compiled only
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
