@@ -78,6 +78,7 @@ void run_long(const long_program_options& o, const std::filesystem::path& path, 
         const ebm::philox rng(ebm::seed{o.seed});
         ebm::batch_in<typename trainer_type::backend> x(trainer.energy().dimension(), static_cast<ebm::index>(o.chains));
         const std::uint64_t first = start_chains(o, c, trainer, x.view(), rng, data);
+        trainer_type::execution_type::wait_all();  // the start is in place before the chains' own stream reads it
         long_run_options chain = o.chain;
         chain.output = folder;
         save_states(folder, static_cast<ebm::index>(chain.grid), c, "start", x.view());

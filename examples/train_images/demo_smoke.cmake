@@ -3,8 +3,8 @@
 # The Fashion-MNIST demonstration (scripts/fashion_mnist_demo.sh) in miniature: its configuration file with a tiny
 # network, data set and iteration count; then short-run sampling and the score against the test split.
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz)
-  message(STATUS "dataset-fashion-mnist not installed: skipped")
-  cmake_language(EXIT 77)
+  message(STATUS "SKIPPED: dataset-fashion-mnist not installed")
+  return()  # ctest reads "SKIPPED:" (SKIP_REGULAR_EXPRESSION); cmake_language(EXIT) needs CMake 3.29
 endif()
 file(REMOVE_RECURSE ${OUT})
 

@@ -1,7 +1,7 @@
 # cmake -DTRAIN=<train_images> -DPLOT=<plot_diagnostics> -DOUT=<folder> -P smoke_resume.cmake
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
-  message(STATUS "dataset-fashion-mnist not installed: skipped")
-  cmake_language(EXIT 77)
+  message(STATUS "SKIPPED: dataset-fashion-mnist not installed")
+  return()  # ctest reads "SKIPPED:" (SKIP_REGULAR_EXPRESSION); cmake_language(EXIT) needs CMake 3.29
 endif()
 file(REMOVE_RECURSE ${OUT})
 set(common --preset short_run --set data.limit=64 --set model.features=4 --set sampler.steps=3

@@ -120,8 +120,8 @@ run(no_dataset 1 "Fashion-MNIST file not found" --samples ${OUT}/a.npy --fashion
 
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz OR
    NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
-  message(STATUS "dataset-fashion-mnist not installed: the Fashion-MNIST part is skipped")
-  cmake_language(EXIT 77)
+  message(STATUS "SKIPPED: dataset-fashion-mnist not installed: the Fashion-MNIST part is skipped")
+  return()  # ctest reads "SKIPPED:" (SKIP_REGULAR_EXPRESSION); cmake_language(EXIT) needs CMake 3.29
 endif()
 run(fmnist_shape 1 "must have the reference's image shape 1x32x32 \\(fashion_mnist_test\\); shape \\(got '1x16x16'\\)"
     --samples ${OUT}/a.npy)
