@@ -54,18 +54,20 @@ ebm::sampler_stats run_sampler(const Sampler& sampler, const Energy& energy, Vie
     return sampler.run(state, energy, x, rng, first_step);
 }
 
+/// The training chain's sampler `chain` (make_langevin or make_langevin_decoupled of the configuration) for `steps`.
+template <class Chain>
+Chain with_chain_steps(Chain chain, ebm::index steps) {
+    chain.steps = steps;
+    return chain;
+}
+
 /// `steps` steps of the chain the model was trained with (its form, step and noise) on x from Philox step first_step.
 template <class Energy, class View>
 ebm::sampler_stats run_training_chain(const ebm::train_config& c, const Energy& energy, View x, const ebm::philox& rng,
                                       std::uint64_t first_step, ebm::index steps) {
-    if (c.sampler.kind == "langevin") {
-        ebm::langevin chain = ebm::make_langevin(c);
-        chain.steps = steps;
-        return run_sampler(chain, energy, x, rng, first_step);
-    }
-    ebm::langevin_decoupled chain = ebm::make_langevin_decoupled(c);
-    chain.steps = steps;
-    return run_sampler(chain, energy, x, rng, first_step);
+    if (c.sampler.kind == "langevin")
+        return run_sampler(with_chain_steps(ebm::make_langevin(c), steps), energy, x, rng, first_step);
+    return run_sampler(with_chain_steps(ebm::make_langevin_decoupled(c), steps), energy, x, rng, first_step);
 }
 
 /// Mean U over host images, evaluated `chunk` at a time in the energy's memory.
@@ -214,38 +216,46 @@ void run_long_chain(const char* program, const long_run_options& o, const ebm::t
     ebm::batch host(x.dimension, x.count);
     std::vector<long long> grids = o.grids_at;
     std::sort(grids.begin(), grids.end());
-    auto next_grid = grids.begin();
-    ebm::sampler_stats stats;
     double accepted = 0;  // acceptance weighted by steps, for the summary
-    long long done = 0;
-    while (done < o.steps) {
-        long long end = std::min(o.steps, (done / o.trace_every + 1) * o.trace_every);
-        while (next_grid != grids.end() && *next_grid <= done) ++next_grid;
-        if (next_grid != grids.end()) end = std::min(end, *next_grid);
-        const auto chunk = static_cast<ebm::index>(end - done);
-        const std::uint64_t at = first + static_cast<std::uint64_t>(done);
-        if (o.sampler == "mala") {
-            stats = run_sampler(ebm::mala{.epsilon = epsilon, .steps = chunk}, *target, x, rng, at);
-            stats.mean_energy *= setting.temperature;  // the trace reports U, not U/T
-            accepted += stats.acceptance * static_cast<double>(chunk);
-        } else {
-            stats = run_training_chain(c, energy, x, rng, at, chunk);
+    // The chain in chunks between trace and grid steps. `with_steps(k)` is the sampler for a chunk of k steps; its
+    // state is made once for the whole run (buffers, workspaces and the CUDA graph are not remade per chunk).
+    auto run_chunks = [&](const auto& chain_energy, auto with_steps) {
+        auto state = with_steps(ebm::index{1}).make_state(chain_energy, x.count);
+        auto next_grid = grids.begin();
+        long long done = 0;
+        while (done < o.steps) {
+            long long end = std::min(o.steps, (done / o.trace_every + 1) * o.trace_every);
+            while (next_grid != grids.end() && *next_grid <= done) ++next_grid;
+            if (next_grid != grids.end()) end = std::min(end, *next_grid);
+            const auto chunk = static_cast<ebm::index>(end - done);
+            ebm::sampler_stats stats =
+                with_steps(chunk).run(state, chain_energy, x, rng, first + static_cast<std::uint64_t>(done));
+            if (o.sampler == "mala") {
+                stats.mean_energy *= setting.temperature;  // the trace reports U, not U/T
+                accepted += stats.acceptance * static_cast<double>(chunk);
+            }
+            done = end;
+            ebm::copy_to_host(ebm::basic_const_batch_view<typename View::memory_space>(x), host.view());
+            trace_row row{static_cast<std::uint64_t>(done), stats.mean_energy, stats.acceptance,
+                          ebm::eval::saturated_fraction(host.view()), 0.0};
+            if (reference) row.fd = reference->features.frechet_distance_to(host.view());
+            rows.push_back(row);
+            trace << row.step << ',' << row.mean_energy << ',' << row.acceptance << ',' << row.saturated << ',';
+            if (reference) trace << row.fd;
+            trace << '\n';
+            if (next_grid != grids.end() && *next_grid == done) {
+                char stem[48];
+                std::snprintf(stem, sizeof stem, "long_run-%09lld", done);
+                save_states(o.output, static_cast<ebm::index>(o.grid), c, stem, x);
+            }
         }
-        done = end;
-        ebm::copy_to_host(ebm::basic_const_batch_view<typename View::memory_space>(x), host.view());
-        trace_row row{static_cast<std::uint64_t>(done), stats.mean_energy, stats.acceptance,
-                      ebm::eval::saturated_fraction(host.view()), 0.0};
-        if (reference) row.fd = reference->features.frechet_distance_to(host.view());
-        rows.push_back(row);
-        trace << row.step << ',' << row.mean_energy << ',' << row.acceptance << ',' << row.saturated << ',';
-        if (reference) trace << row.fd;
-        trace << '\n';
-        if (next_grid != grids.end() && *next_grid == done) {
-            char stem[48];
-            std::snprintf(stem, sizeof stem, "long_run-%09lld", done);
-            save_states(o.output, static_cast<ebm::index>(o.grid), c, stem, x);
-        }
-    }
+    };
+    if (o.sampler == "mala")
+        run_chunks(*target, [&](ebm::index k) { return ebm::mala{.epsilon = epsilon, .steps = k}; });
+    else if (c.sampler.kind == "langevin")
+        run_chunks(energy, [&](ebm::index k) { return with_chain_steps(ebm::make_langevin(c), k); });
+    else
+        run_chunks(energy, [&](ebm::index k) { return with_chain_steps(ebm::make_langevin_decoupled(c), k); });
     trace.close();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     trace_figure(o.output / "long_run_trace.png", rows, reference ? &*reference : nullptr);
