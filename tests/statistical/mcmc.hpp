@@ -4,7 +4,11 @@
 // is sd(batch means) / sqrt(number of batches) and the effective sample size is var(f) / MCSE^2.
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
+
+#include <ebm/batch.hpp>
+#include <ebm/random/philox.hpp>
 
 namespace ebm_test {
 
@@ -52,6 +56,27 @@ inline mc_estimate independent_mean(const std::vector<double>& values) {
     const double mean = sum / n;
     for (double v : values) sq += (v - mean) * (v - mean);
     return {mean, std::sqrt(sq / (n - 1.0) / n), n};
+}
+
+/// Per-chain averages of x^2 over 1-D chains x: `burn` (a sampler policy of burn_in steps) from step 0, then
+/// `records` states each after a run of `record` (thin steps), in one state made for `record`.
+template <class Burn, class Record, class Energy>
+std::vector<double> chain_second_moments(const Burn& burn, const Record& record, const Energy& energy, ebm::batch& x,
+                                         const ebm::philox& rng, ebm::index burn_in, ebm::index records,
+                                         ebm::index thin) {
+    auto st = record.make_state(energy, x.count());
+    burn.run(st, energy, x, rng, 0);
+    std::vector<double> moments(static_cast<std::size_t>(x.count()), 0.0);
+    std::uint64_t step = static_cast<std::uint64_t>(burn_in);
+    for (ebm::index r = 0; r < records; ++r) {
+        record.run(st, energy, x, rng, step);
+        step += static_cast<std::uint64_t>(thin);
+        for (ebm::index i = 0; i < x.count(); ++i) {
+            const double v = x.chain(i)[0];
+            moments[static_cast<std::size_t>(i)] += v * v / static_cast<double>(records);
+        }
+    }
+    return moments;
 }
 
 }  // namespace ebm_test

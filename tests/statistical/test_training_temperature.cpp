@@ -27,19 +27,7 @@ std::vector<double> mala_second_moments(const Energy& energy, float epsilon, dou
     ebm::gaussian_mixture({1.0}, {{0.0}}, {{start_variance}}).sample(x, rng, ebm::purpose::evaluation, 0);
     const ebm::mala burn{.epsilon = epsilon, .steps = burn_in, .chains_per_task = chains};
     const ebm::mala record{.epsilon = epsilon, .steps = thin, .chains_per_task = chains};
-    auto st = record.make_state(energy, chains);
-    burn.run(st, energy, x, rng, 0);
-    std::vector<double> moments(static_cast<std::size_t>(chains), 0.0);
-    std::uint64_t step = static_cast<std::uint64_t>(burn_in);
-    for (ebm::index r = 0; r < records; ++r) {
-        record.run(st, energy, x, rng, step);
-        step += static_cast<std::uint64_t>(thin);
-        for (ebm::index i = 0; i < chains; ++i) {
-            const double v = x.chain(i)[0];
-            moments[static_cast<std::size_t>(i)] += v * v / static_cast<double>(records);
-        }
-    }
-    return moments;
+    return ebm_test::chain_second_moments(burn, record, energy, x, rng, burn_in, records, thin);
 }
 
 }  // namespace

@@ -20,26 +20,13 @@ std::vector<double> chain_second_moments(const ebm::gaussian_mixture& target, fl
     const ebm::philox rng(seed);
     ebm::batch x(1, chains);
     target.sample(x, rng, ebm::purpose::evaluation, 0);
-    std::vector<double> moments(static_cast<std::size_t>(chains), 0.0);
-    auto run = [&](auto&& policy_burn, auto&& policy_thin) {
-        auto st = policy_thin.make_state(target, chains);
-        policy_burn.run(st, target, x, rng, 0);
-        std::uint64_t step = static_cast<std::uint64_t>(burn_in);
-        for (ebm::index r = 0; r < records; ++r) {
-            policy_thin.run(st, target, x, rng, step);
-            step += static_cast<std::uint64_t>(thin);
-            for (ebm::index i = 0; i < chains; ++i) {
-                const double v = x.chain(i)[0];
-                moments[static_cast<std::size_t>(i)] += v * v / static_cast<double>(records);
-            }
-        }
+    auto run = [&](const auto& burn, const auto& record) {
+        return ebm_test::chain_second_moments(burn, record, target, x, rng, burn_in, records, thin);
     };
     if (decoupled)
-        run(ebm::langevin_decoupled{.step_size_lambda = step_h_or_eps, .noise_sigma = sigma, .steps = burn_in, .chains_per_task = chains},
+        return run(ebm::langevin_decoupled{.step_size_lambda = step_h_or_eps, .noise_sigma = sigma, .steps = burn_in, .chains_per_task = chains},
             ebm::langevin_decoupled{.step_size_lambda = step_h_or_eps, .noise_sigma = sigma, .steps = thin, .chains_per_task = chains});
-    else
-        run(ebm::langevin{.epsilon = step_h_or_eps, .steps = burn_in, .chains_per_task = chains}, ebm::langevin{.epsilon = step_h_or_eps, .steps = thin, .chains_per_task = chains});
-    return moments;
+    return run(ebm::langevin{.epsilon = step_h_or_eps, .steps = burn_in, .chains_per_task = chains}, ebm::langevin{.epsilon = step_h_or_eps, .steps = thin, .chains_per_task = chains});
 }
 
 }  // namespace
