@@ -70,6 +70,16 @@ ebm::sampler_stats run_training_chain(const ebm::train_config& c, const Energy& 
     return run_sampler(with_chain_steps(ebm::make_langevin_decoupled(c), steps), energy, x, rng, first_step);
 }
 
+/// A data start: the first x.count images of `data`, in order, in place in x before any chain reads it (`flag` names
+/// the option in the message when there are too few).
+template <class Backend, class View>
+void copy_data_start(const char* program, const char* flag, const ebm::data::dataset& data, View x) {
+    if (data.size() < x.count)
+        ebm::detail::fail(program, std::string(flag) + " data needs at least --chains data images", data.size());
+    ebm::copy_from_host(data.images().chains(0, x.count), x);
+    ebm::execution<Backend>::wait_all();  // the chains run on their own stream
+}
+
 /// Mean U over host images, evaluated `chunk` at a time in the energy's memory.
 template <class Backend, class Energy>
 double mean_energy_of(const Energy& energy, ebm::const_batch_view images, ebm::index chunk) {

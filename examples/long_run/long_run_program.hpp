@@ -40,10 +40,8 @@ std::uint64_t start_chains(const long_program_options& o, const ebm::train_confi
                     static_cast<long long>(x.count), static_cast<long long>(c.sampler.steps), stats.mean_energy);
         return static_cast<std::uint64_t>(c.sampler.steps);
     }
-    if (start == "data") {  // the first chains' worth of data images, in order
-        if (data->size() < x.count)
-            ebm::detail::fail("long_run", "--start data needs at least --chains data images", data->size());
-        ebm::copy_from_host(data->images().chains(0, x.count), x);
+    if (start == "data") {
+        copy_data_start<typename Trainer::backend>("long_run", "--start", *data, x);
         return 0;
     }
     // bank: the persistent chains as training left them, the first `chains` slots

@@ -52,12 +52,8 @@ int run_sampling(const sample_options& o, const std::filesystem::path& path, con
             // Data for the comparison and for data starts: the checkpoint's data configuration.
             std::optional<ebm::data::dataset> data;
             if (o.compare > 0 || o.long_run_start == "data") data.emplace(load_data(c));
-            if (o.long_run_start == "data") {  // the first chains' worth of data images, in order
-                if (data->size() < x.count())
-                    ebm::detail::fail("sample_images", "--long-run-start data needs at least --chains data images",
-                                      data->size());
-                ebm::copy_from_host(data->images().chains(0, x.count()), x.view());
-            }
+            if (o.long_run_start == "data")
+                copy_data_start<typename trainer_type::backend>("sample_images", "--long-run-start", *data, x.view());
             const long_run_options long_run{.output = o.output,
                                             .sampler = o.sampler,
                                             .start = o.long_run_start,
