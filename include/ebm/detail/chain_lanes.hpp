@@ -13,13 +13,14 @@ namespace ebm::detail {
 
 inline constexpr int chain_lanes = 16;  // an AVX-512 vector of floats (two AVX ones)
 
-/// For each block of chain_lanes chains of the chain-major batch x (count chains of `dimension` <= MaxDimension):
+/// For each block of Lanes chains of the chain-major batch x (count chains of `dimension` <= MaxDimension):
 /// body(xt, gt, ut) with xt the block transposed, gt (null when g is) and ut to fill with the gradients and
 /// energies of the block's lanes, which are then written to g and u. With Exact, dimension is MaxDimension (the
-/// transposition's loops are unrolled).
-template <index MaxDimension, bool Exact = false, class Body>
+/// transposition's loops are unrolled). Lanes is one vector by default; a multiple of it gives a kernel several
+/// vectors of chains per coordinate (the Gaussian's matrix product reuses each matrix element across them).
+template <index MaxDimension, bool Exact = false, index Lanes = chain_lanes, class Body>
 void for_chain_lanes(const float* x, index dimension, index count, float* u, float* g, Body&& body) {
-    constexpr index lanes = chain_lanes;
+    constexpr index lanes = Lanes;
     const index dim = Exact ? MaxDimension : dimension;
     alignas(64) float xt[MaxDimension][lanes];
     alignas(64) float gt[MaxDimension][lanes];

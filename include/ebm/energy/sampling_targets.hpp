@@ -41,40 +41,32 @@ struct gaussian {
     const float* parameters = nullptr;
     [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
     EBM_HOST_DEVICE float operator()(const float* x, float* g) const { return evaluate<0>(x, g); }
-    /// The host's batch path (chain_energy uses it on the CPU): the register-blocked row kernel of the toy MLP
-    /// (detail/simd_rows.hpp), g_i = sum_k x_i[k] P[k, :] for blocks of chains, over P padded to a multiple of 16
-    /// columns (stored after P in `parameters`). Each g_i[j] is the same k-ordered sum of fused multiply-adds as in
+    /// The host's batch path (chain_energy uses it on the CPU): blocks of chains transposed into SIMD lanes
+    /// (detail/chain_lanes.hpp) and the register-blocked lane-major product (detail/simd_rows.hpp), g = P x for
+    /// 48 chains at a time with AVX-512. Each g_i[j] and u_i is the same k-ordered sum of fused multiply-adds as in
     /// operator(), so the bits are operator()'s at any optimisation level; targets without FMA instructions (where
-    /// the kernel rounds twice) take the per-chain loop.
+    /// the kernel rounds twice), energies without gradients and d > max_batch_dimension take the per-chain loop.
+    static constexpr index max_batch_dimension = 128;
     void batch(const float* x, index count, float* u, float* g) const {
-        if (d == 2) {  // the loops unrolled: cheaper than a padded row of 16
+        if (d == 2) {  // the loops unrolled: cheaper than a transposition
             for (index i = 0; i < count; ++i) u[i] = evaluate<2>(x + 2 * i, g != nullptr ? g + 2 * i : nullptr);
             return;
         }
 #if defined(EBM_SIMD_ROWS)  // detail/simd_rows.hpp: GCC/Clang on the host
         namespace simd = detail::simd_rows;
-        const index padded = padded_width(d);
-        if (simd::fused && g != nullptr && padded % simd::lanes == 0 && padded / simd::lanes <= simd::max_vectors) {
-            simd::rows(static_cast<int>(padded / simd::lanes), x, d, parameters + d * d, nullptr, count,
-                       [&](index i, const simd::vec* acc) {
-                           float row[16 * simd::max_vectors];
-                           std::memcpy(row, acc, static_cast<std::size_t>(padded) * sizeof(float));
-                           const float* xi = x + i * d;
-                           float* gi = g + i * d;
-                           float s = 0;
-                           for (index j = 0; j < d; ++j) {
-                               gi[j] = row[j];
-                               s = portable::fused_multiply_add(xi[j], row[j], s);
-                           }
-                           u[i] = 0.5f * s;
-                       });
+        if (simd::fused && g != nullptr && d <= max_batch_dimension) {
+            // Blocks of three vectors of chains; the rest in one block of one, two or three vectors.
+            constexpr index wide = 3 * simd::lanes;
+            const index bulk = count / wide * wide, rest = count - bulk;
+            lanes_blocks<3>(x, bulk, u, g);
+            if (rest > 2 * simd::lanes) lanes_blocks<3>(x + bulk * d, rest, u + bulk, g + bulk * d);
+            else if (rest > simd::lanes) lanes_blocks<2>(x + bulk * d, rest, u + bulk, g + bulk * d);
+            else if (rest > 0) lanes_blocks<1>(x + bulk * d, rest, u + bulk, g + bulk * d);
             return;
         }
 #endif
         for (index i = 0; i < count; ++i) u[i] = (*this)(x + i * d, g != nullptr ? g + i * d : nullptr);
     }
-    /// Columns of the padded copy of P: d rounded up to a multiple of 16 (the widest SIMD vector).
-    static constexpr index padded_width(index dimension) { return (dimension + 15) / 16 * 16; }
 
 private:
     /// operator()'s arithmetic; D > 0 is the dimension known at compile time (the loops unrolled), D = 0 takes d.
@@ -99,6 +91,24 @@ private:
         for (index j = 0; j < n; ++j) u = portable::fused_multiply_add(x[j], g[j], u);
         return 0.5f * u;
     }
+#if defined(EBM_SIMD_ROWS)
+    /// Blocks of V vectors of chains: g = P x (P symmetric, so row k is column k) lane by lane, then u = x . g / 2
+    /// in operator()'s order.
+    template <int V>
+    void lanes_blocks(const float* x, index count, float* u, float* g) const {
+        namespace simd = detail::simd_rows;
+        constexpr index width = V * simd::lanes;
+        detail::for_chain_lanes<max_batch_dimension, false, width>(
+            x, d, count, u, g, [&](const float (*xt)[width], float (*gt)[width], float* ut) {
+                simd::lanes_product<V>(xt[0], d, parameters, d, gt[0]);
+                for (index l = 0; l < width; ++l) ut[l] = 0;
+                for (index j = 0; j < d; ++j)
+#pragma omp simd
+                    for (index l = 0; l < width; ++l) ut[l] = portable::fused_multiply_add(xt[j][l], gt[j][l], ut[l]);
+                for (index l = 0; l < width; ++l) ut[l] *= 0.5f;
+            });
+    }
+#endif
 };
 
 /// Neal's funnel, v = x[0]. exp is the portable one (the same bits on both backends, and it vectorises).
@@ -251,7 +261,7 @@ private:
 /// the covariance's diagonal.
 struct gaussian_setup {
     std::vector<double> lambda, root, variance;
-    std::vector<float> precision;  // P row-major, then P with rows padded to gaussian::padded_width(d) columns
+    std::vector<float> precision;  // P row-major (symmetric to the bit: (j, k) and (k, j) sum the same terms)
 
     gaussian_setup(index dimension, double condition) {
         detail::require_positive("gaussian_target", "dimension", dimension);
@@ -280,11 +290,6 @@ struct gaussian_setup {
                 precision[j * d + k] = static_cast<float>(p);
             }
         }
-        // Then P again with its rows padded to gaussian::padded_width(d) columns of zeros (the CPU's batch path).
-        const auto w = static_cast<std::size_t>(gaussian::padded_width(dimension));
-        precision.resize(d * d + d * w, 0.0f);
-        for (std::size_t k = 0; k < d; ++k)
-            for (std::size_t j = 0; j < d; ++j) precision[d * d + k * w + j] = precision[k * d + j];
     }
 };
 

@@ -143,30 +143,35 @@ TEST_CASE("gaussian_target: energy, gradient, construction and exact draws") {
     CHECK(two.variance()[1] == doctest::Approx(50.5));
 }
 
-TEST_CASE("gaussian_target: the CPU's batch path (register-blocked rows) computes what the per-chain density does") {
-    for (int d : {2, 16, 37, 100, 130}) {  // one vector, whole vectors, padded, padded, beyond the fast path's width
-        CAPTURE(d);
-        const ebm::gaussian_target target(d, 100.0);
-        const ebm::index n = 29;  // not a multiple of any block size
-        const ebm::batch x = ebm_test::dyadic_points(d, n, 2.0, 5);
-        std::vector<float> u(n), u_chain(n);
-        ebm::batch g(d, n), g_chain(d, n);
-        auto ws = target.make_workspace(n);
-        target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
-        std::size_t differing = 0;
-        for (ebm::index i = 0; i < n; ++i) {
-            u_chain[static_cast<std::size_t>(i)] = target.density()(x.chain(i), g_chain.chain(i));
-            CHECK(u[static_cast<std::size_t>(i)] == doctest::Approx(u_chain[static_cast<std::size_t>(i)]).epsilon(1e-6));
-            differing += u[static_cast<std::size_t>(i)] != u_chain[static_cast<std::size_t>(i)];
-            for (ebm::index k = 0; k < d; ++k) {
-                CHECK(g.chain(i)[k] == doctest::Approx(g_chain.chain(i)[k]).epsilon(1e-6).scale(1e-6));
-                differing += g.chain(i)[k] != g_chain.chain(i)[k];
+TEST_CASE("gaussian_target: the CPU's batch path (chains in SIMD lanes) computes what the per-chain density does") {
+    // d: the unrolled loops, one vector, whole vectors, a remainder of outputs, the widest fast path, beyond it.
+    // n: blocks of one, two and three vectors of chains (a tail of 5, 29 or 40 chains with AVX-512), whole blocks
+    // of three plus a tail (101 = 2 x 48 + 5).
+    for (int d : {2, 16, 37, 100, 128, 130}) {
+        for (ebm::index n : {5, 29, 40, 101}) {
+            CAPTURE(d);
+            CAPTURE(n);
+            const ebm::gaussian_target target(d, 100.0);
+            const ebm::batch x = ebm_test::dyadic_points(d, n, 2.0, 5);
+            std::vector<float> u(static_cast<std::size_t>(n)), u_chain(static_cast<std::size_t>(n));
+            ebm::batch g(d, n), g_chain(d, n);
+            auto ws = target.make_workspace(n);
+            target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
+            std::size_t differing = 0;
+            for (ebm::index i = 0; i < n; ++i) {
+                u_chain[static_cast<std::size_t>(i)] = target.density()(x.chain(i), g_chain.chain(i));
+                CHECK(u[static_cast<std::size_t>(i)] == doctest::Approx(u_chain[static_cast<std::size_t>(i)]).epsilon(1e-6));
+                differing += u[static_cast<std::size_t>(i)] != u_chain[static_cast<std::size_t>(i)];
+                for (ebm::index k = 0; k < d; ++k) {
+                    CHECK(g.chain(i)[k] == doctest::Approx(g_chain.chain(i)[k]).epsilon(1e-6).scale(1e-6));
+                    differing += g.chain(i)[k] != g_chain.chain(i)[k];
+                }
             }
+            // Same fused multiply-adds in the same order: equal bits in every build (the kernel writes its FMAs
+            // explicitly; without FMA instructions the batch path is the per-chain loop).
+            CHECK_MESSAGE(differing == 0, "d = " << d << ", n = " << n << ": " << differing << " of " << n * (d + 1)
+                                                 << " values differ in their bits");
         }
-        MESSAGE("d = " << d << ": " << differing << " of " << n * (d + 1) << " values differ in their bits");
-        // Same fused multiply-adds in the same order: equal bits in every build (the kernel writes its FMAs
-        // explicitly; without FMA instructions the batch path is the per-chain loop).
-        CHECK(differing == 0);
     }
 }
 
