@@ -58,19 +58,18 @@ inline mc_estimate independent_mean(const std::vector<double>& values) {
     return {mean, std::sqrt(sq / (n - 1.0) / n), n};
 }
 
-/// Per-chain averages of x^2 over 1-D chains x: `burn` (a sampler policy of burn_in steps) from step 0, then
-/// `records` states each after a run of `record` (thin steps), in one state made for `record`.
+/// Per-chain averages of x^2 over 1-D chains x: `burn` (a sampler policy, burn.steps steps) from step 0, then
+/// `records` states each after a run of `record` (record.steps steps), in one state made for `record`.
 template <class Burn, class Record, class Energy>
 std::vector<double> chain_second_moments(const Burn& burn, const Record& record, const Energy& energy, ebm::batch& x,
-                                         const ebm::philox& rng, ebm::index burn_in, ebm::index records,
-                                         ebm::index thin) {
+                                         const ebm::philox& rng, ebm::index records) {
     auto st = record.make_state(energy, x.count());
     burn.run(st, energy, x, rng, 0);
     std::vector<double> moments(static_cast<std::size_t>(x.count()), 0.0);
-    std::uint64_t step = static_cast<std::uint64_t>(burn_in);
+    std::uint64_t step = static_cast<std::uint64_t>(burn.steps);
     for (ebm::index r = 0; r < records; ++r) {
         record.run(st, energy, x, rng, step);
-        step += static_cast<std::uint64_t>(thin);
+        step += static_cast<std::uint64_t>(record.steps);
         for (ebm::index i = 0; i < x.count(); ++i) {
             const double v = x.chain(i)[0];
             moments[static_cast<std::size_t>(i)] += v * v / static_cast<double>(records);

@@ -27,7 +27,7 @@ std::vector<double> mala_second_moments(const Energy& energy, float epsilon, dou
     ebm::gaussian_mixture({1.0}, {{0.0}}, {{start_variance}}).sample(x, rng, ebm::purpose::evaluation, 0);
     const ebm::mala burn{.epsilon = epsilon, .steps = burn_in, .chains_per_task = chains};
     const ebm::mala record{.epsilon = epsilon, .steps = thin, .chains_per_task = chains};
-    return ebm_test::chain_second_moments(burn, record, energy, x, rng, burn_in, records, thin);
+    return ebm_test::chain_second_moments(burn, record, energy, x, rng, records);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ std::vector<double> chain_second_moments(const ebm::gaussian_mixture& target, fl
     ebm::batch x(1, chains);
     target.sample(x, rng, ebm::purpose::evaluation, 0);
     auto run = [&](const auto& burn, const auto& record) {
-        return ebm_test::chain_second_moments(burn, record, target, x, rng, burn_in, records, thin);
+        return ebm_test::chain_second_moments(burn, record, target, x, rng, records);
     };
     if (decoupled)
         return run(ebm::langevin_decoupled{.step_size_lambda = step_h_or_eps, .noise_sigma = sigma, .steps = burn_in, .chains_per_task = chains},
