@@ -61,13 +61,19 @@ Chain with_chain_steps(Chain chain, ebm::index steps) {
     return chain;
 }
 
-/// `steps` steps of the chain the model was trained with (its form, step and noise) on x from Philox step first_step.
+/// f(with_steps), with_steps(k) the chain the model was trained with (its form, step and noise) for k steps: the one
+/// place that picks the Langevin form from the configuration.
+template <class F>
+decltype(auto) with_training_chain(const ebm::train_config& c, F&& f) {
+    if (c.sampler.kind == "langevin") return f([&c](ebm::index k) { return with_chain_steps(ebm::make_langevin(c), k); });
+    return f([&c](ebm::index k) { return with_chain_steps(ebm::make_langevin_decoupled(c), k); });
+}
+
+/// `steps` steps of the chain the model was trained with on x from Philox step first_step.
 template <class Energy, class View>
 ebm::sampler_stats run_training_chain(const ebm::train_config& c, const Energy& energy, View x, const ebm::philox& rng,
                                       std::uint64_t first_step, ebm::index steps) {
-    if (c.sampler.kind == "langevin")
-        return run_sampler(with_chain_steps(ebm::make_langevin(c), steps), energy, x, rng, first_step);
-    return run_sampler(with_chain_steps(ebm::make_langevin_decoupled(c), steps), energy, x, rng, first_step);
+    return with_training_chain(c, [&](auto with_steps) { return run_sampler(with_steps(steps), energy, x, rng, first_step); });
 }
 
 /// A data start: the first x.count images of `data`, in order, in place in x before any chain reads it (`flag` names
@@ -262,10 +268,8 @@ void run_long_chain(const char* program, const long_run_options& o, const ebm::t
     };
     if (o.sampler == "mala")
         run_chunks(*target, [&](ebm::index k) { return ebm::mala{.epsilon = epsilon, .steps = k}; });
-    else if (c.sampler.kind == "langevin")
-        run_chunks(energy, [&](ebm::index k) { return with_chain_steps(ebm::make_langevin(c), k); });
     else
-        run_chunks(energy, [&](ebm::index k) { return with_chain_steps(ebm::make_langevin_decoupled(c), k); });
+        with_training_chain(c, [&](auto with_steps) { run_chunks(energy, with_steps); });
     trace.close();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     trace_figure(o.output / "long_run_trace.png", rows, reference ? &*reference : nullptr);
