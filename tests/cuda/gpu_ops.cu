@@ -217,6 +217,15 @@ ebm::sampler_stats langevin_runs(const model& m, std::vector<float>& x, idx coun
     });
 }
 
+bool mlp_compiled_sizes(const model& m) {
+    return with_energy(m, [](auto& e) {
+        if constexpr (requires { e.compiled_sizes(); })
+            return e.compiled_sizes();
+        else
+            return false;
+    });
+}
+
 ebm::sampler_stats mala(const model& m, std::vector<float>& x, idx count, float epsilon, idx steps,
                         std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted) {
     return with_energy(m, [&](auto& e) {

@@ -70,6 +70,9 @@ ebm::sampler_stats langevin(const model& m, std::vector<float>& x, ebm::index co
 ebm::sampler_stats langevin_runs(const model& m, std::vector<float>& x, ebm::index count, const ebm::langevin& policy,
                                  int runs, std::uint64_t seed, std::uint64_t first_step, std::vector<float>& u,
                                  std::vector<float>& g, bool* whole_chain = nullptr, const wrapper* wrap = nullptr);
+/// Whether the MLP's whole-chain kernel is the one compiled for its sizes (cuda_backend::mlp::compiled_sizes);
+/// false for the other architectures.
+bool mlp_compiled_sizes(const model& m);
 /// `steps` MALA steps; accepted[i] counts chain i's accepted proposals.
 ebm::sampler_stats mala(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
                         std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted);

@@ -408,6 +408,11 @@ TEST_CASE("MLP: device init, energies, dU/dx and weighted parameter gradient vs 
     const ebm::mlp deep({2, 16, 16, 16, 16, 16, 16, 16, 16, 1}, ebm::leaky_relu{0.05f}, ebm::seed{31});
     INFO("9 weight layers: the layer-by-layer cuBLAS path");
     compare_energy(deep, model_of(deep), 37, 2);
+    // Widths that are not multiples of 4 (every tail of the four partial sums), rows past 64 (two passes of a lane),
+    // 17-32 rows (a lane each), 5 rows (lanes sharing a row), an input of 3 (unaligned rows: element-wise loads).
+    const ebm::mlp odd({3, 37, 70, 5, 19, 1}, ebm::leaky_relu{0.2f}, ebm::seed{8});
+    INFO("sizes 3-37-70-5-19-1: the one-kernel path with odd widths");
+    compare_energy(odd, model_of(odd), 45, 3);
 }
 
 TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {
@@ -575,17 +580,17 @@ TEST_CASE("MLP Langevin: 1 and 10 steps vs the CPU, CUDA graph run == direct run
 }
 
 TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise on and off, clamp, cached, wrappers)") {
-    const ebm::mlp& cpu = toy_mlp();
-    auto whole = model_of(cpu), stepwise = model_of(cpu);
-    stepwise.compute.whole_chain = false;
-    const idx d = cpu.dimension(), n = 100;
     struct variant {
         const char* name;
         ebm::langevin policy;
         int runs;
         const gpu_ops::wrapper* wrap = nullptr;
         bool whole = true;  // whether the whole-chain kernel can run it
+        idx n = 100;        // chains (more chains than SMs put several in a block)
+        const ebm::mlp* net = nullptr;  // the toy MLP when null
     };
+    // Widths that are not multiples of 4, rows past 64, lanes sharing a row, unaligned flat rows (see the energy test).
+    const ebm::mlp odd({3, 37, 70, 5, 19, 1}, ebm::leaky_relu{0.2f}, ebm::seed{8});
     const gpu_ops::wrapper scaled{gpu_ops::wrapper_kind::scaled, 0.125f, {}};  // the convergent recipe's energy
     const gpu_ops::wrapper tempered{gpu_ops::wrapper_kind::tempered, 0.5f, {}};
     const gpu_ops::wrapper magnetized{gpu_ops::wrapper_kind::magnetized, 0.7f, {0.3f, -0.2f}};
@@ -599,8 +604,17 @@ TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise 
         {"scaled(mlp, eps 0.125), eps 0.125, 2 runs of 100 steps", {.epsilon = 0.125f, .steps = 100}, 2, &scaled},
         {"tempered(mlp, T 0.5), eps 0.1, 30 steps", {.epsilon = 0.1f, .steps = 30}, 1, &tempered},
         {"magnetized(mlp): not a whole-chain energy, 10 steps", {.epsilon = 0.1f, .steps = 10}, 1, &magnetized, false},
+        {"eps 0.125, 2 runs of 60 steps, 1,001 chains (up to 8 a block, the last block partial)",
+         {.epsilon = 0.125f, .steps = 60}, 2, nullptr, true, 1001},
+        {"3-37-70-5-19-1 MLP, eps 0.05, 2 runs of 40 steps", {.epsilon = 0.05f, .steps = 40}, 2, nullptr, true, 100, &odd},
+        {"3-37-70-5-19-1 MLP, scaled, eps 0.05, 30 steps, 333 chains", {.epsilon = 0.05f, .steps = 30}, 1, &scaled, true,
+         333, &odd},
     };
     for (const variant& v : variants) {
+        const ebm::mlp& cpu = v.net != nullptr ? *v.net : toy_mlp();
+        auto whole = model_of(cpu), stepwise = model_of(cpu);
+        stepwise.compute.whole_chain = false;
+        const idx d = cpu.dimension(), n = v.n;
         INFO(std::string(v.name) << ", states seed 5, sampler seed 77, first step 12, " << n << " chains");
         const auto x0 = states(d, n, 5);
         auto x_whole = x0, x_step = x0;
@@ -624,7 +638,10 @@ TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise 
             CHECK_MESSAGE(differing(x_whole, x0) > 0, "the chain must move");
         else
             CHECK(differing(x_whole, x0) == 0);
-    }
+    }    // The toy network runs the kernel compiled for its sizes, the odd one the kernel that reads them at run time: the
+    // bit-for-bit comparisons above cover both against the same step-by-step kernel.
+    CHECK(gpu_ops::mlp_compiled_sizes(model_of(toy_mlp())));
+    CHECK_FALSE(gpu_ops::mlp_compiled_sizes(model_of(odd)));
 }
 
 TEST_CASE("MLP MALA: one step, the same per-chain decisions as the CPU") {

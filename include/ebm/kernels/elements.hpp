@@ -20,7 +20,7 @@ struct step_counter {
 };
 
 /// Blocks of 4 elements per chain of `dimension` elements (one Philox block gives 4 words).
-EBM_HOST_DEVICE inline index blocks_per_chain(index dimension) { return (dimension + 3) / 4; }
+EBM_HOST_DEVICE constexpr index blocks_per_chain(index dimension) { return (dimension + 3) / 4; }
 
 /// Where call k of a per-block functor works: batch chain `chain` (row k / blocks, or chains[row] when a chain list
 /// is given), element block `block`, its first element `offset` in the batch and its `count` (4, fewer at the end).

@@ -31,9 +31,9 @@ struct compute_options {
     /// GEMM engine: the largest im2col matrix, in floats (default 64 Mi floats = 256 MiB); a batch whose matrix would
     /// be larger is processed in chunks of chains (same results, more and smaller GEMMs).
     std::size_t gemm_column_floats = std::size_t{64} << 20;
-    /// MLP only: an unadjusted Langevin chain runs as one kernel for all its steps (a block per chain, the weights in
-    /// shared memory, no launch per step) when the network fits; the same states, bit for bit, as the chain run step
-    /// by step, several times faster (docs/cuda.md). Off: one energy-and-gradient launch per step.
+    /// MLP only: an unadjusted Langevin chain runs as one kernel for all its steps (a team of four warps per chain,
+    /// the weights in shared memory, no launch per step) when the network fits; the same states, bit for bit, as the
+    /// chain run step by step, several times faster (docs/cuda.md). Off: one energy-and-gradient launch per step.
     bool whole_chain = true;
 };
 
