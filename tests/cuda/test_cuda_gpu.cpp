@@ -408,11 +408,17 @@ TEST_CASE("MLP: device init, energies, dU/dx and weighted parameter gradient vs 
     const ebm::mlp deep({2, 16, 16, 16, 16, 16, 16, 16, 16, 1}, ebm::leaky_relu{0.05f}, ebm::seed{31});
     INFO("9 weight layers: the layer-by-layer cuBLAS path");
     compare_energy(deep, model_of(deep), 37, 2);
-    // Widths that are not multiples of 4 (every tail of the four partial sums), rows past 64 (two passes of a lane),
-    // 17-32 rows (a lane each), 5 rows (lanes sharing a row), an input of 3 (unaligned rows: element-wise loads).
+    // The per-chain kernels' cases: widths that are not multiples of 4 (every partial group of four columns), 70 rows
+    // (a lane each), 37 and 19 rows (2 and 4 lanes a row), 5 rows (16 lanes), an input of 3 (flat rows not 16-byte
+    // aligned: element-wise loads); 200 rows (two passes of the team).
     const ebm::mlp odd({3, 37, 70, 5, 19, 1}, ebm::leaky_relu{0.2f}, ebm::seed{8});
-    INFO("sizes 3-37-70-5-19-1: the one-kernel path with odd widths");
-    compare_energy(odd, model_of(odd), 45, 3);
+    const ebm::mlp tall({2, 200, 1}, ebm::leaky_relu{0.2f}, ebm::seed{9});
+    {
+        INFO("sizes 3-37-70-5-19-1: the per-chain kernels with odd widths");
+        compare_energy(odd, model_of(odd), 45, 3);
+    }
+    INFO("sizes 2-200-1: a layer of more rows than a team has threads");
+    compare_energy(tall, model_of(tall), 45, 4);
 }
 
 TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {
@@ -589,8 +595,10 @@ TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise 
         idx n = 100;        // chains (more chains than SMs put several in a block)
         const ebm::mlp* net = nullptr;  // the toy MLP when null
     };
-    // Widths that are not multiples of 4, rows past 64, lanes sharing a row, unaligned flat rows (see the energy test).
+    // Widths that are not multiples of 4, lanes sharing rows, unaligned flat rows, a layer of two passes (see the
+    // energy test).
     const ebm::mlp odd({3, 37, 70, 5, 19, 1}, ebm::leaky_relu{0.2f}, ebm::seed{8});
+    const ebm::mlp tall({2, 200, 1}, ebm::leaky_relu{0.2f}, ebm::seed{9});
     const gpu_ops::wrapper scaled{gpu_ops::wrapper_kind::scaled, 0.125f, {}};  // the convergent recipe's energy
     const gpu_ops::wrapper tempered{gpu_ops::wrapper_kind::tempered, 0.5f, {}};
     const gpu_ops::wrapper magnetized{gpu_ops::wrapper_kind::magnetized, 0.7f, {0.3f, -0.2f}};
@@ -604,11 +612,12 @@ TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise 
         {"scaled(mlp, eps 0.125), eps 0.125, 2 runs of 100 steps", {.epsilon = 0.125f, .steps = 100}, 2, &scaled},
         {"tempered(mlp, T 0.5), eps 0.1, 30 steps", {.epsilon = 0.1f, .steps = 30}, 1, &tempered},
         {"magnetized(mlp): not a whole-chain energy, 10 steps", {.epsilon = 0.1f, .steps = 10}, 1, &magnetized, false},
-        {"eps 0.125, 2 runs of 60 steps, 1,001 chains (up to 8 a block, the last block partial)",
+        {"eps 0.125, 2 runs of 60 steps, 1,001 chains (two a block, the last block one)",
          {.epsilon = 0.125f, .steps = 60}, 2, nullptr, true, 1001},
         {"3-37-70-5-19-1 MLP, eps 0.05, 2 runs of 40 steps", {.epsilon = 0.05f, .steps = 40}, 2, nullptr, true, 100, &odd},
         {"3-37-70-5-19-1 MLP, scaled, eps 0.05, 30 steps, 333 chains", {.epsilon = 0.05f, .steps = 30}, 1, &scaled, true,
          333, &odd},
+        {"2-200-1 MLP, eps 0.05, 25 steps", {.epsilon = 0.05f, .steps = 25}, 1, nullptr, true, 100, &tall},
     };
     for (const variant& v : variants) {
         const ebm::mlp& cpu = v.net != nullptr ? *v.net : toy_mlp();
@@ -638,7 +647,8 @@ TEST_CASE("MLP whole-chain kernel == the chain step by step, bit for bit (noise 
             CHECK_MESSAGE(differing(x_whole, x0) > 0, "the chain must move");
         else
             CHECK(differing(x_whole, x0) == 0);
-    }    // The toy network runs the kernel compiled for its sizes, the odd one the kernel that reads them at run time: the
+    }
+    // The toy network runs the kernel compiled for its sizes, the others the kernel that reads them at run time: the
     // bit-for-bit comparisons above cover both against the same step-by-step kernel.
     CHECK(gpu_ops::mlp_compiled_sizes(model_of(toy_mlp())));
     CHECK_FALSE(gpu_ops::mlp_compiled_sizes(model_of(odd)));
