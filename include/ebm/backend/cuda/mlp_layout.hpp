@@ -56,7 +56,7 @@ struct mlp_shape {
     row_product backward[max_layers] = {};    // W_l^T
     int bias_offset[max_layers] = {};
     int z_offset[max_layers] = {};            // hidden layer l's pre-activations in a chain's z
-    int parameter_floats = 0;                 // of this layout (a multiple of 4)
+    int parameter_floats = 0;                 // of this layout (the shared copy: a multiple of 4)
     int hidden_floats = 0;                    // sum of padded4(hidden width)
     int widest = 0;                           // padded4 of the widest layer, input included
     friend constexpr bool operator==(const mlp_shape&, const mlp_shape&) = default;
