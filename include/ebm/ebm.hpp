@@ -6,6 +6,7 @@
 #include "batch.hpp"
 #include "concepts/chain_initializer.hpp"
 #include "concepts/energy_function.hpp"
+#include "concepts/hessian_vector_energy.hpp"
 #include "concepts/learnable_energy.hpp"
 #include "concepts/optimizer.hpp"
 #include "concepts/sampler.hpp"

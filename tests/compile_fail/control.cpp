@@ -10,6 +10,7 @@ static_assert(std::is_same_v<ebm::backend_of_t<compile_fail::device_energy>, ebm
 static_assert(ebm::optimizer<compile_fail::cpu_only_sgd>);  // a CPU-only optimizer is fine on the CPU
 static_assert(!ebm::optimizer<compile_fail::cpu_only_sgd, ebm::cuda>);
 static_assert(!ebm::optimizer<compile_fail::not_an_optimizer>);
+static_assert(ebm::check_hessian_vector_energy<ebm::mlp>());  // an energy that gives Hessian-vector products
 // Device and host views are different types: no conversion between them.
 static_assert(!std::is_convertible_v<ebm::device_batch_view, ebm::batch_view>);
 static_assert(!std::is_convertible_v<ebm::batch_view, ebm::const_device_batch_view>);

@@ -83,4 +83,18 @@ inline ebm::batch uniform_batch(ebm::index dimension, ebm::index n, std::uint64_
     return x;
 }
 
+/// The non-local net's output projections (tensors named "...W..."; zero at initialisation, which makes the blocks
+/// identities) set to U(-0.3, 0.3) from Philox stream (user, tensor index) of seed 17, so that the blocks matter.
+template <class Net>
+void switch_on_nonlocal_blocks(Net& net) {
+    const ebm::philox rng(17);
+    const auto p = net.parameters();
+    for (std::size_t t = 0; t < net.parameter_tensors().size(); ++t) {
+        const auto& tensor = net.parameter_tensors()[t];
+        if (tensor.name.find(".W.") != std::string::npos)
+            ebm::fill_uniform(rng, ebm::purpose::user, static_cast<std::uint32_t>(t), 0, p.data() + tensor.offset,
+                              tensor.count(), -0.3f, 0.3f);
+    }
+}
+
 }  // namespace convnet_test

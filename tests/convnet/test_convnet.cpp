@@ -3,6 +3,7 @@
 // errors for bad architectures and bad calls.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <span>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <ebm/concepts/hessian_vector_energy.hpp>
 #include <ebm/concepts/learnable_energy.hpp>
 #include <ebm/energy/convnet.hpp>
 #include <ebm/energy/convnet_nonlocal.hpp>
@@ -26,8 +28,10 @@ using namespace convnet_test;
 
 static_assert(ebm::check_learnable_energy<ebm::convnet>());
 static_assert(ebm::learnable_energy<ebm::convnet>);
+static_assert(ebm::check_hessian_vector_energy<ebm::convnet>());
 static_assert(!ebm::split_chains_across_threads<ebm::convnet>());
 static_assert(ebm::check_learnable_energy<ebm::nonlocal_net>());
+static_assert(ebm::check_hessian_vector_energy<ebm::nonlocal_net>());
 static_assert(!ebm::split_chains_across_threads<ebm::nonlocal_net>());
 
 namespace {
@@ -148,6 +152,36 @@ TEST_CASE("convnet: dU/dx and dU/dtheta against central differences of a double-
         };
         check_against_double_reference(net, reference, 3, 1, 7, {0.7f, -0.4f, 1.1f});
     }
+}
+
+// Convolutions and LeakyReLUs are piecewise linear: dU/dx is constant between kinks, so its differences along a step
+// that crosses none are exactly zero, as is the product the net returns.
+TEST_CASE("convnet: the Hessian-vector product is zero, as differences of gradients are between kinks") {
+    const auto net = tiny_net();
+    const ebm::index n = 3, d = net.dimension();
+    ebm::batch x(d, n), v(d, n), hv(d, n), plus(d, n), minus(d, n), g_plus(d, n), g_minus(d, n);
+    ebm::uniform_noise{-1.0f, 1.0f}.fill(x, ebm::philox(41), ebm::purpose::user, 0);
+    ebm::uniform_noise{-1.0f, 1.0f}.fill(v, ebm::philox(42), ebm::purpose::user, 0);
+    ebm::uniform_noise{-1.0f, 1.0f}.fill(hv, ebm::philox(43), ebm::purpose::user, 0);  // overwritten with zeros
+    auto ws = net.make_workspace(n);
+    net.hessian_vector_product(x.view(), v.view(), hv.view(), ws);
+    CHECK(std::all_of(hv.data(), hv.data() + d * n, [](float h) { return h == 0.0f; }));
+    for (ebm::index k = 0; k < d * n; ++k) {
+        plus.data()[k] = x.data()[k] + 1e-5f * v.data()[k];
+        minus.data()[k] = x.data()[k] - 1e-5f * v.data()[k];
+    }
+    std::vector<float> u(static_cast<std::size_t>(n));
+    net.energy_and_gradient(plus.view(), u, g_plus.view(), ws);
+    net.energy_and_gradient(minus.view(), u, g_minus.view(), ws);
+    ebm::index unchanged = 0;  // coordinates whose gradient did not move (every one, unless a kink lies within 1e-5)
+    for (ebm::index k = 0; k < d * n; ++k) unchanged += g_plus.data()[k] == g_minus.data()[k] ? 1 : 0;
+    MESSAGE("gradient coordinates unchanged along the step (points seed 41, direction seed 42): " << unchanged << " of "
+                                                                                                   << d * n);
+    CHECK(unchanged == d * n);
+    ebm::batch short_v(d, n - 1);
+    CHECK_THROWS_WITH_AS(net.hessian_vector_product(x.view(), short_v.view(), hv.view(), ws),
+                         "ebm::convnet::hessian_vector_product: v must have x's shape 256 x 3 (got '256 x 2')",
+                         ebm::error);
 }
 
 // n_f 4, 8 and 12 are not multiples of oneDNN's SIMD block: with the layouts oneDNN picks level by level, the second
@@ -466,4 +500,50 @@ TEST_CASE("nonlocal_net: finite differences / state_dict names / zero-initialise
     const ebm::langevin lg{.epsilon = 0.01f, .steps = 2};
     auto st = lg.make_state(net, n);
     CHECK(std::isfinite(lg.run(st, net, chains, rng, 0).mean_energy));
+}
+
+// The non-local net's Hessian-vector product (exact, the R-operator through the attention) against PyTorch's double
+// backward is in test_convnet_parity.cpp. Here, without PyTorch: a Hessian is symmetric, u . (H v) = v . (H u), which
+// an error in any one term of the product breaks; the product is linear in v; with the blocks switched off (zero
+// output projections) the net is piecewise linear and the product zero. Central differences of gradients cannot
+// check it: a step of 1e-4 already crosses several of the net's thousands of kinks (max-pool switches, LeakyReLU
+// signs), each a jump in the gradient.
+TEST_CASE("nonlocal_net: the Hessian-vector product is symmetric, linear, and zero with the blocks switched off") {
+    for (const ebm::index channels : {1, 3}) {
+        const ebm::index n_f = channels == 1 ? 8 : 32;
+        INFO("channels " << channels << ", n_f " << n_f << " (weights seed 16, output projections seed 17)");
+        ebm::nonlocal_net net(channels, n_f, 0.05f, ebm::seed{16});
+        const ebm::index n = 3, d = net.dimension();
+        const ebm::batch x = uniform_batch(d, n, 51), u = uniform_batch(d, n, 52), v = uniform_batch(d, n, 53);
+        ebm::batch hu(d, n), hv(d, n), h_sum(d, n), sum(d, n);
+        auto ws = net.make_workspace(n);
+        net.hessian_vector_product(x, v, hv, ws);
+        CHECK(std::all_of(hv.data(), hv.data() + d * n, [](float h) { return h == 0.0f; }));
+
+        switch_on_nonlocal_blocks(net);
+        net.hessian_vector_product(x, u, hu, ws);
+        net.hessian_vector_product(x, v, hv, ws);
+        for (ebm::index k = 0; k < d * n; ++k) sum.data()[k] = u.data()[k] + 2.0f * v.data()[k];
+        net.hessian_vector_product(x, sum, h_sum, ws);
+        for (ebm::index i = 0; i < n; ++i) {
+            double uhv = 0, vhu = 0, scale = 0, linear_error = 0, largest = 0;
+            for (ebm::index k = 0; k < d; ++k) {
+                uhv += static_cast<double>(u.view().chain(i)[k]) * hv.view().chain(i)[k];
+                vhu += static_cast<double>(v.view().chain(i)[k]) * hu.view().chain(i)[k];
+                scale += std::abs(static_cast<double>(u.view().chain(i)[k]) * hv.view().chain(i)[k]);
+                const double expected = static_cast<double>(hu.view().chain(i)[k]) + 2.0 * hv.view().chain(i)[k];
+                linear_error = std::max(linear_error, std::abs(h_sum.view().chain(i)[k] - expected));
+                largest = std::max(largest, std::abs(expected));
+            }
+            MESSAGE("chain " << i << ": u.Hv " << uhv << ", v.Hu " << vhu << " (sum of |terms| " << scale
+                             << "), largest |H(u + 2v)| " << largest);
+            CHECK(largest > 0);
+            CHECK(std::abs(uhv - vhu) <= 1e-6 * scale);
+            CHECK(linear_error <= 1e-5 * largest);
+        }
+        ebm::batch short_hv(d, n - 1);
+        CHECK(error_of([&] { net.hessian_vector_product(x, v, short_hv, ws); }) ==
+              "ebm::nonlocal_net::hessian_vector_product: hv must have x's shape " + std::to_string(d) + " x 3 (got '" +
+                  std::to_string(d) + " x 2')");
+    }
 }

@@ -47,6 +47,8 @@ void check_eval_parity(const Net& net, const parity_case& c, std::uint64_t data_
     const std::vector<ebm::index> shape = {n, net.channels(), net.height(), net.width()};
     ebm::io::write_npy(dir.file("x.npy"), x.view().values(), shape);
     ebm::io::write_npy(dir.file("w.npy"), w, {n});
+    const ebm::batch v = uniform_batch(d, n, data_seed + 1000);  // direction of the Hessian-vector products
+    ebm::io::write_npy(dir.file("v.npy"), v.view().values(), shape);
     run_reference("--dir " + dir.path.string() + " --task eval --arch " + c.arch + " --size " + std::to_string(c.size) +
                   " --n_f " + std::to_string(c.n_f) + " --channels " + std::to_string(c.channels) + " --slope " +
                   std::to_string(c.slope) + " --sign " + (c.negate ? "-1" : "1"));
@@ -74,14 +76,24 @@ void check_eval_parity(const Net& net, const parity_case& c, std::uint64_t data_
     const double e_u3 = relative_error(u3, u_ref.values);
     const double e_gx = relative_error(g.view().values(), gx_ref.values);
     const double e_grad = relative_error(grad, grad_ref);
-    std::printf("parity %-10s %3td px n_f %3td C %td slope %.2f sign %+d: energy %.2e  dU/dx %.2e  dU/dtheta %.2e\n",
+    // (d2U/dx2) v: zero for the piecewise-linear nets, as PyTorch's double backward gives; the attention's otherwise.
+    const auto hv_ref = ebm::io::read_npy(dir.file("hv.npy"));
+    ebm::batch hv(d, n);
+    net.hessian_vector_product(x, v, hv, ws);
+    const double e_hv = relative_error(hv.view().values(), hv_ref.values);
+    double hv_largest = 0;
+    for (float h : hv_ref.values) hv_largest = std::max(hv_largest, std::abs(static_cast<double>(h)));
+    std::printf("parity %-10s %3td px n_f %3td C %td slope %.2f sign %+d: energy %.2e  dU/dx %.2e  dU/dtheta %.2e  "
+                "Hv %.2e (largest |Hv| %.3g)\n",
                 c.arch.c_str(), c.size, c.n_f, c.channels, static_cast<double>(c.slope), c.negate ? -1 : 1,
-                std::max({e_u, e_u2, e_u3}), e_gx, e_grad);
+                std::max({e_u, e_u2, e_u3}), e_gx, e_grad, e_hv, hv_largest);
     CHECK(e_u < tolerance);
     CHECK(e_u2 < tolerance);
     CHECK(e_u3 < tolerance);
     CHECK(e_gx < tolerance);
     CHECK(e_grad < tolerance);
+    CHECK(e_hv < tolerance);
+    CHECK((hv_largest > 0) == (c.arch == "nonlocal"));  // the reference is exactly zero where the net is piecewise linear
     // Per tensor too, so a small tensor's error is not hidden by a large one's scale. A tensor whose true gradient
     // is zero (the non-local blocks' phi bias: softmax ignores a constant per row) is compared against 1% of the
     // largest gradient instead of its own rounding noise.
@@ -142,15 +154,7 @@ TEST_CASE("convnet parity with PyTorch: Anatomy NonlocalNet (non-local blocks sw
         const ebm::index n_f = channels == 3 ? 32 : 8;
         const parity_case c{"nonlocal", 32, n_f, channels, 0.05f, false, 3};
         ebm::nonlocal_net net(channels, n_f, 0.05f, ebm::seed{16});
-        // The output projections start at zero (identity blocks); give them values so the blocks matter.
-        const ebm::philox rng(17);
-        const auto p = net.parameters();
-        for (std::size_t t = 0; t < net.parameter_tensors().size(); ++t) {
-            const auto& tensor = net.parameter_tensors()[t];
-            if (tensor.name.find(".W.") != std::string::npos)
-                ebm::fill_uniform(rng, ebm::purpose::user, static_cast<std::uint32_t>(t), 0, p.data() + tensor.offset,
-                                  tensor.count(), -0.3f, 0.3f);
-        }
+        switch_on_nonlocal_blocks(net);  // the output projections start at zero (identity blocks)
         check_eval_parity(net, c, 106);
     }
 }

@@ -5,6 +5,7 @@ Builds the same network as the C++ side (short-run paper nets, the Anatomy Vanil
 weights the C++ test wrote (weights.safetensors, PyTorch state_dict names), and writes what PyTorch computes:
 
   eval      x.npy, w.npy          -> u.npy (U = sign * net(x)), gx.npy (dU/dx), grad.safetensors (sum_i w_i dU_i/dtheta)
+            [v.npy]               -> hv.npy ((d2U/dx2) v per chain, by double backward)
   langevin  x.npy, z.npy          -> x_out.npy after K steps x <- x - lambda dU/dx + sigma z_k  (z: K x N x C x H x W)
   train     pos.npy, x.npy, z.npy -> x_out.npy (negatives), weights_out.safetensors after one SGD step on
                                      mean U(pos) - mean U(neg), d.npy = [mean U(pos) - mean U(neg)]
@@ -13,6 +14,7 @@ Exit code 77 when torch cannot be imported (ctest reports the test as skipped).
 """
 import argparse
 import json
+import os
 import struct
 import sys
 
@@ -152,6 +154,11 @@ def main():
         (w * u).sum().backward()
         save(f"{d}/u.npy", u)
         save(f"{d}/gx.npy", gx)
+        if os.path.exists(f"{d}/v.npy"):  # Hessian-vector products by double backward: d(gx . v)/dx
+            v = load(f"{d}/v.npy")
+            (gx2,) = t.autograd.grad(U(x).sum(), [x], create_graph=True)
+            (hv,) = t.autograd.grad((gx2 * v).sum(), [x], allow_unused=True)
+            save(f"{d}/hv.npy", t.zeros_like(x) if hv is None else hv)
         write_safetensors(f"{d}/grad.safetensors", {k: v.grad for k, v in net.named_parameters()})
     elif args.task == "langevin":
         x = load(f"{d}/x.npy")

@@ -241,7 +241,8 @@ ebm::sampler_stats mala(const model& m, std::vector<float>& x, idx count, float 
 }
 
 void target_on_device(const std::string& name, idx dimension, std::vector<float>& x, idx count, std::vector<float>& u,
-                      std::vector<float>& g, float epsilon, idx steps, std::vector<std::int64_t>& accepted) {
+                      std::vector<float>& g, std::vector<float>& hv, float epsilon, idx steps,
+                      std::vector<std::int64_t>& accepted) {
     auto run = [&](const auto& e) {
         auto ws = e.make_workspace(count);
         auto xd = device_batch(x, dimension, count);
@@ -252,6 +253,9 @@ void target_on_device(const std::string& name, idx dimension, std::vector<float>
         ebm::execution<ebm::cuda>::wait_all();
         to_host(std::as_const(gd).view(), g);
         u = to_host(ud);
+        e.hessian_vector_product(std::as_const(xd).view(), std::as_const(xd).view(), gd.view(), ws);
+        ebm::execution<ebm::cuda>::wait_all();
+        to_host(std::as_const(gd).view(), hv);
         const ebm::hmc policy{.epsilon = epsilon, .leapfrog = 3, .steps = steps};
         auto st = policy.make_state(e, count);
         policy.run(st, e, xd.view(), ebm::philox(81), 0);

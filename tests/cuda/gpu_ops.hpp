@@ -77,11 +77,12 @@ bool mlp_compiled_sizes(const model& m);
 ebm::sampler_stats mala(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index steps,
                         std::uint64_t seed, std::uint64_t first_step, std::vector<std::int64_t>& accepted);
 /// The benchmark targets (energy/sampling_targets.hpp) on the device: "gauss" (dimension d, condition 100), "funnel"
-/// (dimension d), "banana" (d = 2), "gmm" (isotropic_mixture::ring(8, 1, 0.15), d = 2): energies u and gradients g of `count` chains x; then `steps` HMC steps (L = 3,
-/// eps) from x in place, accepted[i] per chain.
+/// (dimension d), "banana" (d = 2), "gmm" (isotropic_mixture::ring(8, 1, 0.15), d = 2): energies u, gradients g and
+/// Hessian-vector products hv along each chain's own state, (d2U/dx2)(x_i) x_i, of `count` chains x; then `steps` HMC
+/// steps (L = 3, eps) from x in place, accepted[i] per chain.
 void target_on_device(const std::string& name, ebm::index dimension, std::vector<float>& x, ebm::index count,
-                      std::vector<float>& u, std::vector<float>& g, float epsilon, ebm::index steps,
-                      std::vector<std::int64_t>& accepted);
+                      std::vector<float>& u, std::vector<float>& g, std::vector<float>& hv, float epsilon,
+                      ebm::index steps, std::vector<std::int64_t>& accepted);
 
 /// `steps` HMC steps of `leapfrog` leapfrog steps each; accepted[i] counts chain i's accepted trajectories.
 ebm::sampler_stats hmc(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index leapfrog,

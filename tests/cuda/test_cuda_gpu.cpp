@@ -362,7 +362,8 @@ TEST_CASE("noise: device normal_fill == the same functor on the host == ebm::fil
 
 // ---- benchmark targets -------------------------------------------------------------------------------------------
 
-TEST_CASE("sampling targets on the device: energies and dU/dx vs the CPU (same functor), one HMC run's decisions") {
+TEST_CASE("sampling targets on the device: energies, dU/dx and Hessian-vector products vs the CPU (same functor), one "
+          "HMC run's decisions") {
     struct target_case {
         const char* name;
         idx dimension;
@@ -373,9 +374,9 @@ TEST_CASE("sampling targets on the device: energies and dU/dx vs the CPU (same f
         const idx n = 256;
         ebm::batch x(c.dimension, n);
         ebm::gaussian_noise{.scale = 1.0f}.fill(x, ebm::philox(3), ebm::purpose::user, 0);
-        std::vector<float> xs(x.data(), x.data() + x.view().size()), u, g;
+        std::vector<float> xs(x.data(), x.data() + x.view().size()), u, g, hv;
         std::vector<std::int64_t> accepted;
-        gpu_ops::target_on_device(c.name, c.dimension, xs, n, u, g, 0.2f, 5, accepted);
+        gpu_ops::target_on_device(c.name, c.dimension, xs, n, u, g, hv, 0.2f, 5, accepted);
         auto cpu_check = [&](const auto& e) {
             std::vector<float> cu(static_cast<std::size_t>(n));
             ebm::batch cg(c.dimension, n);
@@ -384,6 +385,9 @@ TEST_CASE("sampling targets on the device: energies and dU/dx vs the CPU (same f
             const std::vector<float> cgs(cg.data(), cg.data() + cg.view().size());
             CHECK_MESSAGE(max_abs_difference(u, cu) < 1e-4, "energies: max |gpu - cpu| = " << max_abs_difference(u, cu));
             CHECK_MESSAGE(max_abs_difference(g, cgs) < 1e-4, "dU/dx: max |gpu - cpu| = " << max_abs_difference(g, cgs));
+            e.hessian_vector_product(x, x, cg, ws);  // along each chain's own state, as on the device
+            const std::vector<float> chs(cg.data(), cg.data() + cg.view().size());
+            CHECK_MESSAGE(max_abs_difference(hv, chs) < 1e-4, "Hv: max |gpu - cpu| = " << max_abs_difference(hv, chs));
             const ebm::hmc policy{.epsilon = 0.2f, .leapfrog = 3, .steps = 5};
             auto st = policy.make_state(e, n);
             policy.run(st, e, x, ebm::philox(81), 0);

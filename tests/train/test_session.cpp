@@ -218,7 +218,7 @@ TEST_CASE("hooks.chain_data reaches data_init: the chains of iteration t start f
         ++checked;
     };
     ebm::checkpoint_folder folder(dir / "run");
-    const auto done = ebm::run_session(trainer, folder, {.iterations = 3}, hooks);
+    const auto done = ebm::run_session(trainer, folder, {.iterations = 3, .csv = {}}, hooks);
     CHECK(done.status == ebm::session_status::finished);
     CHECK(checked == 3);
 }

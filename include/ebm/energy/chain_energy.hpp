@@ -7,7 +7,8 @@
 //   index dimension() const
 //   float operator()(const float* x, float* g) const      U(x) of one chain; when g is not null, also dU/dx into g
 //   const float* parameters                               a member the energy points at its copy of the parameters
-// and may give the host a batch path (see run below).
+// and may give the host a batch path (see run below), and Hessian-vector products (hessian_vector_energy):
+//   void hessian_vector(const float* x, const float* v, float* hv) const   hv = (d2U/dx2)(x) v for one chain
 // For CUDA energies include <ebm/backend/cuda/cuda.cuh> (a .cu file compiled by nvcc) first.
 #include <memory>
 #include <span>
@@ -17,6 +18,7 @@
 #include "../batch.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
+#include "hessian_vector.hpp"
 
 namespace ebm {
 
@@ -31,6 +33,18 @@ struct evaluate_chains {
     EBM_HOST_DEVICE void operator()(index i) const {
         const index d = density.dimension();
         u[i] = density(x + i * d, g != nullptr ? g + i * d : nullptr);
+    }
+};
+/// hv_i = (d2U/dx2)(x_i) v_i for chain i.
+template <class Density>
+struct hessian_vector_chains {
+    Density density;
+    const float* x;
+    const float* v;
+    float* hv;
+    EBM_HOST_DEVICE void operator()(index i) const {
+        const index d = density.dimension();
+        density.hessian_vector(x + i * d, v + i * d, hv + i * d);
     }
 };
 }  // namespace kernels
@@ -75,6 +89,19 @@ public:
                              basic_batch_view<memory_space> g, workspace& ws) const {
         check("chain_energy::energy_and_gradient", x, u, g.dimension, g.count);
         run(ws, x.count, evaluate{density_, x.data, u.data(), g.data});
+    }
+    /// hv_i = (d2U/dx2)(x_i) v_i, where the density gives it.
+    void hessian_vector_product(basic_const_batch_view<memory_space> x, basic_const_batch_view<memory_space> v,
+                                basic_batch_view<memory_space> hv, workspace& ws) const
+        requires requires(const Density& f, const float* p, float* q) { f.hessian_vector(p, p, q); }
+    {
+        detail::check_hessian_vector_call("chain_energy::hessian_vector_product", density_.dimension(), x, v, hv);
+        const kernels::hessian_vector_chains<Density> f{density_, x.data, v.data, hv.data};
+        if constexpr (std::is_same_v<memory_space, host_space>) {
+            for (index i = 0; i < x.count; ++i) f(i);
+        } else {
+            X::for_each(ws.lane(), x.count, f);
+        }
     }
 
 private:

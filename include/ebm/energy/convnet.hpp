@@ -52,6 +52,7 @@
 #include "../error.hpp"
 #include "../random/distributions.hpp"
 #include "convnet_architecture.hpp"
+#include "hessian_vector.hpp"
 #include "parameter_tensor.hpp"
 
 #if defined(_OPENMP)
@@ -273,6 +274,12 @@ public:
         } catch (const dnnl::error& e) {
             onednn::rethrow("convnet::energy_and_gradient", e);
         }
+    }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i: zero, as convolutions and LeakyReLUs make a piecewise-linear network
+    /// (energy/hessian_vector.hpp).
+    void hessian_vector_product(const_batch_view x, const_batch_view v, batch_view hv, workspace&) const {
+        detail::piecewise_linear_hessian_vector("convnet::hessian_vector_product", dimension(), x, v, hv);
     }
 
     void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,

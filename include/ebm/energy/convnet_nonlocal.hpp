@@ -37,6 +37,7 @@
 #include "../error.hpp"
 #include "../random/distributions.hpp"
 #include "convnet_nonlocal_layout.hpp"
+#include "hessian_vector.hpp"
 #include "parameter_tensor.hpp"
 
 namespace ebm {
@@ -53,7 +54,8 @@ public:
     struct scratch {
         detail::aligned_vector<float> buffer;
         std::vector<std::int32_t> argmax;
-        detail::aligned_vector<float> grad;  // per-thread parameter gradient
+        detail::aligned_vector<float> grad;     // per-thread parameter gradient
+        detail::aligned_vector<float> tangent;  // Hessian-vector products: derivatives along v, buffer's layout
     };
     struct workspace {
         index capacity = 0;
@@ -107,6 +109,7 @@ public:
             s.buffer.assign(static_cast<std::size_t>(scratch_floats_), 0.0f);
             s.argmax.assign(static_cast<std::size_t>(argmax_count_), 0);
             s.grad.assign(static_cast<std::size_t>(arch_.size), 0.0f);  // parameter gradient of this thread's chains
+            s.tangent.assign(static_cast<std::size_t>(scratch_floats_), 0.0f);
         }
         return ws;
     }
@@ -123,6 +126,23 @@ public:
         for_chains(ws, x.count, [&](index i, scratch& s) {
             u[static_cast<std::size_t>(i)] = forward(x.chain(i), s);
             backward(x.chain(i), 1.0f, s, g.chain(i), nullptr);
+        });
+    }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i, exact: the derivatives along v carried through the forward and the backward pass
+    /// (Pearlmutter's R-operator). Convolutions, LeakyReLUs and max-pooling are piecewise linear; the Hessian comes
+    /// from the non-local blocks' attention (theta^T phi, the softmax, g A^T). Costs 1.7 energy_and_gradient calls
+    /// (measured at n_f 32, 8 chains, one thread: 19.8 against 11.9 ms).
+    void hessian_vector_product(const_batch_view x, const_batch_view v, batch_view hv, workspace& ws) const {
+        const char* where = "nonlocal_net::hessian_vector_product";
+        detail::check_hessian_vector_call(where, dimension(), x, v, hv);
+        if (x.count > ws.capacity)
+            detail::fail(where, "x holds more chains than the workspace capacity " + detail::to_text(ws.capacity), x.count);
+        if (ws.threads.empty()) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
+        for_chains(ws, x.count, [&](index i, scratch& s) {
+            (void)forward(x.chain(i), s);
+            forward_tangent(v.chain(i), s);
+            backward_tangent(s, hv.chain(i));
         });
     }
 
@@ -349,11 +369,26 @@ private:
     void leaky_back(const float* act, float* d, index n) const {
         for (index k = 0; k < n; ++k) d[k] = act[k] > 0.0f ? d[k] : slope_ * d[k];
     }
-    // out (r.out x n) = W x + b, W (r.out x r.in) a 1x1 convolution or linear layer
+    // out (r.out x n) = W x + b, W (r.out x r.in) a 1x1 convolution or linear layer; linear() leaves out the bias
+    // (the layer's derivative, for tangents).
+    void linear(const conv_ref& r, const float* x, index n, float* out) const {
+        map(out, r.out, n).noalias() = cmap(param(r.weight), r.out, r.in) * cmap(x, r.in, n);
+    }
     void dense(const conv_ref& r, const float* x, index n, float* out) const {
         map o(out, r.out, n);
         o.noalias() = cmap(param(r.weight), r.out, r.in) * cmap(x, r.in, n);
         o.colwise() += Eigen::Map<const Eigen::VectorXf>(param(r.bias), r.out);
+    }
+    // out[o] = in at the window position max-pooling picked (the pool's derivative, for tangents).
+    static void gather2(const float* in, const std::int32_t* arg, index c, index side, float* out) {
+        const index half = side / 2;
+        for (index ci = 0; ci < c; ++ci)
+            for (index y = 0; y < half; ++y)
+                for (index x = 0; x < half; ++x) {
+                    const index o = (ci * half + y) * half + x;
+                    const int k = arg[o];
+                    out[o] = in[(ci * side + 2 * y + k / 2) * side + 2 * x + k % 2];
+                }
     }
     // Adds dW += d x^T, db += rowsum(d) into grad, and (if dx) dx (+)= W^T d.
     void dense_back(const conv_ref& r, const float* x, const float* d, index n, float* dx, bool accumulate_dx,
@@ -433,29 +468,175 @@ private:
             const index side = 32 >> st;
             const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
             float* da = buf + lay_.d2;
-            unpool2(dp, s.argmax.data() + lay_.am_a[st], c.out, side, da);
-            leaky_back(buf + lay_.a[st], da, c.out * side * side);
+            stage_delta(st, dp, s, da);
             // conv input: x for stage 0, z of block st-1 otherwise; rebuild its columns.
             const float* in = st == 0 ? x : buf + lay_.z[st - 1];
             const bool want_input = st > 0 || gx != nullptr;
             im2col3(in, c.in, side, buf + lay_.cols);
-            const conv_ref flat{c.weight, c.bias, c.out, c.in * 9, 3};
             const cmap dm(da, c.out, side * side);
             if (grad != nullptr) {
                 map(grad + c.weight, c.out, c.in * 9).noalias() += dm * cmap(buf + lay_.cols, c.in * 9, side * side).transpose();
                 Eigen::Map<Eigen::VectorXf>(grad + c.bias, c.out) += dm.rowwise().sum();
             }
             if (!want_input) break;
-            map(buf + lay_.cols, c.in * 9, side * side).noalias() = cmap(param(flat.weight), c.out, c.in * 9).transpose() * dm;
             float* din = st == 0 ? gx : buf + lay_.d0;
-            std::fill(din, din + c.in * side * side, 0.0f);
-            col2im3_add(buf + lay_.cols, c.in, side, din);
+            conv_input_delta(st, da, buf + lay_.cols, din);
             if (st == 0) break;
             // through block st-1 into dU/d p_{st-1}
             float* dx = buf + lay_.d1;
             block_backward(st - 1, buf + lay_.p[st - 1], din, dx, s, grad);
             dp = dx;
         }
+    }
+
+    // dU/da of stage st (after its LeakyReLU) from dU/dp of its pooled output: through the pool and the LeakyReLU.
+    void stage_delta(int st, const float* dp, scratch& s, float* da) const {
+        const index side = 32 >> st;
+        const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
+        unpool2(dp, s.argmax.data() + lay_.am_a[st], c.out, side, da);
+        leaky_back(s.buffer.data() + lay_.a[st], da, c.out * side * side);
+    }
+    // din = dU/d(conv input) of stage st from da: W^T da into the columns, then col2im.
+    void conv_input_delta(int st, const float* da, float* cols, float* din) const {
+        const index side = 32 >> st;
+        const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
+        map(cols, c.in * 9, side * side).noalias() =
+            cmap(param(c.weight), c.out, c.in * 9).transpose() * cmap(da, c.out, side * side);
+        std::fill(din, din + c.in * side * side, 0.0f);
+        col2im3_add(cols, c.in, side, din);
+    }
+
+    // ---- derivatives along v (Hessian-vector products), after forward(): the tangent of every activation and of
+    // every backward delta lives in s.tangent at the offset its value has in s.buffer ---------------------------
+    void forward_tangent(const float* v, scratch& s) const {
+        const float* buf = s.buffer.data();
+        float* t = s.tangent.data();
+        const float* in = v;
+        for (int st = 0; st < 3; ++st) {
+            const index side = 32 >> st;
+            const conv_ref& c = arch_.convs[static_cast<std::size_t>(st)];
+            if (st > 0) in = block_forward_tangent(st - 1, s);
+            im2col3(in, c.in, side, t + lay_.cols);
+            linear({c.weight, c.bias, c.out, c.in * 9, 3}, t + lay_.cols, side * side, t + lay_.a[st]);
+            leaky_back(buf + lay_.a[st], t + lay_.a[st], c.out * side * side);  // the LeakyReLU's slope per unit
+            gather2(t + lay_.a[st], s.argmax.data() + lay_.am_a[st], c.out, side, t + lay_.p[st]);
+        }
+        // (The fully connected layers' tangents are not needed: above the last block the backward deltas depend on
+        // x only through the piecewise-constant slopes, so their tangents are zero.)
+    }
+
+    // Tangent of block b's output z along the tangent of its input (t + p[b]); returns t + z[b].
+    const float* block_forward_tangent(int b, scratch& s) const {
+        const float* buf = s.buffer.data();
+        float* t = s.tangent.data();
+        const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
+        const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
+        const float* xd = t + lay_.p[b];
+        linear(bl.theta, xd, n, t + lay_.theta[b]);
+        linear(bl.g, xd, n, t + lay_.pg[b]);
+        linear(bl.phi, xd, n, t + lay_.pp[b]);
+        gather2(t + lay_.pg[b], s.argmax.data() + lay_.am_pg[b], ci, side, t + lay_.g[b]);
+        gather2(t + lay_.pp[b], s.argmax.data() + lay_.am_pp[b], ci, side, t + lay_.phi[b]);
+        // S = theta^T phi: dS = dtheta^T phi + theta^T dphi; A = softmax_rows(S): dA = A .* (dS - rowsum(A .* dS)).
+        const cmap att(buf + lay_.att[b], n, m);
+        map datt(t + lay_.att[b], n, m);
+        datt.noalias() = cmap(t + lay_.theta[b], ci, n).transpose() * cmap(buf + lay_.phi[b], ci, m);
+        datt.noalias() += cmap(buf + lay_.theta[b], ci, n).transpose() * cmap(t + lay_.phi[b], ci, m);
+        for (index r = 0; r < n; ++r) {
+            const float dot = att.row(r).dot(datt.row(r));
+            datt.row(r) = att.row(r).cwiseProduct((datt.row(r).array() - dot).matrix());
+        }
+        // y = g A^T: dy = dg A^T + g dA^T; z = W y + b + x: dz = W dy + dx.
+        map dy(t + lay_.y[b], ci, n);
+        dy.noalias() = cmap(t + lay_.g[b], ci, m) * att.transpose();
+        dy.noalias() += cmap(buf + lay_.g[b], ci, m) * datt.transpose();
+        linear(bl.w, t + lay_.y[b], n, t + lay_.z[b]);
+        map(t + lay_.z[b], bl.c, n) += cmap(xd, bl.c, n);
+        return t + lay_.z[b];
+    }
+
+    // The backward pass (dU/dx, weight 1, no parameter gradient) with the tangents of its deltas beside it; the
+    // tangent of dU/dx is hv.
+    void backward_tangent(scratch& s, float* hv) const {
+        float* buf = s.buffer.data();
+        float* t = s.tangent.data();
+        const conv_ref& f1 = arch_.fcs[0];
+        const conv_ref& f2 = arch_.fcs[1];
+        float top = 1.0f;
+        float* dha = buf + lay_.d0;
+        dense_back(f2, buf + lay_.ha, &top, 1, dha, false, nullptr);
+        leaky_back(buf + lay_.ha, dha, f1.out);
+        float* dp = buf + lay_.d1;
+        dense_back(f1, buf + lay_.p[2], dha, 1, dp, false, nullptr);
+        const float* dp_tangent = nullptr;  // zero above the last block
+        for (int st = 2; st >= 0; --st) {
+            float* da = buf + lay_.d2;
+            float* da_tangent = t + lay_.d2;
+            stage_delta(st, dp, s, da);
+            if (dp_tangent != nullptr) stage_delta(st, dp_tangent, s, da_tangent);
+            if (st == 0) {
+                conv_input_delta(0, da_tangent, t + lay_.cols, hv);
+                break;
+            }
+            conv_input_delta(st, da, buf + lay_.cols, buf + lay_.d0);
+            if (dp_tangent != nullptr) conv_input_delta(st, da_tangent, t + lay_.cols, t + lay_.d0);
+            block_backward_tangent(st - 1, buf + lay_.d0, dp_tangent != nullptr ? t + lay_.d0 : nullptr, s);
+            dp = buf + lay_.d1;
+            dp_tangent = t + lay_.d1;
+        }
+    }
+
+    // Block b's backward from dz (buffer d0) and its tangent dz_t (null: zero) into dx (d1) and its tangent (t + d1).
+    void block_backward_tangent(int b, const float* dz, const float* dz_t, scratch& s) const {
+        float* buf = s.buffer.data();
+        float* t = s.tangent.data();
+        const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
+        const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
+        // The values: dy (dsmall 0), dg (1), dS (2), dtheta (3), dphi (4), and dx.
+        block_backward(b, buf + lay_.p[b], dz, buf + lay_.d1, s, nullptr);
+        const cmap att(buf + lay_.att[b], n, m), datt(t + lay_.att[b], n, m);
+        const cmap g(buf + lay_.g[b], ci, m), dg_in(t + lay_.g[b], ci, m);  // g and its tangent
+        const cmap dy(buf + lay_.dsmall[0], ci, n);
+        float* dx_t = t + lay_.d1;
+        float* dy_t = t + lay_.dsmall[0];
+        if (dz_t != nullptr) {
+            std::copy(dz_t, dz_t + bl.c * n, dx_t);  // residual
+            dense_back(bl.w, nullptr, dz_t, n, dy_t, false, nullptr);
+        } else {
+            std::fill(dx_t, dx_t + bl.c * n, 0.0f);
+            std::fill(dy_t, dy_t + ci * n, 0.0f);
+        }
+        // dg = dy A: tangent dy_t A + dy dA.
+        map(t + lay_.dsmall[1], ci, m).noalias() = cmap(dy_t, ci, n) * att;
+        map(t + lay_.dsmall[1], ci, m).noalias() += dy * datt;
+        // dAtt = dy^T g (before the softmax's backward; recomputed into t + dsmall 7) and its tangent
+        // dy_t^T g + dy^T dg_in; then dS = A .* (dAtt - c), c = rowsum(dAtt .* A), whose tangent is
+        // dA .* (dAtt - c) + A .* (dAtt_t - c_t), c_t = rowsum(dAtt_t .* A + dAtt .* dA).
+        map d_att(t + lay_.dsmall[7], n, m);
+        d_att.noalias() = dy.transpose() * g;
+        map ds_t(t + lay_.dsmall[2], n, m);
+        ds_t.noalias() = cmap(dy_t, ci, n).transpose() * g;
+        ds_t.noalias() += dy.transpose() * dg_in;
+        for (index r = 0; r < n; ++r) {
+            const float c = d_att.row(r).dot(att.row(r));
+            const float c_t = ds_t.row(r).dot(att.row(r)) + d_att.row(r).dot(datt.row(r));
+            ds_t.row(r) = datt.row(r).cwiseProduct((d_att.row(r).array() - c).matrix()) +
+                          att.row(r).cwiseProduct((ds_t.row(r).array() - c_t).matrix());
+        }
+        // dtheta = phi dS^T, dphi = theta dS: tangents through both factors.
+        const cmap ds(buf + lay_.dsmall[2], n, m);
+        map dtheta_t(t + lay_.dsmall[3], ci, n), dphi_t(t + lay_.dsmall[4], ci, m);
+        dtheta_t.noalias() = cmap(t + lay_.phi[b], ci, m) * ds.transpose();
+        dtheta_t.noalias() += cmap(buf + lay_.phi[b], ci, m) * ds_t.transpose();
+        dphi_t.noalias() = cmap(t + lay_.theta[b], ci, n) * ds;
+        dphi_t.noalias() += cmap(buf + lay_.theta[b], ci, n) * ds_t;
+        float* dpg_t = t + lay_.dsmall[5];
+        float* dpp_t = t + lay_.dsmall[6];
+        unpool2(t + lay_.dsmall[1], s.argmax.data() + lay_.am_pg[b], ci, side, dpg_t);
+        unpool2(t + lay_.dsmall[4], s.argmax.data() + lay_.am_pp[b], ci, side, dpp_t);
+        dense_back(bl.g, nullptr, dpg_t, n, dx_t, true, nullptr);
+        dense_back(bl.phi, nullptr, dpp_t, n, dx_t, true, nullptr);
+        dense_back(bl.theta, nullptr, t + lay_.dsmall[3], n, dx_t, true, nullptr);
     }
 
     void block_backward(int b, const float* x, const float* dz, float* dx, scratch& s, float* grad) const {

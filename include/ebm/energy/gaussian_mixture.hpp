@@ -13,6 +13,7 @@
 
 #include "../batch.hpp"
 #include "../error.hpp"
+#include "hessian_vector.hpp"
 #include "../random/distributions.hpp"
 
 namespace ebm {
@@ -23,6 +24,7 @@ public:
         std::vector<double> log_terms;  // K: log w_k N_k(x), then their exp / max, then the responsibilities
         std::vector<double> deltas;     // K x d
         std::vector<double> solved;     // K x d: Sigma_k^{-1} (x - mu_k)
+        std::vector<double> projections;  // K: (Sigma_k^{-1} (x - mu_k)) . v, for Hessian-vector products
     };
 
     /// weights (K, positive, normalised here), means (K vectors of d), covariances (K row-major d x d, SPD).
@@ -87,7 +89,7 @@ public:
     [[nodiscard]] workspace make_workspace(index) const {
         const auto k = weights_.size();
         const auto d = static_cast<std::size_t>(dimension_);
-        return {std::vector<double>(k), std::vector<double>(k * d), std::vector<double>(k * d)};
+        return {std::vector<double>(k), std::vector<double>(k * d), std::vector<double>(k * d), std::vector<double>(k)};
     }
 
     /// log q(x) for one state.
@@ -102,6 +104,36 @@ public:
     void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
         for (index i = 0; i < x.count; ++i)
             u[static_cast<std::size_t>(i)] = static_cast<float>(evaluate(x.chain(i), g.chain(i), ws));
+    }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i. With P_k = Sigma_k^{-1}, s_k = P_k (x - mu_k), the responsibilities r_k and the
+    /// gradient g = sum_k r_k s_k: d2U/dx2 = sum_k r_k (P_k - s_k s_k^T) + g g^T.
+    void hessian_vector_product(const_batch_view x, const_batch_view v, batch_view hv, workspace& ws) const {
+        detail::check_hessian_vector_call("gaussian_mixture::hessian_vector_product", dimension_, x, v, hv);
+        const auto d = static_cast<std::size_t>(dimension_);
+        const std::size_t k = weights_.size();
+        for (index i = 0; i < x.count; ++i) {
+            const float* vi = v.chain(i);
+            float* out = hv.chain(i);
+            (void)evaluate(x.chain(i), out, ws);  // out as scratch: leaves r_k in log_terms and s_k in solved
+            double gv = 0;
+            for (std::size_t c = 0; c < k; ++c) {
+                double p = 0;
+                for (std::size_t a = 0; a < d; ++a) p += ws.solved[c * d + a] * vi[a];
+                ws.projections[c] = p;
+                gv += ws.log_terms[c] * p;
+            }
+            for (std::size_t a = 0; a < d; ++a) {
+                double g = 0, h = 0;
+                for (std::size_t c = 0; c < k; ++c) {
+                    double pv = 0;
+                    for (std::size_t b = 0; b < d; ++b) pv += precision_[(c * d + a) * d + b] * vi[b];
+                    g += ws.log_terms[c] * ws.solved[c * d + a];
+                    h += ws.log_terms[c] * (pv - ws.solved[c * d + a] * ws.projections[c]);
+                }
+                out[a] = static_cast<float>(h + g * gv);
+            }
+        }
     }
 
     /// Exact samples: chain i of out uses the stream (p, first_chain + i, step).

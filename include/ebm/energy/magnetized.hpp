@@ -13,6 +13,7 @@
 #include "../backend/execution.hpp"
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
+#include "../concepts/hessian_vector_energy.hpp"
 #include "../concepts/learnable_energy.hpp"
 #include "../error.hpp"
 #include "identity.hpp"
@@ -48,6 +49,28 @@ struct add_magnetic_gradient {
     EBM_HOST_DEVICE void operator()(index k) const {
         const float n = norms[k / dimension];
         if (n > 0.0f) g[k] += alpha * (diff[k] / n);
+    }
+};
+
+/// hv_i += alpha (v_i / r_i - d_i (d_i . v_i) / r_i^3), d_i = x_i - x*, r_i = ||d_i||: the magnetic term's Hessian
+/// along v (nothing where r_i = 0, as for the gradient). Call for i in [0, count).
+struct add_magnetic_hessian_vector {
+    float* hv;
+    const float* diff;
+    const float* v;
+    const float* norms;
+    float alpha;
+    index dimension;
+    EBM_HOST_DEVICE void operator()(index i) const {
+        const float r = norms[i];
+        if (!(r > 0.0f)) return;
+        const float* d = diff + i * dimension;
+        const float* vi = v + i * dimension;
+        float* h = hv + i * dimension;
+        float dv = 0;
+        for (index e = 0; e < dimension; ++e) dv += d[e] * vi[e];
+        const float along = alpha / r, across = alpha * dv / (r * r * r);
+        for (index e = 0; e < dimension; ++e) h[e] += along * vi[e] - across * d[e];
     }
 };
 
@@ -115,6 +138,16 @@ public:
                     kernels::add_magnetic_gradient{g.data, ws.diff.data(), ws.norms.data(), alpha_, x.dimension});
     }
 
+    /// The inner energy's (d2U/dx2) v plus the magnetic term's, where the inner energy gives the product.
+    void hessian_vector_product(basic_const_batch_view<space> x, basic_const_batch_view<space> v,
+                                basic_batch_view<space> hv, workspace& ws) const requires hessian_vector_energy<E> {
+        inner_.hessian_vector_product(x, v, hv, ws.inner);
+        differences_and_norms(x, ws);
+        X::for_each(ws.lane(), x.count,
+                    kernels::add_magnetic_hessian_vector{hv.data, ws.diff.data(), v.data, ws.norms.data(), alpha_,
+                                                         x.dimension});
+    }
+
     [[nodiscard]] index parameter_count() const requires learnable_energy<E> { return inner_.parameter_count(); }
     [[nodiscard]] span<float> parameters() requires learnable_energy<E> { return inner_.parameters(); }
     [[nodiscard]] span<const float> parameters() const requires learnable_energy<E> { return inner_.parameters(); }
@@ -134,14 +167,18 @@ public:
     }
 
 private:
-    void add_energy(basic_const_batch_view<space> x, float* u, workspace& ws) const {
+    // ws.diff = x - x*, ws.norms = ||x_i - x*||.
+    void differences_and_norms(basic_const_batch_view<space> x, workspace& ws) const {
         if (x.count > static_cast<index>(ws.norms.size()))
             detail::fail("magnetized_energy", "x exceeds the workspace capacity " + detail::to_text(ws.norms.size()),
                          x.count);
         const auto lane = ws.lane();
         X::for_each(lane, x.size(), kernels::difference_to_target{ws.diff.data(), x.data, target_.data(), x.dimension});
         X::chain_norms(lane, ws.diff.data(), x.dimension, x.count, ws.norms.data());
-        X::for_each(lane, x.count, kernels::add_magnetic_energy{u, ws.norms.data(), alpha_});
+    }
+    void add_energy(basic_const_batch_view<space> x, float* u, workspace& ws) const {
+        differences_and_norms(x, ws);
+        X::for_each(ws.lane(), x.count, kernels::add_magnetic_energy{u, ws.norms.data(), alpha_});
     }
 
     E inner_;

@@ -18,6 +18,7 @@
 #include "../detail/simd_rows.hpp"
 #include "../error.hpp"
 #include "../random/distributions.hpp"
+#include "hessian_vector.hpp"
 #include "parameter_tensor.hpp"
 
 namespace ebm {
@@ -143,6 +144,11 @@ public:
         Eigen::Map<matrix> gx(g.data, dimension(), n);
         Eigen::Map<const matrix> d1(first_delta(ws), sizes_[1], n);
         gx.noalias() = weight(0).transpose() * d1;
+    }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i: zero, as the network is piecewise linear (energy/hessian_vector.hpp).
+    void hessian_vector_product(const_batch_view x, const_batch_view v, batch_view hv, workspace&) const {
+        detail::piecewise_linear_hessian_vector("mlp::hessian_vector_product", dimension(), x, v, hv);
     }
 
     void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,

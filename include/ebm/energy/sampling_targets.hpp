@@ -41,6 +41,14 @@ struct gaussian {
     const float* parameters = nullptr;
     [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
     EBM_HOST_DEVICE float operator()(const float* x, float* g) const { return evaluate<0>(x, g); }
+    /// hv = P v.
+    EBM_HOST_DEVICE void hessian_vector(const float*, const float* v, float* hv) const {
+        for (index j = 0; j < d; ++j) {
+            float s = 0;
+            for (index k = 0; k < d; ++k) s = portable::fused_multiply_add(parameters[j * d + k], v[k], s);
+            hv[j] = s;
+        }
+    }
     /// The host's batch path (chain_energy uses it on the CPU): blocks of chains transposed into SIMD lanes
     /// (detail/chain_lanes.hpp) and the register-blocked lane-major product (detail/simd_rows.hpp), g = P x for
     /// 48 chains at a time with AVX-512. Each g_i[j] and u_i is the same k-ordered sum of fused multiply-adds as in
@@ -117,6 +125,17 @@ struct funnel {
     const float* parameters = nullptr;  // none
     [[nodiscard]] EBM_HOST_DEVICE index dimension() const { return d; }
     EBM_HOST_DEVICE float operator()(const float* x, float* g) const { return evaluate(x, g, portable::exp(-x[0])); }
+    /// With e = e^(-v) and s = sum_k x_k^2: d2U/dv2 = 1/9 + e s / 2, d2U/dv dx_k = -e x_k, d2U/dx_k2 = e.
+    EBM_HOST_DEVICE void hessian_vector(const float* x, const float* v, float* hv) const {
+        const float e = portable::exp(-x[0]);
+        float sq = 0, xv = 0;
+        for (index k = 1; k < d; ++k) {
+            sq = portable::fused_multiply_add(x[k], x[k], sq);
+            xv = portable::fused_multiply_add(x[k], v[k], xv);
+        }
+        hv[0] = portable::fused_multiply_add(portable::fused_multiply_add(0.5f * e, sq, 1.0f / 9.0f), v[0], -e * xv);
+        for (index k = 1; k < d; ++k) hv[k] = e * portable::fused_multiply_add(-x[k], v[0], v[k]);
+    }
     /// The host's batch path: e^(-v) of a block of chains in one vectorised pass, then operator()'s arithmetic.
     void batch(const float* x, index count, float* u, float* g) const {
         constexpr index block = 64;
@@ -161,6 +180,17 @@ struct banana {
         }
         return portable::fused_multiply_add(0.5f * r * r, inv, 0.5f * x[0] * x[0]);
     }
+    /// With r = x2 - c x1^2 and s = 1/width^2: d2U/dx1^2 = 1 + s (4 c^2 x1^2 - 2 c r), d2U/dx1 dx2 = -2 c x1 s,
+    /// d2U/dx2^2 = s.
+    EBM_HOST_DEVICE void hessian_vector(const float* x, const float* v, float* hv) const {
+        const float r = portable::fused_multiply_add(-(curvature * x[0]), x[0], x[1]);
+        const float inv = 1.0f / (width * width);
+        const float cross = -2.0f * curvature * x[0] * inv;
+        const float first = portable::fused_multiply_add(
+            inv, portable::fused_multiply_add(4.0f * curvature * curvature * x[0], x[0], -2.0f * curvature * r), 1.0f);
+        hv[0] = portable::fused_multiply_add(first, v[0], cross * v[1]);
+        hv[1] = portable::fused_multiply_add(cross, v[0], inv * v[1]);
+    }
 };
 
 /// An equal-weight mixture of K <= 16 isotropic Gaussians N(m_c, sd^2 I), means K x d in `parameters`:
@@ -195,6 +225,36 @@ struct isotropic_mixture {
             }
         }
         return -(log_normaliser + largest + portable::log_positive(sum));
+    }
+    /// With s the inverse variance, d_c = x - m_c, r_c the responsibilities and m = sum_c r_c d_c:
+    /// d2U/dx2 = s I - s^2 (sum_c r_c d_c d_c^T - m m^T).
+    EBM_HOST_DEVICE void hessian_vector(const float* x, const float* v, float* hv) const {
+        float r[max_components], p[max_components];  // responsibilities, d_c . v
+        float largest = -INFINITY;
+        for (index c = 0; c < k; ++c) {
+            const float* m = parameters + c * d;
+            float sq = 0, dv = 0;
+            for (index j = 0; j < d; ++j) {
+                sq = portable::fused_multiply_add(x[j] - m[j], x[j] - m[j], sq);
+                dv = portable::fused_multiply_add(x[j] - m[j], v[j], dv);
+            }
+            r[c] = -0.5f * inverse_variance * sq;
+            p[c] = dv;
+            largest = r[c] > largest ? r[c] : largest;
+        }
+        float sum = 0, mv = 0;
+        for (index c = 0; c < k; ++c) sum += (r[c] = portable::exp(r[c] - largest));
+        for (index c = 0; c < k; ++c) mv = portable::fused_multiply_add(r[c] /= sum, p[c], mv);  // m . v
+        const float s2 = inverse_variance * inverse_variance;
+        for (index j = 0; j < d; ++j) {
+            float spread = 0, mj = 0;  // (sum_c r_c d_c (d_c . v))_j, m_j
+            for (index c = 0; c < k; ++c) {
+                const float dj = x[j] - parameters[c * d + j];
+                spread = portable::fused_multiply_add(r[c] * p[c], dj, spread);
+                mj = portable::fused_multiply_add(r[c], dj, mj);
+            }
+            hv[j] = portable::fused_multiply_add(inverse_variance, v[j], -s2 * portable::fused_multiply_add(-mj, mv, spread));
+        }
     }
     /// The host's batch path: operator()'s arithmetic with one chain per SIMD lane (detail/chain_lanes.hpp), for
     /// d <= max_batch_dimension (d = 2, the toys' case, with the loops over the coordinates unrolled).

@@ -9,6 +9,7 @@
 #include "../backend/execution.hpp"
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
+#include "../concepts/hessian_vector_energy.hpp"
 #include "../concepts/learnable_energy.hpp"
 #include "../concepts/whole_langevin_chain.hpp"
 #include "../error.hpp"
@@ -59,6 +60,13 @@ public:
         inner_.energy_and_gradient(x, u, g, ws.inner);
         scale(ws, u.data(), u.data(), x.count);
         scale(ws, g.data, g.data, g.size());
+    }
+
+    /// factor * (d2F/dx2) v, where the inner energy gives Hessian-vector products.
+    void hessian_vector_product(basic_const_batch_view<space> x, basic_const_batch_view<space> v,
+                                basic_batch_view<space> hv, workspace& ws) const requires hessian_vector_energy<E> {
+        inner_.hessian_vector_product(x, v, hv, ws.inner);
+        scale(ws, hv.data, hv.data, hv.size());
     }
 
     [[nodiscard]] index parameter_count() const requires learnable_energy<E> { return inner_.parameter_count(); }

@@ -16,6 +16,7 @@
 #include "../error.hpp"
 #include "../random/distributions.hpp"
 #include "gaussian_mixture.hpp"
+#include "hessian_vector.hpp"
 
 namespace ebm {
 
@@ -48,6 +49,17 @@ public:
             g.chain(i)[1] = static_cast<float>(grad[1]);
         }
     }
+    /// hv_i = (d2U/dx2)(x_i) v_i: with n = x / |x|, d2U/dx2 = U''(r) n n^T + U'(r) / r (I - n n^T).
+    void hessian_vector_product(const_batch_view x, const_batch_view v, batch_view hv, workspace&) const {
+        detail::check_hessian_vector_call("ring_mixture::hessian_vector_product", 2, x, v, hv);
+        for (index i = 0; i < x.count; ++i) {
+            double grad[2], hessian[4];
+            (void)evaluate(x.chain(i), grad, hessian);
+            const float* vi = v.chain(i);
+            hv.chain(i)[0] = static_cast<float>(hessian[0] * vi[0] + hessian[1] * vi[1]);
+            hv.chain(i)[1] = static_cast<float>(hessian[2] * vi[0] + hessian[3] * vi[1]);
+        }
+    }
     void sample(batch_view out, const philox& rng, purpose p, std::uint64_t step, index first_chain = 0) const {
         if (out.dimension != 2) detail::fail("ring_mixture::sample", "out dimension must equal 2", out.dimension);
         for (index i = 0; i < out.count; ++i) {
@@ -63,8 +75,8 @@ public:
     }
 
 private:
-    // U = -log q and dU/dx.
-    double evaluate(const float* x, double* grad) const {
+    // U = -log q and dU/dx; when `hessian` is given, also d2U/dx2 (2 x 2, row-major).
+    double evaluate(const float* x, double* grad, double* hessian = nullptr) const {
         const double x0 = x[0], x1 = x[1];
         const double r = std::max(std::sqrt(x0 * x0 + x1 * x1), 1e-12);
         const double w = 1.0 / static_cast<double>(radii_.size());
@@ -85,6 +97,22 @@ private:
             dlog_dr -= std::exp(terms[c] - log_radial) * (r - radii_[c]) / (sd_ * sd_);
         grad[0] = -dlog_dr * x0 / r;
         grad[1] = -dlog_dr * x1 / r;
+        if (hessian != nullptr) {
+            // With a_c = -(r - r_c)/sd^2: d/dr log q = -1/r + E_resp[a], d2/dr2 log q = 1/r^2 + Var_resp[a] - 1/sd^2.
+            double mean = 0, second = 0;
+            for (std::size_t c = 0; c < k; ++c) {
+                const double responsibility = std::exp(terms[c] - log_radial);
+                const double a = -(r - radii_[c]) / (sd_ * sd_);
+                mean += responsibility * a;
+                second += responsibility * a * a;
+            }
+            const double d2u = -(1.0 / (r * r) + (second - mean * mean) - 1.0 / (sd_ * sd_));  // U''(r)
+            const double tangential = -dlog_dr / r;                                           // U'(r) / r
+            const double n[2] = {x0 / r, x1 / r};
+            for (int a = 0; a < 2; ++a)
+                for (int b = 0; b < 2; ++b)
+                    hessian[2 * a + b] = (d2u - tangential) * n[a] * n[b] + (a == b ? tangential : 0.0);
+        }
         return -(log_radial - std::log(2.0 * std::numbers::pi * r));
     }
 
