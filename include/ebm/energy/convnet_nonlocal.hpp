@@ -531,27 +531,28 @@ private:
         float* t = s.tangent.data();
         const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
-        const float* xd = t + lay_.p[b];
-        linear(bl.theta, xd, n, t + lay_.theta[b]);
-        linear(bl.g, xd, n, t + lay_.pg[b]);
-        linear(bl.phi, xd, n, t + lay_.pp[b]);
+        const float* x_t = t + lay_.p[b];
+        linear(bl.theta, x_t, n, t + lay_.theta[b]);
+        linear(bl.g, x_t, n, t + lay_.pg[b]);
+        linear(bl.phi, x_t, n, t + lay_.pp[b]);
         gather2(t + lay_.pg[b], s.argmax.data() + lay_.am_pg[b], ci, side, t + lay_.g[b]);
         gather2(t + lay_.pp[b], s.argmax.data() + lay_.am_pp[b], ci, side, t + lay_.phi[b]);
-        // S = theta^T phi: dS = dtheta^T phi + theta^T dphi; A = softmax_rows(S): dA = A .* (dS - rowsum(A .* dS)).
+        // Suffix _t: tangent. S = theta^T phi: S_t = theta_t^T phi + theta^T phi_t; A = softmax_rows(S):
+        // A_t = A .* (S_t - rowsum(A .* S_t)).
         const cmap att(buf + lay_.att[b], n, m);
-        map datt(t + lay_.att[b], n, m);
-        datt.noalias() = cmap(t + lay_.theta[b], ci, n).transpose() * cmap(buf + lay_.phi[b], ci, m);
-        datt.noalias() += cmap(buf + lay_.theta[b], ci, n).transpose() * cmap(t + lay_.phi[b], ci, m);
+        map att_t(t + lay_.att[b], n, m);
+        att_t.noalias() = cmap(t + lay_.theta[b], ci, n).transpose() * cmap(buf + lay_.phi[b], ci, m);
+        att_t.noalias() += cmap(buf + lay_.theta[b], ci, n).transpose() * cmap(t + lay_.phi[b], ci, m);
         for (index r = 0; r < n; ++r) {
-            const float dot = att.row(r).dot(datt.row(r));
-            datt.row(r) = att.row(r).cwiseProduct((datt.row(r).array() - dot).matrix());
+            const float dot = att.row(r).dot(att_t.row(r));
+            att_t.row(r) = att.row(r).cwiseProduct((att_t.row(r).array() - dot).matrix());
         }
-        // y = g A^T: dy = dg A^T + g dA^T; z = W y + b + x: dz = W dy + dx.
-        map dy(t + lay_.y[b], ci, n);
-        dy.noalias() = cmap(t + lay_.g[b], ci, m) * att.transpose();
-        dy.noalias() += cmap(buf + lay_.g[b], ci, m) * datt.transpose();
+        // y = g A^T: y_t = g_t A^T + g A_t^T; z = W y + b + x: z_t = W y_t + x_t.
+        map y_t(t + lay_.y[b], ci, n);
+        y_t.noalias() = cmap(t + lay_.g[b], ci, m) * att.transpose();
+        y_t.noalias() += cmap(buf + lay_.g[b], ci, m) * att_t.transpose();
         linear(bl.w, t + lay_.y[b], n, t + lay_.z[b]);
-        map(t + lay_.z[b], bl.c, n) += cmap(xd, bl.c, n);
+        map(t + lay_.z[b], bl.c, n) += cmap(x_t, bl.c, n);
         return t + lay_.z[b];
     }
 
@@ -594,8 +595,8 @@ private:
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
         // The values: dy (dsmall 0), dg (1), dS (2), dtheta (3), dphi (4), and dx.
         block_backward(b, buf + lay_.p[b], dz, buf + lay_.d1, s, nullptr);
-        const cmap att(buf + lay_.att[b], n, m), datt(t + lay_.att[b], n, m);
-        const cmap g(buf + lay_.g[b], ci, m), dg_in(t + lay_.g[b], ci, m);  // g and its tangent
+        const cmap att(buf + lay_.att[b], n, m), att_t(t + lay_.att[b], n, m);
+        const cmap g(buf + lay_.g[b], ci, m), g_t(t + lay_.g[b], ci, m);
         const cmap dy(buf + lay_.dsmall[0], ci, n);
         float* dx_t = t + lay_.d1;
         float* dy_t = t + lay_.dsmall[0];
@@ -606,21 +607,21 @@ private:
             std::fill(dx_t, dx_t + bl.c * n, 0.0f);
             std::fill(dy_t, dy_t + ci * n, 0.0f);
         }
-        // dg = dy A: tangent dy_t A + dy dA.
+        // Suffix _t: tangent (derivative along v). dg = dy A: its tangent dy_t A + dy A_t.
         map(t + lay_.dsmall[1], ci, m).noalias() = cmap(dy_t, ci, n) * att;
-        map(t + lay_.dsmall[1], ci, m).noalias() += dy * datt;
+        map(t + lay_.dsmall[1], ci, m).noalias() += dy * att_t;
         // dAtt = dy^T g (before the softmax's backward; recomputed into t + dsmall 7) and its tangent
-        // dy_t^T g + dy^T dg_in; then dS = A .* (dAtt - c), c = rowsum(dAtt .* A), whose tangent is
-        // dA .* (dAtt - c) + A .* (dAtt_t - c_t), c_t = rowsum(dAtt_t .* A + dAtt .* dA).
+        // dy_t^T g + dy^T g_t; then dS = A .* (dAtt - c), c = rowsum(dAtt .* A), whose tangent is
+        // A_t .* (dAtt - c) + A .* (dAtt_t - c_t), c_t = rowsum(dAtt_t .* A + dAtt .* A_t).
         map d_att(t + lay_.dsmall[7], n, m);
         d_att.noalias() = dy.transpose() * g;
         map ds_t(t + lay_.dsmall[2], n, m);
         ds_t.noalias() = cmap(dy_t, ci, n).transpose() * g;
-        ds_t.noalias() += dy.transpose() * dg_in;
+        ds_t.noalias() += dy.transpose() * g_t;
         for (index r = 0; r < n; ++r) {
             const float c = d_att.row(r).dot(att.row(r));
-            const float c_t = ds_t.row(r).dot(att.row(r)) + d_att.row(r).dot(datt.row(r));
-            ds_t.row(r) = datt.row(r).cwiseProduct((d_att.row(r).array() - c).matrix()) +
+            const float c_t = ds_t.row(r).dot(att.row(r)) + d_att.row(r).dot(att_t.row(r));
+            ds_t.row(r) = att_t.row(r).cwiseProduct((d_att.row(r).array() - c).matrix()) +
                           att.row(r).cwiseProduct((ds_t.row(r).array() - c_t).matrix());
         }
         // dtheta = phi dS^T, dphi = theta dS: tangents through both factors.

@@ -13,8 +13,8 @@
 
 #include "../batch.hpp"
 #include "../error.hpp"
-#include "hessian_vector.hpp"
 #include "../random/distributions.hpp"
+#include "hessian_vector.hpp"
 
 namespace ebm {
 

@@ -244,7 +244,10 @@ struct isotropic_mixture {
         }
         float sum = 0, mv = 0;
         for (index c = 0; c < k; ++c) sum += (r[c] = portable::exp(r[c] - largest));
-        for (index c = 0; c < k; ++c) mv = portable::fused_multiply_add(r[c] /= sum, p[c], mv);  // m . v
+        for (index c = 0; c < k; ++c) {
+            r[c] /= sum;
+            mv = portable::fused_multiply_add(r[c], p[c], mv);  // m . v
+        }
         const float s2 = inverse_variance * inverse_variance;
         for (index j = 0; j < d; ++j) {
             float spread = 0, mj = 0;  // (sum_c r_c d_c (d_c . v))_j, m_j
