@@ -25,4 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # oneDNN v3 (not in Debian 12) comes from PyPI into a project-local prefix.
 if [ -x "$(dirname "$0")/install_onednn.sh" ]; then "$(dirname "$0")/install_onednn.sh"; fi
+# PyTorch's safetensors package (PyPI) for the cross-checks, beside torch.
+for arg in "$@"; do
+  if [ "$arg" = --with-torch ]; then "$(dirname "$0")/install_safetensors.sh"; fi
+done
 echo "setup: dependencies present"

@@ -2,9 +2,11 @@
 // The evaluation of evaluate_energy for a network of either backend (main.cpp instantiates it with the CPU networks,
 // evaluate_energy_cuda.cu with the GPU ones): weights, then energies (and dU/dx) of the input batch chunk by chunk,
 // all checked before anything is written.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +18,7 @@
 namespace evaluate {
 
 struct options {
-    std::string arch = "short_run";
+    std::string arch = "short_run";  // short_run | vanilla | nonlocal | the path of a network description (.json)
     ebm::index image_size = 32;
     ebm::index n_f = 0;  // 0: the architecture's default (64 short_run, 32 vanilla)
     ebm::index channels = 3;
@@ -28,10 +30,23 @@ struct options {
     std::string device = "cpu";
 };
 
+/// True when --arch names a network description (energy/network_json.hpp): a path ending in .json, or a file.
+inline bool network_file(const options& o) {
+    if (o.arch == "short_run" || o.arch == "vanilla" || o.arch == "nonlocal") return false;
+    std::error_code ec;
+    return o.arch.ends_with(".json") || std::filesystem::is_regular_file(o.arch, ec);
+}
+
 /// The architecture the options ask for, checked once for both backends.
 inline void check_architecture(const options& o) {
+    if (network_file(o)) {
+        if (o.device == "cuda")  // ebm::network has no GPU implementation yet
+            ebm::detail::fail("evaluate_energy", "--arch FILE.json runs on the CPU only for now (--device cpu)", o.arch);
+        return;
+    }
     if (o.arch != "short_run" && o.arch != "vanilla" && o.arch != "nonlocal")
-        ebm::detail::fail("evaluate_energy", "--arch must be short_run, vanilla or nonlocal", o.arch);
+        ebm::detail::fail("evaluate_energy", "--arch must be short_run, vanilla, nonlocal or a network description "
+                                             "FILE.json", o.arch);
     if (o.arch != "short_run" && o.image_size != 32)
         ebm::detail::fail("evaluate_energy", "--arch " + o.arch + " takes 32 x 32 images", o.image_size);
     if (o.arch == "nonlocal" && o.negate)
@@ -39,6 +54,16 @@ inline void check_architecture(const options& o) {
 }
 inline ebm::index default_features(const options& o) { return o.n_f > 0 ? o.n_f : (o.arch == "short_run" ? 64 : 32); }
 inline float default_slope(const options& o) { return o.slope >= 0 ? o.slope : (o.arch == "short_run" ? 0.2f : 0.05f); }
+
+/// The shape of one chain: a network's description gives it ([C, H, W] or [D]), the options the ConvNets'.
+template <class Net>
+std::vector<ebm::index> chain_shape(const Net& net, const options& o) {
+    if constexpr (requires { net.spec().input; }) {
+        return net.spec().input;
+    } else {
+        return {o.channels, o.image_size, o.image_size};
+    }
+}
 
 template <class Net>
 int run_with(Net net, const options& o) {
@@ -61,10 +86,11 @@ int run_with(Net net, const options& o) {
     }
     if (o.energies.empty()) ebm::detail::fail("evaluate_energy", "--energies is required with --input", "nothing");
     const auto x = ebm::io::read_npy(o.input);
-    const std::vector<ebm::index> want = {o.channels, o.image_size, o.image_size};
-    const std::string want_text = "[N, " + std::to_string(want[0]) + ", " + std::to_string(want[1]) + ", " +
-                                  std::to_string(want[2]) + "]";
-    if (x.shape.size() != 4 || x.shape[1] != want[0] || x.shape[2] != want[1] || x.shape[3] != want[2] || x.shape[0] < 1)
+    const std::vector<ebm::index> want = chain_shape(net, o);
+    std::string want_text = "[N";
+    for (ebm::index s : want) want_text += ", " + std::to_string(s);
+    want_text += "]";
+    if (x.shape.size() != want.size() + 1 || !std::equal(want.begin(), want.end(), x.shape.begin() + 1) || x.shape[0] < 1)
         ebm::detail::fail("evaluate_energy", "input must have shape " + want_text,
                           ebm::io::internal::shape_text(x.shape));
     const ebm::index n = x.shape[0], d = net.dimension();

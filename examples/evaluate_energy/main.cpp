@@ -7,7 +7,12 @@
 //                   --input x.npy --energies u.npy --gradients g.npy   (one command line)
 //   evaluate_energy --arch short_run --negate ...      # weights from the short-run code, whose net is -U
 //   evaluate_energy --arch vanilla --init-seed 1 --save-weights w.safetensors   # PyTorch-style initial weights
+//   evaluate_energy --arch FILE.json --weights W.safetensors --input X.npy --energies U.npy --gradients G.npy
+//                                                      # a network description (ebm::network, CPU only for now);
+//                                                      # input [N, C, H, W], or [N, D] for a flat input [D]
 //   evaluate_energy --device cuda ...                  # on the GPU (builds with the CUDA backend)
+// A description sets its own shape and sign ("negate"): --image-size, --channels, --n-f, --slope and --negate are
+// errors with it.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
@@ -19,6 +24,8 @@
 
 #include <ebm/energy/convnet.hpp>
 #include <ebm/energy/convnet_nonlocal.hpp>
+#include <ebm/energy/network.hpp>
+#include <ebm/energy/network_json.hpp>
 
 #include "common/device.hpp"
 #include "common/options.hpp"
@@ -40,6 +47,7 @@ int run(const evaluate::options& o) {
     evaluate::check_architecture(o);
     if (o.device == "cuda") return evaluate_cuda(o);
     const ebm::seed s{o.init_seed.value_or(0)};
+    if (evaluate::network_file(o)) return evaluate::run_with(ebm::network(ebm::load_network_spec(o.arch), s), o);
     const ebm::index n_f = evaluate::default_features(o);
     const float slope = evaluate::default_slope(o);
     if (o.arch == "nonlocal") return evaluate::run_with(ebm::nonlocal_net(o.channels, n_f, slope, s), o);
@@ -54,7 +62,7 @@ int main(int argc, char** argv) {
     program::ignore_broken_pipes();
     CLI::App app{"Per-chain energies (and dU/dx) of a ConvNet energy for a batch of states"};
     evaluate::options o;
-    app.add_option("--arch", o.arch, "short_run (Tables 4-6 of the short-run paper), vanilla (Anatomy VanillaNet) or nonlocal (Anatomy NonlocalNet)")
+    app.add_option("--arch", o.arch, "short_run (Tables 4-6 of the short-run paper), vanilla (Anatomy VanillaNet), nonlocal (Anatomy NonlocalNet) or a network description FILE.json")
         ->capture_default_str();
     app.add_option("--image-size", o.image_size, "32, 64 or 128 (short_run); 32 (vanilla)")->capture_default_str();
     app.add_option("--n-f", o.n_f, "base width n_f (default 64 short_run, 32 vanilla)");
@@ -73,6 +81,12 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     try {
         program::require_device("evaluate_energy", o.device);
+        if (evaluate::network_file(o))
+            for (const char* option : {"--image-size", "--channels", "--n-f", "--slope", "--negate"})
+                if (app.count(option) > 0)
+                    ebm::detail::fail("evaluate_energy", std::string(option) + " does not apply to --arch FILE.json (the "
+                                                         "description sets its input shape, layers and \"negate\")",
+                                      o.arch);
         return run(o);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "evaluate_energy: %s\n", e.what());

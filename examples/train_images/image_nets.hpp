@@ -1,11 +1,12 @@
 #pragma once
-// The configured network on the CPU: a ConvNet on oneDNN, or the non-local net.
+// The configured network on the CPU: a ConvNet on oneDNN, the non-local net, or a network from its description.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <ebm/energy/convnet.hpp>
 #include <ebm/energy/convnet_nonlocal.hpp>
+#include <ebm/energy/network.hpp>
 
 #include "image_run.hpp"
 
@@ -29,11 +30,13 @@ inline ebm::convnet make_net(const ebm::train_config& c) {
     return net;
 }
 
-/// f(the configured network) on the CPU: make_net's ConvNet, or ebm::nonlocal_net for model.architecture nonlocal.
+/// f(the configured network) on the CPU: make_net's ConvNet, ebm::nonlocal_net for model.architecture nonlocal, or
+/// ebm::network for model.architecture network.
 template <class F>
 decltype(auto) with_net(const ebm::train_config& c, F&& f) {
     const net_request r = requested_net(c);
     if (r.nonlocal) return f(ebm::nonlocal_net(r.channels, r.features, r.negative_slope, r.init_seed));
+    if (r.network) return f(ebm::network(r.spec, r.init_seed));
     return f(make_net(c));
 }
 

@@ -18,6 +18,9 @@ inline ebm::cuda_backend::convnet make_device_net(const ebm::train_config& c) {
 template <class F>
 decltype(auto) with_device_net(const ebm::train_config& c, F&& f) {
     const net_request r = requested_net(c);
+    if (r.network)  // ebm::network has no GPU implementation yet
+        ebm::detail::fail("train_images", "model.architecture network runs on the CPU only for now (--device cpu)",
+                          "--device cuda");
     if (r.nonlocal) return f(ebm::cuda_backend::nonlocal_net(r.channels, r.features, r.negative_slope, r.init_seed));
     return f(make_device_net(c));
 }

@@ -1,11 +1,12 @@
 #pragma once
-// What train_images and sample_images share on either backend: the configured data set, the configured ConvNet
+// What train_images and sample_images share on either backend: the configured data set, the configured network
 // (which one, checked once; image_nets.hpp builds it on the CPU, image_nets_cuda.cuh on the GPU), sample grids.
 #include <ebm/data/cifar.hpp>
 #include <ebm/data/dataset.hpp>
 #include <ebm/data/idx.hpp>
 #include <ebm/data/image_folder.hpp>
 #include <ebm/backend/execution.hpp>
+#include <ebm/energy/network_json.hpp>
 #include <ebm/io/png.hpp>
 #include <ebm/train/config.hpp>
 
@@ -40,11 +41,14 @@ inline ebm::data::dataset load_data(const ebm::train_config& c) {
 }
 
 /// The network a configuration asks for: "convnet" is the short-run paper's ConvNet (32, 64 or 128 px), "vanilla"
-/// the Anatomy code's VanillaNet and "nonlocal" its NonlocalNet for convergent learning (both 32 px). Checked here
+/// the Anatomy code's VanillaNet and "nonlocal" its NonlocalNet for convergent learning (both 32 px), "network" the
+/// description in model.network (any size; model.features and model.negative_slope do not apply). Checked here
 /// once for both backends.
 struct net_request {
     bool vanilla = false;
     bool nonlocal = false;
+    bool network = false;
+    ebm::network_spec spec;  // network
     ebm::index image_size = 32;
     ebm::index channels = 3;
     ebm::index features = 64;
@@ -54,13 +58,27 @@ struct net_request {
 
 inline net_request requested_net(const ebm::train_config& c) {
     const auto& m = c.model;
-    net_request r{m.architecture == "vanilla", m.architecture == "nonlocal", c.data.image_size, c.data.channels,
-                  m.features, m.negative_slope, ebm::seed{m.init_seed}};
-    if (!r.vanilla && !r.nonlocal && m.architecture != "convnet")
-        ebm::detail::fail("train_images", "model.architecture must be convnet, vanilla or nonlocal", m.architecture);
+    net_request r{m.architecture == "vanilla", m.architecture == "nonlocal", m.architecture == "network", {},
+                  c.data.image_size, c.data.channels, m.features, m.negative_slope, ebm::seed{m.init_seed}};
+    if (!r.vanilla && !r.nonlocal && !r.network && m.architecture != "convnet")
+        ebm::detail::fail("train_images", "model.architecture must be convnet, vanilla, nonlocal or network",
+                          m.architecture);
     if ((r.vanilla || r.nonlocal) && c.data.image_size != 32)
         ebm::detail::fail("train_images", "model.architecture " + m.architecture + " needs data.image_size 32",
                           c.data.image_size);
+    if (r.network) {
+        r.spec = ebm::network_spec_from_json(m.network);
+        const std::vector<ebm::index> data_shape{c.data.channels, c.data.image_size, c.data.image_size};
+        auto text = [](const std::vector<ebm::index>& shape) {
+            std::string out;
+            for (ebm::index s : shape) out += (out.empty() ? "[" : ", ") + std::to_string(s);
+            return out + "]";
+        };
+        if (r.spec.input != data_shape)
+            ebm::detail::fail("train_images", "model.network's input must be the data's shape [data.channels, "
+                                              "data.image_size, data.image_size] = " + text(data_shape),
+                              text(r.spec.input));
+    }
     return r;
 }
 

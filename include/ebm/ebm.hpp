@@ -15,6 +15,8 @@
 #include "energy/gaussian_mixture.hpp"
 #include "energy/magnetized.hpp"
 #include "energy/mlp.hpp"
+#include "energy/network.hpp"
+#include "energy/network_presets.hpp"
 #include "energy/scaled.hpp"
 #include "energy/toy.hpp"
 #include "error.hpp"

@@ -72,6 +72,32 @@ struct magnetized_mlp {  // landscape mapping's wrapper over a tempered network
     }
 };
 
+struct network_mlp {  // the toy MLP as a composed network (energy/network_presets.hpp)
+    using type = ebm::network;
+    static constexpr bool piecewise_linear = true;
+    static constexpr double range = 2.0;
+    static type make() { return ebm::network(ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), ebm::seed{3}); }
+};
+struct network_residual {  // a smooth composed network on 2 x 6 x 6 inputs: convolution, residual block, pooling
+    using type = ebm::network;
+    static constexpr bool piecewise_linear = false;
+    static constexpr double range = 1.0;
+    static type make() {
+        namespace l = ebm::layers;
+        return ebm::network({.input = {2, 6, 6},
+                             .layers = {l::conv2d{.in_channels = 2, .out_channels = 4, .kernel_size = 3, .padding = 1},
+                                        l::silu(),
+                                        l::residual_block{.in_channels = 4, .out_channels = 6,
+                                                          .activation = l::gelu().function, .downsample = true},
+                                        l::max_pool2d{.kernel_size = 3},
+                                        l::flatten{},
+                                        l::linear{.in_features = 6, .out_features = 3},
+                                        l::softplus(),
+                                        l::linear{.in_features = 3, .out_features = 1}}},
+                            ebm::seed{5});
+    }
+};
+
 // ---- samplers ------------------------------------------------------------------------------------------------
 template <class S>
 S make_sampler(ebm::index steps, ebm::index chains_per_task = 50);

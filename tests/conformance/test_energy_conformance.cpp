@@ -140,4 +140,5 @@ TEST_CASE_TEMPLATE_DEFINE("energy conformance", T, energy_conformance) {
 
 TEST_CASE_TEMPLATE_INVOKE(energy_conformance, ebm_conformance::gmm_3d, ebm_conformance::toy_gmm, ebm_conformance::toy_rings,
                           ebm_conformance::toy_mixture_1d, ebm_conformance::toy_mlp, ebm_conformance::scaled_mlp,
-                          ebm_conformance::scaled_gmm, ebm_conformance::tempered_gmm, ebm_conformance::magnetized_mlp);
+                          ebm_conformance::scaled_gmm, ebm_conformance::tempered_gmm, ebm_conformance::magnetized_mlp,
+                          ebm_conformance::network_mlp, ebm_conformance::network_residual);

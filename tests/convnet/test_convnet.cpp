@@ -494,7 +494,7 @@ TEST_CASE("nonlocal_net: finite differences / state_dict names / zero-initialise
     CHECK(error_of([] { ebm::nonlocal_net bad(2); }) == "ebm::nonlocal_net: channels must be 1 or 3 (got 2)");
     const ebm::batch wrong = uniform_batch(3 * 32 * 32, 1, 1);
     CHECK(error_of([&] { net.energy(wrong, u, ws); }) ==
-          "ebm::nonlocal_net::energy: x dimension must equal channels x 32 x 32 = 1024 (got 3072)");
+          "ebm::nonlocal_net::energy: x dimension must equal the network's input [1, 32, 32] = 1024 (got 3072)");
     // The samplers run it unchanged.
     ebm::batch chains = x;
     const ebm::langevin lg{.epsilon = 0.01f, .steps = 2};

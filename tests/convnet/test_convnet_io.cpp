@@ -1,6 +1,7 @@
 // .npy and safetensors: round trips, PyTorch state_dict names, and bad files (wrong dtype, missing / extra /
 // mis-shaped tensors, NaN weights, truncated data) rejected with ebm::error naming what is wrong, with nothing
-// written or changed partially. Also the evaluate_energy tool end to end when the examples are built.
+// written or changed partially. Also the evaluate_energy tool end to end when the examples are built, with the
+// ConvNets and with a network description (--arch FILE.json).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include <ebm/energy/convnet.hpp>
+#include <ebm/energy/network.hpp>
+#include <ebm/energy/network_json.hpp>
 #include <ebm/io/npy.hpp>
 #include <ebm/io/safetensors.hpp>
 
@@ -262,5 +265,91 @@ TEST_CASE("evaluate_energy tool: energies and gradients match the library - bad 
                        dir.file("log.txt") + " 2>&1")
                           .c_str()) != 0);
     CHECK(contains(read_log(), "image_size must be 32, 64 or 128 (got 48)"));
+}
+
+TEST_CASE("evaluate_energy tool: --arch FILE.json evaluates a network description - bad descriptions and shapes fail and write nothing") {
+    scratch_dir dir;
+    const std::string tool = EBM_EVALUATE_ENERGY_TOOL;
+    const auto run = [&](const std::string& args) {
+        return std::system((tool + " " + args + " >" + dir.file("log.txt") + " 2>&1").c_str());
+    };
+    const auto read_log = [&] {
+        std::ifstream in(dir.file("log.txt"));
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    // Images: a convolution, a residual block with a skip convolution, a linear head, and the description's sign.
+    const std::string description =
+        R"({"input": [2, 8, 8], "negate": true, "layers": [)"
+        R"({"type": "Conv2d", "in_channels": 2, "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "SiLU"},)"
+        R"({"type": "AvgPool2d", "kernel_size": 2},)"
+        R"({"type": "ResidualBlock", "in_channels": 4, "out_channels": 6, "activation": {"type": "ELU"}},)"
+        R"({"type": "Flatten"}, {"type": "Linear", "in_features": 96, "out_features": 1}]})";
+    write_bytes(dir.file("net.json"), description);
+    const ebm::network net(ebm::network_spec_from_json(nlohmann::json::parse(description)), ebm::seed{3});
+    ebm::io::save_parameters(net, dir.file("w.safetensors"));
+    const ebm::index n = 5;
+    const ebm::batch x = uniform_batch(net.dimension(), n, 21);
+    ebm::io::write_npy(dir.file("x.npy"), x.view().values(), {n, 2, 8, 8});
+    const std::string network = " --arch " + dir.file("net.json") + " --input " + dir.file("x.npy");
+    REQUIRE(run(network + " --weights " + dir.file("w.safetensors") + " --batch 2 --energies " + dir.file("u.npy") +
+                " --gradients " + dir.file("g.npy")) == 0);
+    auto ws = net.make_workspace(n);
+    std::vector<float> u(n);
+    ebm::batch g(net.dimension(), n);
+    net.energy_and_gradient(x, u, g, ws);
+    const auto u_tool = ebm::io::read_npy(dir.file("u.npy"));
+    const auto g_tool = ebm::io::read_npy(dir.file("g.npy"));
+    CHECK(u_tool.shape == std::vector<ebm::index>{n});
+    CHECK(g_tool.shape == std::vector<ebm::index>{n, 2, 8, 8});
+    CHECK(relative_error(u_tool.values, u) < 1e-5);
+    CHECK(relative_error(g_tool.values, g.view().values()) < 1e-5);
+    // --init-seed gives ebm::network's own initialisation from that seed.
+    REQUIRE(run(network + " --init-seed 3 --energies " + dir.file("u_init.npy")) == 0);
+    CHECK(relative_error(ebm::io::read_npy(dir.file("u_init.npy")).values, u) < 1e-5);
+
+    // A flat input [D] takes [N, D] states.
+    const std::string flat = R"({"input": [6], "layers": [{"type": "Linear", "in_features": 6, "out_features": 4},)"
+                             R"( {"type": "Tanh"}, {"type": "Linear", "in_features": 4, "out_features": 1}]})";
+    write_bytes(dir.file("flat.json"), flat);
+    const ebm::network flat_net(ebm::network_spec_from_json(nlohmann::json::parse(flat)), ebm::seed{4});
+    const ebm::batch y = uniform_batch(6, 3, 22);
+    ebm::io::write_npy(dir.file("y.npy"), y.view().values(), {3, 6});
+    REQUIRE(run("--arch " + dir.file("flat.json") + " --init-seed 4 --input " + dir.file("y.npy") + " --energies " +
+                dir.file("uy.npy") + " --gradients " + dir.file("gy.npy")) == 0);
+    auto flat_ws = flat_net.make_workspace(3);
+    std::vector<float> uy(3);
+    flat_net.energy(y, uy, flat_ws);
+    CHECK(relative_error(ebm::io::read_npy(dir.file("uy.npy")).values, uy) < 1e-5);
+    CHECK(ebm::io::read_npy(dir.file("gy.npy")).shape == std::vector<ebm::index>{3, 6});
+
+    // States of another shape.
+    ebm::io::write_npy(dir.file("wide.npy"), std::span<const float>(x.data(), 2 * 3 * 8 * 8), {2, 3, 8, 8});
+    CHECK(run("--arch " + dir.file("net.json") + " --weights " + dir.file("w.safetensors") + " --input " +
+              dir.file("wide.npy") + " --energies " + dir.file("u1.npy")) != 0);
+    CHECK(contains(read_log(), "input must have shape [N, 2, 8, 8] (got '[2, 3, 8, 8]')"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("u1.npy")));
+    // A file that is not JSON, a layer type that does not exist, a file that does not exist.
+    write_bytes(dir.file("broken.json"), R"({"input": [2, 8, 8], "layers": [)");
+    CHECK(run("--arch " + dir.file("broken.json") + " --init-seed 1 --input " + dir.file("x.npy") + " --energies " +
+              dir.file("u2.npy")) != 0);
+    CHECK(contains(read_log(), "ebm::load_network_spec: " + dir.file("broken.json") + " is not valid JSON"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("u2.npy")));
+    write_bytes(dir.file("dense.json"), R"({"input": [2, 8, 8], "layers": [{"type": "Flatten"}, {"type": "Dense"}]})");
+    CHECK(run("--arch " + dir.file("dense.json") + " --init-seed 1 --input " + dir.file("x.npy") + " --energies " +
+              dir.file("u3.npy")) != 0);
+    CHECK(contains(read_log(), "layers[1]: unknown layer type 'Dense'"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("u3.npy")));
+    CHECK(run("--arch " + dir.file("absent.json") + " --init-seed 1 --input " + dir.file("x.npy") + " --energies " +
+              dir.file("u4.npy")) != 0);
+    CHECK(contains(read_log(), "cannot open the network description (got '" + dir.file("absent.json") + "')"));
+    // The description sets its own sign and shape: the ConvNets' options are refused with it.
+    CHECK(run(network + " --weights " + dir.file("w.safetensors") + " --negate --energies " + dir.file("u5.npy")) != 0);
+    CHECK(contains(read_log(), "--negate does not apply to --arch FILE.json"));
+    CHECK(run(network + " --weights " + dir.file("w.safetensors") + " --channels 2 --energies " + dir.file("u5.npy")) != 0);
+    CHECK(contains(read_log(), "--channels does not apply to --arch FILE.json"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("u5.npy")));
+    // An unknown name that is not a file is still an unknown architecture.
+    CHECK(run("--arch resnet --init-seed 1 --input " + dir.file("x.npy") + " --energies " + dir.file("u6.npy")) != 0);
+    CHECK(contains(read_log(), "--arch must be short_run, vanilla, nonlocal or a network description FILE.json (got 'resnet')"));
 }
 #endif

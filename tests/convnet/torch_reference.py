@@ -28,18 +28,19 @@ except Exception as e:  # noqa: BLE001
     sys.exit(77)
 
 
-def read_safetensors(path):
+def read_safetensors(path, prefix=""):
+    """The tensors whose names start with prefix (all by default; each must be F32), the prefix removed."""
     with open(path, "rb") as f:
         data = f.read()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
     out = {}
     for name, e in header.items():
-        if name == "__metadata__":
+        if name == "__metadata__" or not name.startswith(prefix):
             continue
         assert e["dtype"] == "F32", name
         b, end = e["data_offsets"]
-        out[name] = t.from_numpy(np.frombuffer(data[8 + n + b:8 + n + end], dtype="<f4").copy().reshape(e["shape"]))
+        out[name[len(prefix):]] = t.from_numpy(np.frombuffer(data[8 + n + b:8 + n + end], dtype="<f4").copy().reshape(e["shape"]))
     return out
 
 

@@ -2,13 +2,23 @@
 #include <doctest/doctest.h>
 
 #include <ebm/energy/mlp.hpp>
+#include <ebm/energy/network_json.hpp>
 #include <ebm/train/config.hpp>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "../data/temp_folder.hpp"
+
 namespace {
 using ebm_test::message_of;
+
+// A small network for 1 x 8 x 8 images, as a user writes it (defaults left out).
+const char* const small_network =
+    R"({"input": [1, 8, 8], "layers": [{"type": "Conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3},)"
+    R"( {"type": "LeakyReLU", "negative_slope": 0.2}, {"type": "Flatten"},)"
+    R"( {"type": "Linear", "in_features": 72, "out_features": 1}]})";
 }  // namespace
 
 TEST_CASE("presets spell the papers' settings") {
@@ -103,6 +113,76 @@ TEST_CASE("to_json and parse_config round-trip") {
         const auto again = ebm::config_from_json(ebm::to_json(c));
         CHECK(ebm::to_json(again) == ebm::to_json(c));
     }
+}
+
+TEST_CASE("model.architecture network: model.network inline or from a file, kept inline in full, round-trips") {
+    const std::string inline_text = std::string(R"({"model": {"architecture": "network", "network": )") + small_network + "}}";
+    const auto c = ebm::parse_config(inline_text);
+    REQUIRE(c.model.network.is_object());
+    const ebm::network_spec spec = ebm::network_spec_from_json(c.model.network);
+    CHECK(spec.input == std::vector<ebm::index>{1, 8, 8});
+    CHECK(spec.layers.size() == 4);
+    // Stored in network_spec_to_json's full form: every default spelled out.
+    CHECK(c.model.network == ebm::network_spec_to_json(ebm::network_spec_from_json(nlohmann::json::parse(small_network))));
+    CHECK(c.model.network["layers"][0]["stride"] == 1);
+    CHECK(ebm::to_json(c)["model"]["network"] == c.model.network);
+
+    // A file: read when the configuration is, stored inline (a checkpoint's configuration needs no other file).
+    ebm_test::temp_folder dir("config-network");
+    std::ofstream(dir / "net.json") << small_network;
+    const auto from_file = ebm::parse_config(R"({"model": {"architecture": "network"}})",
+                                             {"model.network=" + (dir / "net.json").string()});
+    CHECK(from_file.model.network == c.model.network);
+    CHECK(ebm::to_json(from_file) == ebm::to_json(c));
+    // In a configuration file, a relative path is relative to that file's folder.
+    std::ofstream(dir / "run.json") << R"({"model": {"architecture": "network", "network": "net.json"}})";
+    CHECK(ebm::load_config(dir / "run.json").model.network == c.model.network);
+
+    // Round trip: config_from_json(to_json(c)) is c; the other architectures keep model.network null.
+    CHECK(ebm::to_json(ebm::config_from_json(ebm::to_json(c))) == ebm::to_json(c));
+    CHECK(ebm::to_json(ebm::parse_config(ebm::to_json(c).dump())) == ebm::to_json(c));
+    CHECK(ebm::to_json(ebm::parse_config("{}"))["model"]["network"].is_null());
+    CHECK(ebm::parse_config("{}", {"model.network=\"\""}).model.network.is_null());  // "" is none
+}
+
+TEST_CASE("model.architecture network: a missing, misplaced or bad model.network is an error naming it") {
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"model.architecture=network"}); }) ==
+          "ebm::train_config: model.architecture network needs model.network (a network description or the path of "
+          "its .json file) (got 'nothing')");
+    CHECK(message_of([] {
+              (void)ebm::parse_config("{}", {std::string("model.network=") + small_network});
+          }) == "ebm::train_config: model.network applies to model.architecture network only (got 'convnet')");
+    CHECK(message_of([] { (void)ebm::parse_config("{}", {"model.architecture=network", "model.network=3"}); }) ==
+          "ebm::train_config: key 'model.network' must be a network description (a JSON object) or the path of a "
+          ".json file (got '3')");
+    // A bad description: the reader's message, and where it came from.
+    const std::string unknown = message_of([] {
+        (void)ebm::parse_config(R"({"model": {"architecture": "network", "network": {"input": [1, 8, 8], )"
+                                R"("layers": [{"type": "Dense"}]}}})");
+    });
+    CHECK(unknown.find("ebm::network_spec_from_json: layers[0]: unknown layer type 'Dense'") == 0);
+    CHECK(unknown.ends_with(" [in model.network]"));
+    const std::string shapes = message_of([] {
+        (void)ebm::parse_config(R"({"model": {"architecture": "network", "network": {"input": [1, 8, 8], )"
+                                R"("layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 60, "out_features": 1}]}}})");
+    });
+    CHECK(shapes.find("layers[1] (Linear): in_features must equal the size of its input [64]") != std::string::npos);
+    // Files: missing, not JSON, a bad description, each named.
+    ebm_test::temp_folder dir("config-network-bad");
+    const std::string missing = (dir / "absent.json").string();
+    CHECK(message_of([&] { (void)ebm::parse_config("{}", {"model.architecture=network", "model.network=" + missing}); }) ==
+          "ebm::load_network_spec: cannot open the network description (got '" + missing + "') [in model.network '" +
+              missing + "']");
+    std::ofstream(dir / "broken.json") << "{\"input\": [1, 8, 8], ";
+    const std::string broken = (dir / "broken.json").string();
+    CHECK(message_of([&] { (void)ebm::parse_config("{}", {"model.architecture=network", "model.network=" + broken}); })
+              .find("ebm::load_network_spec: " + broken + " is not valid JSON") == 0);
+    std::ofstream(dir / "dense.json") << R"({"input": [1, 8, 8], "layers": [{"type": "Dense"}]})";
+    const std::string dense = (dir / "dense.json").string();
+    const std::string from_file =
+        message_of([&] { (void)ebm::parse_config("{}", {"model.architecture=network", "model.network=" + dense}); });
+    CHECK(from_file.find("unknown layer type 'Dense'") != std::string::npos);
+    CHECK(from_file.ends_with("[in model.network '" + dense + "']"));
 }
 
 TEST_CASE("unknown presets, sections and keys, and bad values, are errors naming the key") {

@@ -1,7 +1,8 @@
 #pragma once
 // The non-local net's parameter layout: tensor names and shapes in PyTorch's state_dict order, their offsets in the
-// flat parameter vector, and PyTorch's default initialisation bounds. Shared by ebm::nonlocal_net and
-// cuda_backend::nonlocal_net, so the two agree by construction and parameters copy across unchanged.
+// flat parameter vector, and PyTorch's default initialisation bounds. cuda_backend::nonlocal_net lays its parameters
+// out by it; ebm::nonlocal_net (the network preset nonlocal_network) has the same layout, which tests/network checks
+// tensor by tensor, so parameters copy across unchanged.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>

@@ -14,6 +14,9 @@
 //   anatomy_convergent_code   the same with the authors' code's eps 0.0075 and data noise 0.015
 // Annealing (short-run paper Sec. 5.1; Anatomy's learning-rate warm start): `anneal` multiplies a base value by
 // a factor going geometrically from initial_factor (up to `start`) to final_factor (from `end` on).
+// model.architecture "network" takes its network from model.network: a description (energy/network_json.hpp) or the
+// path of a .json file holding one (in a configuration file, relative to that file's folder). It is checked when
+// read and kept inline, in full, so the configuration a checkpoint stores is self-contained.
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -27,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "../energy/network_json.hpp"
 #include "../energy/scaled.hpp"
 #include "../error.hpp"
 #include "../init/data.hpp"
@@ -77,6 +81,8 @@ struct train_config {
 
     struct model_section {
         std::string architecture = "convnet";  // convnet (short-run paper) | vanilla | nonlocal (Anatomy code, 32 px)
+                                               // | network (model.network)
+        nlohmann::json network;      // network: the description (network_spec_to_json's form); null otherwise
         index features = 64;         // n_f
         float negative_slope = 0.2f;
         std::uint64_t init_seed = 0;
@@ -163,6 +169,11 @@ struct train_config {
         detail::require_positive(w, "data.image_size", data.image_size);
         if (data.channels != 1 && data.channels != 3) detail::fail(w, "data.channels must be 1 or 3", data.channels);
         detail::require_non_negative(w, "data.limit", data.limit);
+        if (model.architecture == "network" && model.network.is_null())
+            detail::fail(w, "model.architecture network needs model.network (a network description or the path of "
+                            "its .json file)", "nothing");
+        if (model.architecture != "network" && !model.network.is_null())
+            detail::fail(w, "model.network applies to model.architecture network only", model.architecture);
         detail::require_positive(w, "model.features", model.features);
         detail::require_in_closed(w, "model.negative_slope", model.negative_slope, 0.0f, 1.0f);
         one_of("sampler.kind", sampler.kind, {"langevin", "langevin_decoupled"});
@@ -204,6 +215,37 @@ namespace detail::config {
 
 using json = nlohmann::json;
 
+/// model.network as the configuration keeps it: a description (checked, in network_spec_to_json's full form), or
+/// null for none (absent, null or ""). A string names a .json file; errors say which.
+inline json network_description(const json& v) {
+    if (v.is_null() || (v.is_string() && v.get<std::string>().empty())) return nullptr;
+    if (v.is_string()) {
+        const std::string path = v.get<std::string>();
+        try {
+            return network_spec_to_json(load_network_spec(path));
+        } catch (const error& e) {
+            throw error(std::string(e.what()) + " [in model.network '" + path + "']");
+        }
+    }
+    if (!v.is_object())
+        fail("train_config", "key 'model.network' must be a network description (a JSON object) or the path of a "
+                             ".json file", v.dump());
+    try {
+        return network_spec_to_json(network_spec_from_json(v));
+    } catch (const error& e) {
+        throw error(std::string(e.what()) + " [in model.network]");
+    }
+}
+
+/// The configuration's JSON text ("" is the empty configuration).
+inline json parse_text(std::string_view text) {
+    try {
+        return text.empty() ? json::object() : json::parse(text);
+    } catch (const json::exception& e) {
+        fail("parse_config", "the configuration is not valid JSON", std::string(e.what()));
+    }
+}
+
 /// Reads the keys of one JSON object, rejecting any it was not asked for.
 class section_reader {
 public:
@@ -243,6 +285,8 @@ public:
                 }
                 out = static_cast<T>(i);
             }
+        } else if constexpr (std::is_same_v<T, json>) {
+            out = network_description(v);  // model.network, the one key that holds JSON
         } else if constexpr (std::is_floating_point_v<T>) {
             // Finite in the field's own type: 1e300 must not become a float infinity that passes "> 0" checks.
             if (!v.is_number()) fail("train_config", "key '" + name + "' must be a number", v.dump());
@@ -294,7 +338,7 @@ inline nlohmann::json to_json(const train_config& c) {
          {{"source", c.data.source}, {"path", c.data.path}, {"labels", c.data.labels}, {"train_split", c.data.train_split},
           {"image_size", c.data.image_size}, {"channels", c.data.channels}, {"fit", c.data.fit}, {"limit", c.data.limit}}},
         {"model",
-         {{"architecture", c.model.architecture}, {"features", c.model.features},
+         {{"architecture", c.model.architecture}, {"network", c.model.network}, {"features", c.model.features},
           {"negative_slope", c.model.negative_slope}, {"init_seed", c.model.init_seed}}},
         {"sampler",
          {{"kind", c.sampler.kind}, {"steps", c.sampler.steps}, {"epsilon", c.sampler.epsilon},
@@ -420,6 +464,7 @@ inline train_config config_from_json(const nlohmann::json& j) {
     {
         auto s = top.section("model");
         s.read("architecture", c.model.architecture);
+        s.read("network", c.model.network);
         s.read("features", c.model.features);
         s.read("negative_slope", c.model.negative_slope);
         s.read("init_seed", c.model.init_seed);
@@ -489,12 +534,7 @@ inline train_config config_from_json(const nlohmann::json& j) {
 
 /// JSON text -> configuration, with overrides applied first.
 inline train_config parse_config(std::string_view text, const std::vector<std::string>& overrides = {}) {
-    nlohmann::json j;
-    try {
-        j = text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-        detail::fail("parse_config", "the configuration is not valid JSON", std::string(e.what()));
-    }
+    nlohmann::json j = detail::config::parse_text(text);
     for (const auto& o : overrides) apply_override(j, o);
     return config_from_json(j);
 }
@@ -506,7 +546,16 @@ inline train_config load_config(const std::filesystem::path& path, const std::ve
     std::ifstream in(path);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     try {
-        return parse_config(text, overrides);
+        nlohmann::json j = detail::config::parse_text(text);
+        // A network file the configuration file names lies beside it; an override's path is the caller's.
+        if (j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].contains("network")) {
+            nlohmann::json& network = j["model"]["network"];
+            if (network.is_string() && !network.get<std::string>().empty() &&
+                std::filesystem::path(network.get<std::string>()).is_relative())
+                network = (path.parent_path() / network.get<std::string>()).string();
+        }
+        for (const auto& o : overrides) apply_override(j, o);
+        return config_from_json(j);
     } catch (const error& e) {
         throw error(std::string(e.what()) + " [in '" + path.string() + "']");
     }

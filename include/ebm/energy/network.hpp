@@ -1,0 +1,673 @@
+#pragma once
+// ebm::network: an energy composed from layers (energy/network_spec.hpp; JSON in energy/network_json.hpp) on the CPU,
+// as a learnable_energy with exact Hessian-vector products.
+//
+//   ebm::network net(ebm::load_network_spec("energy.json"), ebm::seed{1});
+//   ebm::io::load_parameters(net, "weights.safetensors");   // PyTorch state_dict names
+//
+// Every operation gives its forward pass, its input gradient, its weighted parameter gradient and the two tangents of
+// the Hessian-vector product (Pearlmutter's R-operator): the tangent of the forward pass along v, then the tangent
+// of the backward pass, whose value at the input is (d2U/dx2) v. Through an affine layer the tangents pass as the
+// values do (without the bias); through an activation a = f(z) the backward tangent picks up f''(z) z_t g
+// (kernels/activation.hpp); max-pooling passes them through the switches of the forward pass. For a network of ReLU /
+// LeakyReLU units, pools and affine layers the product is computed all the same and comes out zero.
+//
+// Execution: blocks of chains (fixed by the network: one for convolutional nets, up to 32 where a chain's activations
+// are small) run through the whole network on one thread, chain-major as a batch: fully connected layers as one
+// Eigen GEMM over the block, convolutions as im2col and an Eigen GEMM per chain (the same im2col/col2im functors the
+// CUDA ConvNet launches: kernels/convolution.hpp). Blocks are spread over OpenMP threads inside each call
+// (split_chains_across_threads = false), each thread with its own scratch in the workspace, so no call allocates.
+// Blocks start at fixed chains and the parameter gradient adds the blocks' sums in block order
+// (detail/chain_threads.hpp): every result is bit-identical for any thread count.
+// Parameters are one flat vector in state_dict order, initialised as PyTorch initialises nn.Conv2d and nn.Linear
+// (weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))) from Philox stream (parameter_init, tensor index, 0).
+#include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../batch.hpp"
+#include "../config.hpp"
+#include "../detail/aligned_buffer.hpp"
+#include "../detail/chain_threads.hpp"
+#include "../error.hpp"
+#include "../kernels/activation.hpp"
+#include "../kernels/convolution.hpp"
+#include "../random/distributions.hpp"
+#include "hessian_vector.hpp"
+#include "network_spec.hpp"
+#include "parameter_tensor.hpp"
+
+namespace ebm {
+
+class network {
+    using rmatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using map = Eigen::Map<rmatrix>;
+    using cmap = Eigen::Map<const rmatrix>;
+    using vmap = Eigen::Map<Eigen::VectorXf>;
+    using cvmap = Eigen::Map<const Eigen::VectorXf>;
+    using rvmap = Eigen::Map<Eigen::RowVectorXf>;
+    using crvmap = Eigen::Map<const Eigen::RowVectorXf>;
+
+public:
+    static constexpr bool split_chains_across_threads = false;  // threads over blocks of chains inside each call
+
+    /// One pass's buffers for a block of chains: the activations of every slot and their gradients (chain-major, as
+    /// a batch: slot s of chain j follows chain j - 1's), the im2col matrix of one chain, and a spare gradient (for an
+    /// operation adding into an input gradient that another operation also writes).
+    struct pass_buffers {
+        detail::aligned_vector<float> values, grads, columns, spare;
+    };
+    /// Scratch of one thread: the values pass, the tangent pass (same layout), the max-pool switches and the
+    /// thread's block of the parameter gradient.
+    struct scratch {
+        pass_buffers value, tangent;
+        std::vector<std::int32_t> argmax;
+        detail::aligned_vector<float> grad;
+    };
+    struct workspace {
+        index capacity = 0;
+        std::vector<scratch> threads;
+    };
+
+    explicit network(const network_spec& spec, seed init_seed = seed{0}) : network(spec, init_seed, "network") {}
+
+protected:
+    /// For presets with a class of their own (nonlocal_net): `name` starts their error messages.
+    network(const network_spec& spec, seed init_seed, const std::string& name)
+        : spec_(spec),
+          layout_(compile_network(spec)),
+          where_{name + "::make_workspace", name + "::energy", name + "::energy_and_gradient",
+                 name + "::hessian_vector_product", name + "::accumulate_parameter_gradient"} {
+        parameters_.assign(static_cast<std::size_t>(layout_.parameter_count), 0.0f);
+        for (const network_shape& s : layout_.slots) largest_slot_ = std::max(largest_slot_, s.size());
+        // Chains per block: as many as keep a block's activations near 64 KiB (at most 32), so that fully connected
+        // layers run as matrix products over the block; convolutional nets, whose chains are large, take one.
+        block_ = std::clamp<index>(16384 / std::max<index>(layout_.activation_floats, 1), 1, 32);
+        reset_parameters(init_seed);
+    }
+
+public:
+    /// PyTorch's default initialisation of nn.Conv2d and nn.Linear from the given seed (the non-local blocks' output
+    /// projections start at zero).
+    void reset_parameters(seed init_seed) {
+        const philox rng(init_seed);
+        for (std::size_t t = 0; t < layout_.tensors.size(); ++t) {
+            const parameter_tensor& tensor = layout_.tensors[t];
+            const float bound = layout_.init_bound[t];
+            float* values = parameters_.data() + tensor.offset;
+            if (bound == 0.0f)  // the non-local blocks' output projections start at zero
+                std::fill(values, values + tensor.count(), 0.0f);
+            else
+                fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(t), 0, values, tensor.count(), -bound,
+                             bound);
+        }
+    }
+
+    [[nodiscard]] const network_spec& spec() const { return spec_; }
+    [[nodiscard]] const network_layout& layout() const { return layout_; }
+    [[nodiscard]] index dimension() const { return layout_.dimension(); }
+    /// The input's shape: channels x height x width (a flat input has height = width = 1).
+    [[nodiscard]] index channels() const { return layout_.input.channels; }
+    [[nodiscard]] index height() const { return layout_.input.height; }
+    [[nodiscard]] index width() const { return layout_.input.width; }
+    [[nodiscard]] bool negated() const { return layout_.negate; }
+    /// True when every unit is ReLU or LeakyReLU (the Hessian is then zero wherever it exists).
+    [[nodiscard]] bool piecewise_linear() const { return layout_.piecewise_linear; }
+    [[nodiscard]] index parameter_count() const { return layout_.parameter_count; }
+    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), parameters_.size()}; }
+    [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
+    /// Names (PyTorch's state_dict names), shapes and offsets of the parameter tensors, in state_dict order.
+    [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return layout_.tensors; }
+    /// Chains evaluated together by one thread (fixed by the network, so results do not depend on the thread count).
+    [[nodiscard]] index chains_per_block() const { return block_; }
+
+    /// Multiply-adds x 2 of one forward pass per chain (backward-data costs about the same).
+    [[nodiscard]] double forward_flops_per_chain() const {
+        double flops = 0;
+        for (const network_op& op : layout_.ops)
+            if (op.kind == network_op_kind::conv2d || op.kind == network_op_kind::linear)
+                flops += 2.0 * static_cast<double>(op.out.size()) * static_cast<double>(op.columns_rows());
+        return flops;
+    }
+
+    [[nodiscard]] workspace make_workspace(index max_chains) const {
+        detail::require_positive(where_.make_workspace, "max_chains", max_chains);
+        workspace ws;
+        ws.capacity = max_chains;
+        ws.threads.resize(static_cast<std::size_t>(detail::chain_threads()));
+        const auto size = [](index n) { return static_cast<std::size_t>(std::max<index>(n, 1)); };
+        for (scratch& s : ws.threads) {
+            for (pass_buffers* p : {&s.value, &s.tangent}) {
+                p->values.assign(size(block_ * layout_.activation_floats), 0.0f);
+                p->grads.assign(size(block_ * layout_.activation_floats), 0.0f);
+                p->columns.assign(size(layout_.column_floats), 0.0f);
+                p->spare.assign(size(block_ * largest_slot_), 0.0f);
+            }
+            s.argmax.assign(size(block_ * layout_.argmax_count), 0);
+            s.grad.assign(size(layout_.parameter_count), 0.0f);
+        }
+        return ws;
+    }
+
+    void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
+        check_call(where_.energy.c_str(), x, u, ws);
+        for_blocks(ws, x.count, [&](index first, index count, scratch& s) { forward(x.chain(first), count, s, &u[first]); });
+    }
+
+    void energy_and_gradient(const_batch_view x, std::span<float> u, batch_view g, workspace& ws) const {
+        const char* where = where_.energy_and_gradient.c_str();
+        check_call(where, x, u, ws);
+        if (g.dimension != dimension() || g.count != x.count || g.data == nullptr)
+            detail::fail(where, "grad must have the shape of x (" + detail::to_text(x.count) + " chains of " +
+                                    detail::to_text(dimension()) + ")",
+                         g.count);
+        for_blocks(ws, x.count, [&](index first, index count, scratch& s) {
+            forward(x.chain(first), count, s, &u[first]);
+            backward(x.chain(first), count, nullptr, s, g.chain(first), nullptr, nullptr, nullptr);
+        });
+    }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i, exact (see the header comment); zero for piecewise-linear networks.
+    void hessian_vector_product(const_batch_view x, const_batch_view v, batch_view hv, workspace& ws) const {
+        const char* where = where_.hessian_vector_product.c_str();
+        detail::check_hessian_vector_call(where, dimension(), x, v, hv);
+        check_capacity(where, x.count, ws);
+        for_blocks(ws, x.count, [&](index first, index count, scratch& s) {
+            forward(x.chain(first), count, s, nullptr);
+            forward_tangent(v.chain(first), count, s);
+            backward(x.chain(first), count, nullptr, s, nullptr, nullptr, v.chain(first), hv.chain(first));
+        });
+    }
+
+    void accumulate_parameter_gradient(const_batch_view x, std::span<const float> weights, std::span<float> grad,
+                                       std::span<float> u, workspace& ws) const {
+        const char* where = where_.accumulate_parameter_gradient.c_str();
+        check_call(where, x, u, ws);
+        if (static_cast<index>(weights.size()) != x.count)
+            detail::fail(where, "weights must have one entry per chain (" + detail::to_text(x.count) + ")", weights.size());
+        if (static_cast<index>(grad.size()) != parameter_count())
+            detail::fail(where, "grad must have parameter_count() = " + detail::to_text(parameter_count()) + " entries",
+                         grad.size());
+        detail::accumulate_chain_blocks(ws.threads, x.count, block_, grad, [&](index begin, index end, scratch& s, float* g) {
+            forward(x.chain(begin), end - begin, s, &u[static_cast<std::size_t>(begin)]);
+            backward(x.chain(begin), end - begin, &weights[static_cast<std::size_t>(begin)], s, nullptr, g, nullptr,
+                     nullptr);
+        });
+    }
+
+private:
+    void check_capacity(const char* where, index n, const workspace& ws) const {
+        if (n > ws.capacity)
+            detail::fail(where, "x holds more chains than the workspace capacity " + detail::to_text(ws.capacity), n);
+        if (ws.threads.empty()) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
+    }
+    void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
+        if (x.dimension != dimension())
+            detail::fail(where, "x dimension must equal the network's input " + input_text() + " = " +
+                                    detail::to_text(dimension()),
+                         x.dimension);
+        if (x.count <= 0 || x.data == nullptr) detail::fail(where, "x must hold at least one chain", x.count);
+        check_capacity(where, x.count, ws);
+        if (static_cast<index>(u.size()) < x.count)
+            detail::fail(where, "u must have one entry per chain (" + detail::to_text(x.count) + ")", u.size());
+    }
+
+    [[nodiscard]] std::string input_text() const {
+        const network_shape& s = layout_.input;
+        return s.flat ? "[" + detail::to_text(s.channels) + "]"
+                      : "[" + detail::to_text(s.channels) + ", " + detail::to_text(s.height) + ", " +
+                            detail::to_text(s.width) + "]";
+    }
+
+    // f(first chain, chains, scratch) for the blocks of block_ chains at fixed boundaries, spread over the threads.
+    template <class F>
+    void for_blocks(workspace& ws, index n, F&& f) const {
+        const index blocks = (n + block_ - 1) / block_;
+        detail::for_chains(ws.threads, blocks, [&](index b, scratch& s) {
+            const index first = b * block_;
+            f(first, std::min(block_, n - first), s);
+        });
+    }
+
+    // A pass over a block of chains: where each slot's values and gradients live (chain-major, chain j of slot s at
+    // j * size(s) from the slot's start). Slot 0 (and a Flatten of it) is the chains' input (x, or v for tangents) and
+    // its gradient the caller's (dU/dx, hv, or none).
+    struct pass {
+        const float* input;
+        float* input_grad;
+        pass_buffers* buffers;
+        index block;
+        [[nodiscard]] bool is_input(const network_layout& l, index slot) const {
+            return l.slot_storage[static_cast<std::size_t>(slot)] == 0;
+        }
+        [[nodiscard]] index start(const network_layout& l, index slot) const {
+            return block * l.slot_offset[static_cast<std::size_t>(slot)];
+        }
+        [[nodiscard]] const float* value(const network_layout& l, index slot) const {
+            return is_input(l, slot) ? input : buffers->values.data() + start(l, slot);
+        }
+        [[nodiscard]] float* mutable_value(const network_layout& l, index slot) const {
+            return buffers->values.data() + start(l, slot);
+        }
+        [[nodiscard]] float* grad(const network_layout& l, index slot) const {
+            return is_input(l, slot) ? input_grad : buffers->grads.data() + start(l, slot);
+        }
+    };
+
+    [[nodiscard]] const float* param(index offset) const { return parameters_.data() + offset; }
+
+    static kernels::convolution_geometry geometry(const network_op& op) {
+        const auto u = [](index v) { return static_cast<unsigned>(v); };
+        return {u(op.in.channels), u(op.in.height), u(op.in.width), u(op.out.height), u(op.out.width),
+                u(op.kernel),      u(op.stride),    u(op.padding),  0u,                1u};
+    }
+    static bool needs_columns(const network_op& op) { return op.kernel != 1 || op.stride != 1 || op.padding != 0; }
+
+    // The input of one chain's convolution as the GEMM's right factor: the im2col matrix (rows x plane), or the
+    // input itself.
+    const float* columns_of(const network_op& op, const float* in, float* columns) const {
+        if (!needs_columns(op)) return in;
+        const kernels::im2col fill{columns, in, kernels::nchw_layout(op.in.channels, op.in.plane()), geometry(op)};
+        const index n = op.in.channels * op.out.plane();
+        for (index k = 0; k < n; ++k) fill(k);
+        return columns;
+    }
+
+    // out = op(in) for `count` chains (values), or its derivative along in's tangent (with_bias false: affine layers
+    // without the bias). Max-pooling is forward()'s and forward_tangent()'s.
+    void forward_op(const network_op& op, const pass& p, index count, bool with_bias) const {
+        const float* in = p.value(layout_, op.input);
+        float* out = p.mutable_value(layout_, op.output);
+        const index n_in = op.in.size(), n_out = op.out.size();
+        switch (op.kind) {
+            case network_op_kind::conv2d:
+                for (index j = 0; j < count; ++j) {
+                    const index rows = op.columns_rows(), plane = op.out.plane();
+                    map o(out + j * n_out, op.out.channels, plane);
+                    o.noalias() = cmap(param(op.weight), op.out.channels, rows) *
+                                  cmap(columns_of(op, in + j * n_in, p.buffers->columns.data()), rows, plane);
+                    if (with_bias && op.bias >= 0) o.colwise() += cvmap(param(op.bias), op.out.channels);
+                }
+                break;
+            case network_op_kind::linear: {  // chains as rows: out (count x O) = in (count x F) W^T
+                map o(out, count, n_out);
+                o.noalias() = cmap(in, count, n_in) * cmap(param(op.weight), n_out, n_in).transpose();
+                if (with_bias && op.bias >= 0) o.rowwise() += crvmap(param(op.bias), n_out);
+                break;
+            }
+            case network_op_kind::activation: {
+                kernels::for_each_unit(kernels::activation_forward{out, in, op.function}, count * n_out);
+                break;
+            }
+            case network_op_kind::avg_pool:
+                for (index j = 0; j < count; ++j) average_pool(op, in + j * n_in, out + j * n_out);
+                break;
+            case network_op_kind::max_pool: break;
+            case network_op_kind::add: {
+                const float* b = p.value(layout_, op.input2);
+                for (index k = 0; k < count * n_out; ++k) out[k] = in[k] + b[k];
+                break;
+            }
+            case network_op_kind::attention: attention_forward(op, p, count); break;
+        }
+    }
+
+    // The forward pass of `count` chains from x; u (when given) gets their energies.
+    void forward(const float* x, index count, scratch& s, float* u) const {
+        const pass p{x, nullptr, &s.value, block_};
+        for (const network_op& op : layout_.ops) {
+            if (op.kind == network_op_kind::max_pool) {
+                const float* in = p.value(layout_, op.input);
+                float* out = p.mutable_value(layout_, op.output);
+                for (index j = 0; j < count; ++j)
+                    max_pool(op, in + j * op.in.size(), out + j * op.out.size(), switches(op, s, j));
+            } else {
+                forward_op(op, p, count, true);
+            }
+        }
+        if (u == nullptr) return;
+        const float* out = p.value(layout_, layout_.output_slot);
+        for (index j = 0; j < count; ++j) u[j] = layout_.negate ? -out[j] : out[j];
+    }
+
+    std::int32_t* switches(const network_op& op, scratch& s, index chain) const {
+        return s.argmax.data() + block_ * op.argmax + chain * op.out.size();
+    }
+
+    // The tangents of every slot along v, after forward() on the same chains.
+    void forward_tangent(const float* v, index count, scratch& s) const {
+        const pass values{nullptr, nullptr, &s.value, block_};
+        const pass t{v, nullptr, &s.tangent, block_};
+        for (const network_op& op : layout_.ops) {
+            if (op.kind == network_op_kind::activation) {
+                kernels::for_each_unit(kernels::activation_tangent{t.mutable_value(layout_, op.output),
+                                                                   t.value(layout_, op.input),
+                                                                   values.value(layout_, op.input), op.function},
+                                       count * op.out.size());
+            } else if (op.kind == network_op_kind::max_pool) {
+                const float* in = t.value(layout_, op.input);
+                float* out = t.mutable_value(layout_, op.output);
+                for (index j = 0; j < count; ++j)
+                    gather_switches(op, in + j * op.in.size(), out + j * op.out.size(), switches(op, s, j));
+            } else if (op.kind == network_op_kind::attention) {
+                attention_tangent(op, values, t, count);
+            } else {
+                forward_op(op, t, count, false);
+            }
+        }
+    }
+
+    // After forward() (and forward_tangent() when v is given): the backward pass of `count` chains from
+    // dU/d(output) = sign * weight (weights: nullptr for 1). gx: dU/dx (nullptr: not wanted); grad: += the weighted
+    // dU/dtheta (nullptr: not wanted); v and hv: the tangent of the backward pass beside it, whose value at the
+    // input is hv.
+    void backward(const float* x, index count, const float* weights, scratch& s, float* gx, float* grad, const float* v,
+                  float* hv) const {
+        const pass values{x, gx, &s.value, block_};
+        const pass tangents{v, hv, &s.tangent, block_};
+        const bool tangent = hv != nullptr;
+        float* top = values.grad(layout_, layout_.output_slot);
+        const float sign = layout_.negate ? -1.0f : 1.0f;
+        for (index j = 0; j < count; ++j) top[j] = weights != nullptr ? sign * weights[j] : sign;
+        if (tangent) std::fill(tangents.grad(layout_, layout_.output_slot), tangents.grad(layout_, layout_.output_slot) + count, 0.0f);
+        for (auto it = layout_.ops.rbegin(); it != layout_.ops.rend(); ++it) {
+            const network_op& op = *it;
+            if (grad != nullptr && (op.kind == network_op_kind::conv2d || op.kind == network_op_kind::linear))
+                parameter_gradient(op, values, count, grad);
+            backward_op(op, values, values, s, count, false);
+            if (tangent) backward_op(op, tangents, values, s, count, true);
+        }
+    }
+
+    // dU/d(input) of one operation from dU/d(output) for `count` chains, in pass p; `values` holds the forward values
+    // (the activations' inputs); `tangent` adds the activations' second-derivative term (p then holds the tangents).
+    // An input whose gradient nobody wants (the chains' input without dU/dx) is skipped.
+    void backward_op(const network_op& op, const pass& p, const pass& values, scratch& s, index count,
+                     bool tangent) const {
+        const float* g_out = p.grad(layout_, op.output);
+        float* g_in = p.grad(layout_, op.input);
+        const index n_in = op.in.size(), n_out = op.out.size();
+        if (g_in == nullptr && op.kind != network_op_kind::add) return;
+        if (op.kind == network_op_kind::attention) {
+            if (tangent)
+                attention_backward_tangent(op, values, p, count);
+            else
+                attention_backward(op, p, count);
+            return;
+        }
+        // Where the new gradient goes: g_in itself, or the spare buffer when it is added to what another operation
+        // wrote there (then added below).
+        float* target = op.accumulate_input ? p.buffers->spare.data() : g_in;
+        switch (op.kind) {
+            case network_op_kind::conv2d: {
+                const index rows = op.columns_rows(), plane = op.out.plane();
+                for (index j = 0; j < count; ++j) {
+                    const auto product = cmap(param(op.weight), op.out.channels, rows).transpose() *
+                                         cmap(g_out + j * n_out, op.out.channels, plane);
+                    if (!needs_columns(op)) {
+                        map(target + j * n_in, rows, plane).noalias() = product;
+                        continue;
+                    }
+                    float* columns = p.buffers->columns.data();
+                    map(columns, rows, plane).noalias() = product;
+                    const kernels::col2im gather{target + j * n_in, kernels::nchw_layout(op.in.channels, op.in.plane()),
+                                                 columns, nullptr, 0.0f, geometry(op)};
+                    for (index k = 0; k < n_in; ++k) gather(k);
+                }
+                break;
+            }
+            case network_op_kind::linear:  // g_in (count x F) = g_out (count x O) W
+                map(target, count, n_in).noalias() = cmap(g_out, count, n_out) * cmap(param(op.weight), n_out, n_in);
+                break;
+            case network_op_kind::activation: {
+                const float* z = values.value(layout_, op.input);
+                if (!tangent)
+                    kernels::for_each_unit(kernels::activation_backward{target, g_out, z, op.function}, count * n_in);
+                else
+                    kernels::for_each_unit(kernels::activation_backward_tangent{target, g_out,
+                                                                                values.grad(layout_, op.output),
+                                                                                p.value(layout_, op.input), z, op.function},
+                                           count * n_in);
+                break;
+            }
+            case network_op_kind::avg_pool:
+                std::fill(target, target + count * n_in, 0.0f);
+                for (index j = 0; j < count; ++j) average_pool_backward(op, g_out + j * n_out, target + j * n_in);
+                break;
+            case network_op_kind::max_pool:
+                std::fill(target, target + count * n_in, 0.0f);
+                for (index j = 0; j < count; ++j)
+                    scatter_switches(op, g_out + j * n_out, target + j * n_in, switches(op, s, j));
+                break;
+            case network_op_kind::attention: return;  // above
+            case network_op_kind::add: {
+                const index n = count * n_out;
+                if (g_in != nullptr) pass_through(g_out, g_in, n, op.accumulate_input);
+                if (float* g_in2 = p.grad(layout_, op.input2); g_in2 != nullptr)
+                    pass_through(g_out, g_in2, n, op.accumulate_input2);
+                return;
+            }
+        }
+        if (op.accumulate_input)
+            for (index k = 0; k < count * n_in; ++k) g_in[k] += target[k];
+    }
+
+    static void pass_through(const float* from, float* to, index n, bool accumulate) {
+        if (accumulate)
+            for (index k = 0; k < n; ++k) to[k] += from[k];
+        else
+            std::copy(from, from + n, to);
+    }
+
+    // grad += dU/dW and dU/db of one affine operation over `count` chains (g_out already carries the chains' weights).
+    void parameter_gradient(const network_op& op, const pass& values, index count, float* grad) const {
+        const float* g_out = values.grad(layout_, op.output);
+        const float* in = values.value(layout_, op.input);
+        const index n_in = op.in.size(), n_out = op.out.size();
+        if (op.kind == network_op_kind::linear) {  // dW (O x F) += g_out^T in, db += column sums of g_out
+            const cmap g(g_out, count, n_out);
+            map(grad + op.weight, n_out, n_in).noalias() += g.transpose() * cmap(in, count, n_in);
+            if (op.bias >= 0) rvmap(grad + op.bias, n_out) += g.colwise().sum();
+            return;
+        }
+        const index rows = op.columns_rows(), plane = op.out.plane();
+        for (index j = 0; j < count; ++j) {  // dW += g_out columns^T, db += row sums of g_out, chain by chain
+            const cmap g(g_out + j * n_out, op.out.channels, plane);
+            const float* columns = columns_of(op, in + j * n_in, values.buffers->columns.data());
+            map(grad + op.weight, op.out.channels, rows).noalias() += g * cmap(columns, rows, plane).transpose();
+            if (op.bias >= 0) vmap(grad + op.bias, op.out.channels) += g.rowwise().sum();
+        }
+    }
+
+    // ---- the non-local block's attention, chain by chain: theta (c' x n), phi and g (c' x m), A (n x m), y (c' x n) ----
+    struct attention_shape {
+        index inner, n, m;
+    };
+    attention_shape shape_of(const network_op& op) const {
+        const network_shape& a = layout_.slots[static_cast<std::size_t>(op.aux)];
+        return {op.in.channels, a.height, a.width};
+    }
+    // target = value, or += value when the slot's gradient already holds another operation's part.
+    template <class Target, class Value>
+    static void assign(Target&& target, const Value& value, bool accumulate) {
+        if (accumulate)
+            target.noalias() += value;
+        else
+            target.noalias() = value;
+    }
+
+    // A = softmax_rows(theta^T phi), y = g A^T.
+    void attention_forward(const network_op& op, const pass& p, index count) const {
+        const auto [ci, n, m] = shape_of(op);
+        for (index j = 0; j < count; ++j) {
+            map a(p.mutable_value(layout_, op.aux) + j * n * m, n, m);
+            a.noalias() = cmap(p.value(layout_, op.input) + j * ci * n, ci, n).transpose() *
+                          cmap(p.value(layout_, op.input2) + j * ci * m, ci, m);
+            for (index r = 0; r < n; ++r) {
+                auto row = a.row(r);
+                const float top = row.maxCoeff();
+                row = (row.array() - top).exp();
+                row /= row.sum();
+            }
+            map(p.mutable_value(layout_, op.output) + j * ci * n, ci, n).noalias() =
+                cmap(p.value(layout_, op.input3) + j * ci * m, ci, m) * a.transpose();
+        }
+    }
+
+    // Suffix _t: tangent. S = theta^T phi: S_t = theta_t^T phi + theta^T phi_t; A_t = A .* (S_t - rowsum(A .* S_t));
+    // y_t = g_t A^T + g A_t^T.
+    void attention_tangent(const network_op& op, const pass& v, const pass& t, index count) const {
+        const auto [ci, n, m] = shape_of(op);
+        for (index j = 0; j < count; ++j) {
+            const cmap a(v.value(layout_, op.aux) + j * n * m, n, m);
+            map a_t(t.mutable_value(layout_, op.aux) + j * n * m, n, m);
+            a_t.noalias() = cmap(t.value(layout_, op.input) + j * ci * n, ci, n).transpose() *
+                            cmap(v.value(layout_, op.input2) + j * ci * m, ci, m);
+            a_t.noalias() += cmap(v.value(layout_, op.input) + j * ci * n, ci, n).transpose() *
+                             cmap(t.value(layout_, op.input2) + j * ci * m, ci, m);
+            for (index r = 0; r < n; ++r) {
+                const float dot = a.row(r).dot(a_t.row(r));
+                a_t.row(r) = a.row(r).cwiseProduct((a_t.row(r).array() - dot).matrix());
+            }
+            map y_t(t.mutable_value(layout_, op.output) + j * ci * n, ci, n);
+            y_t.noalias() = cmap(t.value(layout_, op.input3) + j * ci * m, ci, m) * a.transpose();
+            y_t.noalias() += cmap(v.value(layout_, op.input3) + j * ci * m, ci, m) * a_t.transpose();
+        }
+    }
+
+    // From dy: dg = dy A; dS = A .* (dA - rowsum(dA .* A)) with dA = dy^T g (kept in the gradient of the A slot);
+    // dtheta = phi dS^T, dphi = theta dS.
+    void attention_backward(const network_op& op, const pass& p, index count) const {
+        const auto [ci, n, m] = shape_of(op);
+        for (index j = 0; j < count; ++j) {
+            const cmap dy(p.grad(layout_, op.output) + j * ci * n, ci, n);
+            const cmap a(p.value(layout_, op.aux) + j * n * m, n, m);
+            assign(map(p.grad(layout_, op.input3) + j * ci * m, ci, m), dy * a, op.accumulate_input3);
+            map ds(p.grad(layout_, op.aux) + j * n * m, n, m);
+            ds.noalias() = dy.transpose() * cmap(p.value(layout_, op.input3) + j * ci * m, ci, m);
+            for (index r = 0; r < n; ++r) {
+                const float dot = ds.row(r).dot(a.row(r));
+                ds.row(r) = a.row(r).cwiseProduct((ds.row(r).array() - dot).matrix());
+            }
+            assign(map(p.grad(layout_, op.input) + j * ci * n, ci, n),
+                   cmap(p.value(layout_, op.input2) + j * ci * m, ci, m) * ds.transpose(), op.accumulate_input);
+            assign(map(p.grad(layout_, op.input2) + j * ci * m, ci, m),
+                   cmap(p.value(layout_, op.input) + j * ci * n, ci, n) * ds, op.accumulate_input2);
+        }
+    }
+
+    // The tangent of attention_backward (after it ran on the values): dg_t = dy_t A + dy A_t; with dA = dy^T g and
+    // c = rowsum(dA .* A), dS_t = A_t .* (dA - c) + A .* (dA_t - c_t), dA_t = dy_t^T g + dy^T g_t,
+    // c_t = rowsum(dA_t .* A + dA .* A_t); dtheta_t = phi_t dS^T + phi dS_t^T, dphi_t = theta_t dS + theta dS_t.
+    void attention_backward_tangent(const network_op& op, const pass& v, const pass& t, index count) const {
+        const auto [ci, n, m] = shape_of(op);
+        for (index j = 0; j < count; ++j) {
+            const cmap dy(v.grad(layout_, op.output) + j * ci * n, ci, n), dy_t(t.grad(layout_, op.output) + j * ci * n, ci, n);
+            const cmap a(v.value(layout_, op.aux) + j * n * m, n, m), a_t(t.value(layout_, op.aux) + j * n * m, n, m);
+            const cmap g(v.value(layout_, op.input3) + j * ci * m, ci, m), g_t(t.value(layout_, op.input3) + j * ci * m, ci, m);
+            map dg_t(t.grad(layout_, op.input3) + j * ci * m, ci, m);
+            if (op.accumulate_input3) {
+                dg_t.noalias() += dy_t * a;
+            } else {
+                dg_t.noalias() = dy_t * a;
+            }
+            dg_t.noalias() += dy * a_t;
+            map d_att(t.buffers->spare.data(), n, m);
+            d_att.noalias() = dy.transpose() * g;
+            map ds_t(t.grad(layout_, op.aux) + j * n * m, n, m);
+            ds_t.noalias() = dy_t.transpose() * g;
+            ds_t.noalias() += dy.transpose() * g_t;
+            for (index r = 0; r < n; ++r) {
+                const float c = d_att.row(r).dot(a.row(r));
+                const float c_t = ds_t.row(r).dot(a.row(r)) + d_att.row(r).dot(a_t.row(r));
+                ds_t.row(r) = a_t.row(r).cwiseProduct((d_att.row(r).array() - c).matrix()) +
+                              a.row(r).cwiseProduct((ds_t.row(r).array() - c_t).matrix());
+            }
+            const cmap ds(v.grad(layout_, op.aux) + j * n * m, n, m);
+            map dtheta_t(t.grad(layout_, op.input) + j * ci * n, ci, n);
+            const cmap phi(v.value(layout_, op.input2) + j * ci * m, ci, m), phi_t(t.value(layout_, op.input2) + j * ci * m, ci, m);
+            if (op.accumulate_input)
+                dtheta_t.noalias() += phi_t * ds.transpose();
+            else
+                dtheta_t.noalias() = phi_t * ds.transpose();
+            dtheta_t.noalias() += phi * ds_t.transpose();
+            map dphi_t(t.grad(layout_, op.input2) + j * ci * m, ci, m);
+            const cmap theta(v.value(layout_, op.input) + j * ci * n, ci, n), theta_t(t.value(layout_, op.input) + j * ci * n, ci, n);
+            if (op.accumulate_input2)
+                dphi_t.noalias() += theta_t * ds;
+            else
+                dphi_t.noalias() = theta_t * ds;
+            dphi_t.noalias() += theta * ds_t;
+        }
+    }
+
+    // ---- pooling on one chain (windows of kernel x kernel every stride, no padding) ------------------------------
+    template <class F>
+    static void for_windows(const network_op& op, F&& f) {
+        const index ih = op.in.height, iw = op.in.width, oh = op.out.height, ow = op.out.width;
+        for (index c = 0; c < op.out.channels; ++c)
+            for (index y = 0; y < oh; ++y)
+                for (index x = 0; x < ow; ++x) f((c * oh + y) * ow + x, (c * ih + y * op.stride) * iw + x * op.stride);
+    }
+    static void average_pool(const network_op& op, const float* in, float* out) {
+        const index k = op.kernel, iw = op.in.width;
+        const float scale = 1.0f / static_cast<float>(k * k);
+        for_windows(op, [&](index o, index corner) {
+            float sum = 0.0f;
+            for (index dy = 0; dy < k; ++dy)
+                for (index dx = 0; dx < k; ++dx) sum += in[corner + dy * iw + dx];
+            out[o] = sum * scale;
+        });
+    }
+    static void average_pool_backward(const network_op& op, const float* g_out, float* g_in) {
+        const index k = op.kernel, iw = op.in.width;
+        const float scale = 1.0f / static_cast<float>(k * k);
+        for_windows(op, [&](index o, index corner) {
+            const float share = g_out[o] * scale;
+            for (index dy = 0; dy < k; ++dy)
+                for (index dx = 0; dx < k; ++dx) g_in[corner + dy * iw + dx] += share;
+        });
+    }
+    // PyTorch's max-pooling (its CPU kernel): the first maximum in row-major window order; a NaN wins and propagates.
+    static void max_pool(const network_op& op, const float* in, float* out, std::int32_t* argmax) {
+        const index k = op.kernel, iw = op.in.width;
+        for_windows(op, [&](index o, index corner) {
+            index best = corner;
+            float largest = -std::numeric_limits<float>::infinity();
+            for (index dy = 0; dy < k; ++dy)
+                for (index dx = 0; dx < k; ++dx) {
+                    const index at = corner + dy * iw + dx;
+                    if (in[at] > largest || std::isnan(in[at])) {
+                        largest = in[at];
+                        best = at;
+                    }
+                }
+            out[o] = in[best];
+            argmax[o] = static_cast<std::int32_t>(best);
+        });
+    }
+    static void gather_switches(const network_op& op, const float* in, float* out, const std::int32_t* argmax) {
+        for (index o = 0; o < op.out.size(); ++o) out[o] = in[argmax[o]];
+    }
+    static void scatter_switches(const network_op& op, const float* g_out, float* g_in, const std::int32_t* argmax) {
+        for (index o = 0; o < op.out.size(); ++o) g_in[argmax[o]] += g_out[o];
+    }
+
+    network_spec spec_;
+    network_layout layout_;
+    struct call_names {  // the error messages' "where", made once
+        std::string make_workspace, energy, energy_and_gradient, hessian_vector_product, accumulate_parameter_gradient;
+    } where_;
+    index largest_slot_ = 1;
+    index block_ = 1;
+    detail::aligned_vector<float> parameters_;
+};
+
+}  // namespace ebm
