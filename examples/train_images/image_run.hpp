@@ -68,16 +68,12 @@ inline net_request requested_net(const ebm::train_config& c) {
                           c.data.image_size);
     if (r.network) {
         r.spec = ebm::network_spec_from_json(m.network);
-        const std::vector<ebm::index> data_shape{c.data.channels, c.data.image_size, c.data.image_size};
-        auto text = [](const std::vector<ebm::index>& shape) {
-            std::string out;
-            for (ebm::index s : shape) out += (out.empty() ? "[" : ", ") + std::to_string(s);
-            return out + "]";
-        };
-        if (r.spec.input != data_shape)
+        const ebm::network_shape data{c.data.channels, c.data.image_size, c.data.image_size, false};
+        const ebm::network_shape input = ebm::compile_network(r.spec).input;
+        if (input.flat || input.channels != data.channels || input.height != data.height || input.width != data.width)
             ebm::detail::fail("train_images", "model.network's input must be the data's shape [data.channels, "
-                                              "data.image_size, data.image_size] = " + text(data_shape),
-                              text(r.spec.input));
+                                              "data.image_size, data.image_size] = " + ebm::network_shape_text(data),
+                              ebm::network_shape_text(input));
     }
     return r;
 }

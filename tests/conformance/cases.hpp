@@ -78,7 +78,7 @@ struct network_mlp {  // the toy MLP as a composed network (energy/network_prese
     static constexpr double range = 2.0;
     static type make() { return ebm::network(ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), ebm::seed{3}); }
 };
-struct network_residual {  // a smooth composed network on 2 x 6 x 6 inputs: convolution, residual block, pooling
+struct network_residual {  // a smooth composed network on 2 x 6 x 6 inputs: convolution, residual block, average pools
     using type = ebm::network;
     static constexpr bool piecewise_linear = false;
     static constexpr double range = 1.0;
@@ -89,7 +89,7 @@ struct network_residual {  // a smooth composed network on 2 x 6 x 6 inputs: con
                                         l::silu(),
                                         l::residual_block{.in_channels = 4, .out_channels = 6,
                                                           .activation = l::gelu().function, .downsample = true},
-                                        l::max_pool2d{.kernel_size = 3},
+                                        l::avg_pool2d{.kernel_size = 3},
                                         l::flatten{},
                                         l::linear{.in_features = 6, .out_features = 3},
                                         l::softplus(),

@@ -58,6 +58,23 @@ std::string safetensors_with(const std::string& json, std::size_t data_bytes) {
     return out + json + std::string(data_bytes, '\0');
 }
 
+/// The tool's energies (u.npy, shape [n]) and dU/dx (g.npy, `shape`) in `dir` against the library's for x.
+template <class Net>
+void check_tool_output(const Net& net, const ebm::batch& x, const std::vector<ebm::index>& shape,
+                       const scratch_dir& dir) {
+    const ebm::index n = x.count();
+    auto ws = net.make_workspace(n);
+    std::vector<float> u(static_cast<std::size_t>(n));
+    ebm::batch g(net.dimension(), n);
+    net.energy_and_gradient(x, u, g, ws);
+    const auto u_tool = ebm::io::read_npy(dir.file("u.npy"));
+    const auto g_tool = ebm::io::read_npy(dir.file("g.npy"));
+    CHECK(u_tool.shape == std::vector<ebm::index>{n});
+    CHECK(g_tool.shape == shape);
+    CHECK(relative_error(u_tool.values, u) < 1e-5);
+    CHECK(relative_error(g_tool.values, g.view().values()) < 1e-5);
+}
+
 }  // namespace
 
 TEST_CASE("npy: float32 round trip / numpy's header layout / 1-d and 0-d shapes") {
@@ -219,16 +236,7 @@ TEST_CASE("evaluate_energy tool: energies and gradients match the library - bad 
     };
     REQUIRE(run("--input " + dir.file("x.npy") + " --energies " + dir.file("u.npy") + " --gradients " +
                 dir.file("g.npy")) == 0);
-    auto ws = net.make_workspace(n);
-    std::vector<float> u(n);
-    ebm::batch g(net.dimension(), n);
-    net.energy_and_gradient(x, u, g, ws);
-    const auto u_tool = ebm::io::read_npy(dir.file("u.npy"));
-    const auto g_tool = ebm::io::read_npy(dir.file("g.npy"));
-    CHECK(u_tool.shape == std::vector<ebm::index>{n});
-    CHECK(g_tool.shape == std::vector<ebm::index>{n, 3, 32, 32});
-    CHECK(relative_error(u_tool.values, u) < 1e-5);
-    CHECK(relative_error(g_tool.values, g.view().values()) < 1e-5);
+    check_tool_output(net, x, {n, 3, 32, 32}, dir);
 
     const auto read_log = [&] {
         std::ifstream in(dir.file("log.txt"));
@@ -293,19 +301,11 @@ TEST_CASE("evaluate_energy tool: --arch FILE.json evaluates a network descriptio
     const std::string network = " --arch " + dir.file("net.json") + " --input " + dir.file("x.npy");
     REQUIRE(run(network + " --weights " + dir.file("w.safetensors") + " --batch 2 --energies " + dir.file("u.npy") +
                 " --gradients " + dir.file("g.npy")) == 0);
-    auto ws = net.make_workspace(n);
-    std::vector<float> u(n);
-    ebm::batch g(net.dimension(), n);
-    net.energy_and_gradient(x, u, g, ws);
-    const auto u_tool = ebm::io::read_npy(dir.file("u.npy"));
-    const auto g_tool = ebm::io::read_npy(dir.file("g.npy"));
-    CHECK(u_tool.shape == std::vector<ebm::index>{n});
-    CHECK(g_tool.shape == std::vector<ebm::index>{n, 2, 8, 8});
-    CHECK(relative_error(u_tool.values, u) < 1e-5);
-    CHECK(relative_error(g_tool.values, g.view().values()) < 1e-5);
+    check_tool_output(net, x, {n, 2, 8, 8}, dir);
     // --init-seed gives ebm::network's own initialisation from that seed.
     REQUIRE(run(network + " --init-seed 3 --energies " + dir.file("u_init.npy")) == 0);
-    CHECK(relative_error(ebm::io::read_npy(dir.file("u_init.npy")).values, u) < 1e-5);
+    CHECK(relative_error(ebm::io::read_npy(dir.file("u_init.npy")).values, ebm::io::read_npy(dir.file("u.npy")).values) <
+          1e-5);
 
     // A flat input [D] takes [N, D] states.
     const std::string flat = R"({"input": [6], "layers": [{"type": "Linear", "in_features": 6, "out_features": 4},)"

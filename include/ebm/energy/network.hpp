@@ -128,12 +128,17 @@ public:
     /// Chains evaluated together by one thread (fixed by the network, so results do not depend on the thread count).
     [[nodiscard]] index chains_per_block() const { return block_; }
 
-    /// Multiply-adds x 2 of one forward pass per chain (backward-data costs about the same).
+    /// Multiply-adds x 2 of one forward pass per chain: the affine layers' and the attention's products (backward-data
+    /// costs about the same).
     [[nodiscard]] double forward_flops_per_chain() const {
         double flops = 0;
-        for (const network_op& op : layout_.ops)
+        for (const network_op& op : layout_.ops) {
             if (op.kind == network_op_kind::conv2d || op.kind == network_op_kind::linear)
                 flops += 2.0 * static_cast<double>(op.out.size()) * static_cast<double>(op.columns_rows());
+            if (op.kind == network_op_kind::attention)  // theta^T phi and g A^T
+                flops += 4.0 * static_cast<double>(layout_.slots[static_cast<std::size_t>(op.aux)].size()) *
+                         static_cast<double>(op.in.channels);
+        }
         return flops;
     }
 
@@ -210,20 +215,14 @@ private:
     }
     void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
         if (x.dimension != dimension())
-            detail::fail(where, "x dimension must equal the network's input " + input_text() + " = " +
-                                    detail::to_text(dimension()),
+            detail::fail(where,
+                         "x dimension must equal the network's input " + network_shape_text(layout_.input) + " = " +
+                             detail::to_text(dimension()),
                          x.dimension);
         if (x.count <= 0 || x.data == nullptr) detail::fail(where, "x must hold at least one chain", x.count);
         check_capacity(where, x.count, ws);
         if (static_cast<index>(u.size()) < x.count)
             detail::fail(where, "u must have one entry per chain (" + detail::to_text(x.count) + ")", u.size());
-    }
-
-    [[nodiscard]] std::string input_text() const {
-        const network_shape& s = layout_.input;
-        return s.flat ? "[" + detail::to_text(s.channels) + "]"
-                      : "[" + detail::to_text(s.channels) + ", " + detail::to_text(s.height) + ", " +
-                            detail::to_text(s.width) + "]";
     }
 
     // f(first chain, chains, scratch) for the blocks of block_ chains at fixed boundaries, spread over the threads.

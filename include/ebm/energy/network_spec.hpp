@@ -173,6 +173,13 @@ struct network_layout {
     [[nodiscard]] index dimension() const { return input.size(); }
 };
 
+/// "[C, H, W]", or "[D]" for a flat shape.
+inline std::string network_shape_text(const network_shape& s) {
+    return s.flat ? "[" + detail::to_text(s.channels) + "]"
+                  : "[" + detail::to_text(s.channels) + ", " + detail::to_text(s.height) + ", " +
+                        detail::to_text(s.width) + "]";
+}
+
 namespace detail {
 
 class network_compiler {
@@ -191,6 +198,7 @@ public:
         out_.slot_offset.push_back(-1);
         out_.slot_storage.push_back(0);
         const index last = sequence(spec.layers, "", "layers", 0);
+        if (out_.ops.empty()) fail(where, "the network computes nothing (its layers are only Flatten)", spec.layers.size());
         const network_shape& final_shape = out_.slots[static_cast<std::size_t>(last)];
         if (final_shape.size() != 1)
             fail(where, "the network must end in one value per chain (U(x)); its output has shape " + text(final_shape),
@@ -203,15 +211,15 @@ public:
 private:
     network_layout out_;
 
-    static std::string text(const network_shape& s) {
-        return s.flat ? "[" + to_text(s.channels) + "]"
-                      : "[" + to_text(s.channels) + ", " + to_text(s.height) + ", " + to_text(s.width) + "]";
-    }
+    static std::string text(const network_shape& s) { return network_shape_text(s); }
     [[noreturn]] static void bad(const std::string& path, const char* type, const std::string& what, const auto& value) {
         fail("network", path + " (" + type + "): " + what, value);
     }
 
     index new_slot(network_shape shape) {
+        // The element kernels (kernels/convolution.hpp) index a chain's tensors in 32 bits.
+        if (shape.size() >= (index{1} << 31))
+            fail("network", "a layer's output would hold 2^31 or more values per chain", network_shape_text(shape));
         out_.slots.push_back(shape);
         out_.slot_offset.push_back(out_.activation_floats);
         out_.slot_storage.push_back(static_cast<index>(out_.slots.size()) - 1);
@@ -282,8 +290,12 @@ private:
         op.bias = bias;
         op.output = new_slot(op.out);
         op.path = at;
-        if (kernel != 1 || stride != 1 || padding != 0)
+        if (kernel != 1 || stride != 1 || padding != 0) {
+            if (op.columns_rows() * op.out.plane() >= (index{1} << 31))
+                fail("network", at + " (Conv2d): its im2col matrix would hold 2^31 or more values per chain",
+                     op.columns_rows() * op.out.plane());
             out_.column_floats = std::max(out_.column_floats, op.columns_rows() * op.out.plane());
+        }
         out_.ops.push_back(op);
         return op.output;
     }
