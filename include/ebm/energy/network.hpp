@@ -572,11 +572,7 @@ private:
             const cmap a(v.value(layout_, op.aux) + j * n * m, n, m), a_t(t.value(layout_, op.aux) + j * n * m, n, m);
             const cmap g(v.value(layout_, op.input3) + j * ci * m, ci, m), g_t(t.value(layout_, op.input3) + j * ci * m, ci, m);
             map dg_t(t.grad(layout_, op.input3) + j * ci * m, ci, m);
-            if (op.accumulate_input3) {
-                dg_t.noalias() += dy_t * a;
-            } else {
-                dg_t.noalias() = dy_t * a;
-            }
+            assign(dg_t, dy_t * a, op.accumulate_input3);
             dg_t.noalias() += dy * a_t;
             map d_att(t.buffers->spare.data(), n, m);
             d_att.noalias() = dy.transpose() * g;
@@ -592,17 +588,11 @@ private:
             const cmap ds(v.grad(layout_, op.aux) + j * n * m, n, m);
             map dtheta_t(t.grad(layout_, op.input) + j * ci * n, ci, n);
             const cmap phi(v.value(layout_, op.input2) + j * ci * m, ci, m), phi_t(t.value(layout_, op.input2) + j * ci * m, ci, m);
-            if (op.accumulate_input)
-                dtheta_t.noalias() += phi_t * ds.transpose();
-            else
-                dtheta_t.noalias() = phi_t * ds.transpose();
+            assign(dtheta_t, phi_t * ds.transpose(), op.accumulate_input);
             dtheta_t.noalias() += phi * ds_t.transpose();
             map dphi_t(t.grad(layout_, op.input2) + j * ci * m, ci, m);
             const cmap theta(v.value(layout_, op.input) + j * ci * n, ci, n), theta_t(t.value(layout_, op.input) + j * ci * n, ci, n);
-            if (op.accumulate_input2)
-                dphi_t.noalias() += theta_t * ds;
-            else
-                dphi_t.noalias() = theta_t * ds;
+            assign(dphi_t, theta_t * ds, op.accumulate_input2);
             dphi_t.noalias() += theta * ds_t;
         }
     }

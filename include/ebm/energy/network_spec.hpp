@@ -150,7 +150,6 @@ struct network_op {
     // In the backward pass an operation writes its input's gradient when it is the first to reach that slot (the
     // last reader in forward order) and adds to it otherwise.
     bool accumulate_input = false, accumulate_input2 = false, accumulate_input3 = false;
-    std::string path;              // "layers[3].conv1", for messages and profiles
     [[nodiscard]] index columns_rows() const { return in.channels * kernel * kernel; }
 };
 
@@ -201,7 +200,9 @@ public:
         if (out_.ops.empty()) fail(where, "the network computes nothing (its layers are only Flatten)", spec.layers.size());
         const network_shape& final_shape = out_.slots[static_cast<std::size_t>(last)];
         if (final_shape.size() != 1)
-            fail(where, "the network must end in one value per chain (U(x)); its output has shape " + text(final_shape),
+            fail(where,
+                 "the network must end in one value per chain (U(x)); its output has shape " +
+                     network_shape_text(final_shape),
                  final_shape.size());
         out_.output_slot = last;
         mark_accumulation();
@@ -211,9 +212,12 @@ public:
 private:
     network_layout out_;
 
-    static std::string text(const network_shape& s) { return network_shape_text(s); }
     [[noreturn]] static void bad(const std::string& path, const char* type, const std::string& what, const auto& value) {
         fail("network", path + " (" + type + "): " + what, value);
+    }
+
+    static void require_image(const network_shape& s, const std::string& at, const char* type) {
+        if (s.flat) bad(at, type, "needs an image input [C, H, W]; it gets a flat one " + network_shape_text(s), s.channels);
     }
 
     index new_slot(network_shape shape) {
@@ -263,15 +267,15 @@ private:
     void check_conv(index in_channels, index out_channels, index kernel, index stride, index padding,
                     const std::string& at, const char* type, index x) const {
         const network_shape s = out_.slots[static_cast<std::size_t>(x)];
-        if (s.flat) bad(at, type, "needs an image input [C, H, W]; it gets a flat one " + text(s), s.channels);
+        require_image(s, at, type);
         if (in_channels != s.channels)
-            bad(at, type, "in_channels must equal the channels of its input " + text(s), in_channels);
+            bad(at, type, "in_channels must equal the channels of its input " + network_shape_text(s), in_channels);
         if (out_channels <= 0) bad(at, type, "out_channels must be > 0", out_channels);
         if (kernel <= 0) bad(at, type, "kernel_size must be > 0", kernel);
         if (stride <= 0) bad(at, type, "stride must be > 0", stride);
         if (padding < 0) bad(at, type, "padding must be >= 0", padding);
         if (s.height + 2 * padding < kernel || s.width + 2 * padding < kernel)
-            bad(at, type, "kernel_size is larger than its padded input " + text(s), kernel);
+            bad(at, type, "kernel_size is larger than its padded input " + network_shape_text(s), kernel);
     }
     // The operation of a checked convolution whose tensors sit at `weight` and `bias` (-1: none).
     index emit_conv(index out_channels, index kernel, index stride, index padding, index weight, index bias,
@@ -289,7 +293,6 @@ private:
         op.weight = weight;
         op.bias = bias;
         op.output = new_slot(op.out);
-        op.path = at;
         if (kernel != 1 || stride != 1 || padding != 0) {
             if (op.columns_rows() * op.out.plane() >= (index{1} << 31))
                 fail("network", at + " (Conv2d): its im2col matrix would hold 2^31 or more values per chain",
@@ -306,8 +309,11 @@ private:
 
     index one(const layers::linear& c, const std::string& module, const std::string& at, index x) {
         const network_shape s = out_.slots[static_cast<std::size_t>(x)];
-        if (!s.flat) bad(at, "Linear", "needs a flat input; its input has shape " + text(s) + " (add a Flatten before it)", s.size());
-        if (c.in_features != s.channels) bad(at, "Linear", "in_features must equal the size of its input " + text(s), c.in_features);
+        if (!s.flat)
+            bad(at, "Linear", "needs a flat input; its input has shape " + network_shape_text(s) + " (add a Flatten before it)",
+                s.size());
+        if (c.in_features != s.channels)
+            bad(at, "Linear", "in_features must equal the size of its input " + network_shape_text(s), c.in_features);
         if (c.out_features <= 0) bad(at, "Linear", "out_features must be > 0", c.out_features);
         network_op op;
         op.kind = network_op_kind::linear;
@@ -317,7 +323,6 @@ private:
         op.weight = add_tensor(module + "weight", {c.out_features, c.in_features}, c.in_features);
         if (c.bias) op.bias = add_tensor(module + "bias", {c.out_features}, c.in_features);
         op.output = new_slot(op.out);
-        op.path = at;
         out_.ops.push_back(op);
         return op.output;
     }
@@ -333,7 +338,6 @@ private:
         op.in = op.out = out_.slots[static_cast<std::size_t>(x)];
         op.function = f;
         op.output = new_slot(op.out);
-        op.path = at;
         if (!f.piecewise_linear()) out_.piecewise_linear = false;
         out_.ops.push_back(op);
         return op.output;
@@ -352,11 +356,12 @@ private:
 
     index pool(network_op_kind kind, index kernel, index stride, const std::string& at, const char* type, index x) {
         const network_shape s = out_.slots[static_cast<std::size_t>(x)];
-        if (s.flat) bad(at, type, "needs an image input [C, H, W]; it gets a flat one " + text(s), s.channels);
+        require_image(s, at, type);
         if (kernel <= 0) bad(at, type, "kernel_size must be > 0", kernel);
         if (stride < 0) bad(at, type, "stride must be > 0 (or 0 for stride = kernel_size)", stride);
         if (stride == 0) stride = kernel;
-        if (kernel > s.height || kernel > s.width) bad(at, type, "kernel_size is larger than its input " + text(s), kernel);
+        if (kernel > s.height || kernel > s.width)
+            bad(at, type, "kernel_size is larger than its input " + network_shape_text(s), kernel);
         network_op op;
         op.kind = kind;
         op.input = x;
@@ -369,7 +374,6 @@ private:
             out_.argmax_count += op.out.size();
         }
         op.output = new_slot(op.out);
-        op.path = at;
         out_.ops.push_back(op);
         return op.output;
     }
@@ -393,8 +397,9 @@ private:
     index one(const layers::residual_block& r, const std::string& module, const std::string& at, index x) {
         const network_shape s = out_.slots[static_cast<std::size_t>(x)];
         const char* type = "ResidualBlock";
-        if (s.flat) bad(at, type, "needs an image input [C, H, W]; it gets a flat one " + text(s), s.channels);
-        if (r.in_channels != s.channels) bad(at, type, "in_channels must equal the channels of its input " + text(s), r.in_channels);
+        require_image(s, at, type);
+        if (r.in_channels != s.channels)
+            bad(at, type, "in_channels must equal the channels of its input " + network_shape_text(s), r.in_channels);
         if (r.out_channels <= 0) bad(at, type, "out_channels must be > 0", r.out_channels);
         if (r.kernel_size <= 0 || r.kernel_size % 2 == 0) bad(at, type, "kernel_size must be odd and > 0", r.kernel_size);
         const index pad = r.kernel_size / 2;
@@ -411,19 +416,21 @@ private:
         add.input2 = skip;
         add.in = add.out = out_.slots[static_cast<std::size_t>(h)];
         add.output = new_slot(add.out);
-        add.path = at + ".add";
         out_.ops.push_back(add);
         if (!r.downsample) return add.output;
-        if (add.out.height < 2 || add.out.width < 2) bad(at, type, "downsample needs an input of at least 2 x 2", text(s));
+        if (add.out.height < 2 || add.out.width < 2)
+            bad(at, type, "downsample needs an input of at least 2 x 2", network_shape_text(s));
         return pool(network_op_kind::avg_pool, 2, 2, at + ".downsample", "AvgPool2d", add.output);
     }
 
     index one(const layers::nonlocal_block& b, const std::string& module, const std::string& at, index x) {
         const network_shape s = out_.slots[static_cast<std::size_t>(x)];
         const char* type = "NonLocalBlock";
-        if (s.flat) bad(at, type, "needs an image input [C, H, W]; it gets a flat one " + text(s), s.channels);
-        if (b.channels != s.channels) bad(at, type, "channels must equal the channels of its input " + text(s), b.channels);
-        if (s.height < 2 || s.width < 2) bad(at, type, "needs an input of at least 2 x 2 (g and phi are max-pooled)", text(s));
+        require_image(s, at, type);
+        if (b.channels != s.channels)
+            bad(at, type, "channels must equal the channels of its input " + network_shape_text(s), b.channels);
+        if (s.height < 2 || s.width < 2)
+            bad(at, type, "needs an input of at least 2 x 2 (g and phi are max-pooled)", network_shape_text(s));
         const index c = b.channels, inner = std::max<index>(1, c / 2);
         // PyTorch's registration order: g, W, theta, phi; the output projection W starts at zero.
         const index g_w = add_tensor(module + "g.0.weight", {inner, c, 1, 1}, c);
@@ -449,7 +456,6 @@ private:
         attention.out = attention.in;
         attention.aux = new_slot({1, s.plane(), pooled.plane(), false});
         attention.output = new_slot(attention.out);
-        attention.path = at + ".attention";
         out_.ops.push_back(attention);
         out_.piecewise_linear = false;
         const index projected = emit_conv(c, 1, 1, 0, w_w, w_b, at + ".W", attention.output);
@@ -459,7 +465,6 @@ private:
         add.input2 = x;
         add.in = add.out = s;
         add.output = new_slot(s);
-        add.path = at + ".add";
         out_.ops.push_back(add);
         return add.output;
     }
