@@ -51,11 +51,11 @@ double on_modes(const ebm::batch& samples) {
     return static_cast<double>(near) / static_cast<double>(samples.count());
 }
 
-/// 2,000 chains from U[−2, 2]², 500 Langevin steps (ε = 0.05) on the model.
+/// 1,000 chains from U[−2, 2]², 200 Langevin steps (ε = 0.05) on the model.
 ebm::batch model_samples(const ebm::network& energy) {
-    ebm::batch x(2, 2000);
+    ebm::batch x(2, 1000);
     ebm::uniform_noise{-2.0f, 2.0f}.fill(x, ebm::philox(ebm::seed{5}), ebm::purpose::user, 0);
-    ebm::markov_chain chain(ebm::langevin{.epsilon = 0.05f, .steps = 500}, energy, x.view(), ebm::philox(ebm::seed{5}));
+    ebm::markov_chain chain(ebm::langevin{.epsilon = 0.05f, .steps = 200}, energy, x.view(), ebm::philox(ebm::seed{5}));
     (void)chain.run();
     return x;
 }
@@ -95,13 +95,13 @@ int run(const std::string& description, const std::string& weights_file) {
     ebm::ml_trainer trainer{net,
                             ebm::langevin{.epsilon = 0.05f, .steps = 50},
                             ebm::persistent_bank<ebm::uniform_noise>{.size = 1000, .init = {-2.0f, 2.0f}},
-                            ebm::adam{.learning_rate = 0.002f},
+                            ebm::adam{.learning_rate = 0.005f},
                             ebm::trainer_options{.batch_size = 100, .random_seed = ebm::seed{6}}};
     ebm::batch positives(2, 100);
-    for (int t = 0; t < 1500; ++t) {
+    for (int t = 0; t < 400; ++t) {
         data.sample(positives, trainer.rng(), ebm::purpose::data_sample, trainer.iteration());
         const ebm::iteration_record rec = trainer.step(positives);
-        if (t % 300 == 299) std::printf("iteration %4d: d_t %+.4f\n", t + 1, rec.d);
+        if (t % 100 == 99) std::printf("iteration %4d: d_t %+.4f\n", t + 1, rec.d);
     }
     const double after = on_modes(model_samples(trainer.energy()));
     std::printf("fraction of model samples within 0.3 of a mode: %.3f before training, %.3f after (data: %.3f)\n",
