@@ -1,9 +1,10 @@
-// ebm::network (composed from layers) against the specialised energies it can describe, in the same process on the
-// same machine: the toy MLP (ebm::mlp, batch 100) and, with oneDNN, the short-run ConvNet (ebm::convnet, 32x32x3,
-// n_f 64, batch 64) and the VanillaNet (n_f 32, batch 64). (The Anatomy NonlocalNet was measured the same way before
-// ebm::nonlocal_net became the network preset: 1.01x and 1.03x the specialised class's time.) Per pair: energy_and_gradient (one Langevin step's network
-// work) and accumulate_parameter_gradient (the ML update's), with 2 threads; the summary prints network time /
-// specialised time.
+// ebm::network (composed from layers) in the same process on the same machine: the presets layer by layer on blocks
+// of chains (network_execution::blocks, Eigen) against their default execution — the toy MLP (batch 100) on the dense
+// kernels (what ebm::mlp runs) and, with oneDNN, the short-run ConvNet (32x32x3, n_f 64, batch 64) and the VanillaNet
+// (n_f 32, batch 64) on the oneDNN convolution stack (what ebm::convnet runs). (The presets were measured against the
+// specialised classes they replaced before those were deleted: see docs/networks.md.)
+// Per pair: energy_and_gradient (one Langevin step's network work) and accumulate_parameter_gradient (the ML
+// update's), with 2 threads; the summary prints the first's time / the second's.
 //
 //   build/release/benchmarks/network/bench_network [--benchmark_min_time=2]
 #include <benchmark/benchmark.h>
@@ -21,9 +22,6 @@
 #include <ebm/energy/network.hpp>
 #include <ebm/energy/network_presets.hpp>
 #include <ebm/random/distributions.hpp>
-#if __has_include(<oneapi/dnnl/dnnl.hpp>)
-#include <ebm/energy/convnet.hpp>
-#endif
 
 namespace {
 
@@ -73,17 +71,18 @@ void register_all() {
             })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
         }
     };
-    add("mlp toy (ebm::mlp)", [] { return ebm::mlp({2, 32, 64, 64, 64, 1}, ebm::leaky_relu{0.05f}, ebm::seed{1}); }, 100);
-    add("mlp toy (network)", [] { return ebm::network(ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), ebm::seed{1}); }, 100);
-#if __has_include(<oneapi/dnnl/dnnl.hpp>)
-    add("short_run n_f 64 (ebm::convnet)", [] { return ebm::convnet::short_run(32, 64, 3, 0.2f, {}, ebm::seed{1}); }, 64);
-    add("short_run n_f 64 (network)", [] { return ebm::network(ebm::short_run_network(32, 64, 3, 0.2f), ebm::seed{1}); }, 64);
-    add("vanilla n_f 32 (ebm::convnet)", [] { return ebm::convnet::vanilla(3, 32, 0.05f, {}, ebm::seed{1}); }, 64);
-    add("vanilla n_f 32 (network)", [] { return ebm::network(ebm::vanilla_network(3, 32, 0.05f), ebm::seed{1}); }, 64);
+    const auto blocks = ebm::network_execution::blocks;
+    add("mlp toy (dense)", [] { return ebm::mlp({2, 32, 64, 64, 64, 1}, ebm::leaky_relu{0.05f}, ebm::seed{1}); }, 100);
+    add("mlp toy (blocks)", [=] { return ebm::network(ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), ebm::seed{1}, blocks); }, 100);
+#if EBM_HAVE_ONEDNN
+    add("short_run n_f 64 (oneDNN)", [] { return ebm::network(ebm::short_run_network(32, 64, 3, 0.2f), ebm::seed{1}); }, 64);
+    add("short_run n_f 64 (blocks)", [=] { return ebm::network(ebm::short_run_network(32, 64, 3, 0.2f), ebm::seed{1}, blocks); }, 64);
+    add("vanilla n_f 32 (oneDNN)", [] { return ebm::network(ebm::vanilla_network(3, 32, 0.05f), ebm::seed{1}); }, 64);
+    add("vanilla n_f 32 (blocks)", [=] { return ebm::network(ebm::vanilla_network(3, 32, 0.05f), ebm::seed{1}, blocks); }, 64);
 #endif
 }
 
-// Prints network time / specialised time per pass from the benchmarks' real times.
+// Prints the time ratios per pass from the benchmarks' real times.
 class ratio_reporter : public benchmark::ConsoleReporter {
 public:
     void ReportRuns(const std::vector<Run>& runs) override {
@@ -92,11 +91,11 @@ public:
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        std::printf("\nnetwork time / specialised time (2 threads, same process):\n");
+        std::printf("\ntime ratios (2 threads, same process):\n");
         const std::vector<std::pair<std::string, std::string>> pairs = {
-            {"mlp toy (network)", "mlp toy (ebm::mlp)"},
-            {"short_run n_f 64 (network)", "short_run n_f 64 (ebm::convnet)"},
-            {"vanilla n_f 32 (network)", "vanilla n_f 32 (ebm::convnet)"}};
+            {"mlp toy (blocks)", "mlp toy (dense)"},
+            {"short_run n_f 64 (blocks)", "short_run n_f 64 (oneDNN)"},
+            {"vanilla n_f 32 (blocks)", "vanilla n_f 32 (oneDNN)"}};
         for (const auto& [net, special] : pairs)
             for (const char* pass : {" energy_and_gradient", " parameter gradient"}) {
                 const auto a = seconds_per_call().find(net + pass), b = seconds_per_call().find(special + pass);

@@ -443,7 +443,7 @@ TEST_CASE("convnet: bad architectures and calls name what is wrong") {
           "ebm::convnet::energy: x holds more chains than the workspace capacity 2 (got 3)");
     const ebm::batch wrong = uniform_batch(3 * 16 * 16, 2, 1);
     CHECK(error_of([&] { net.energy(wrong, u, ws); }) ==
-          "ebm::convnet::energy: x dimension must equal channels x height x width = 1 x 16 x 16 = 256 (got 768)");
+          "ebm::convnet::energy: x dimension must equal the network's input [1, 16, 16] = 256 (got 768)");
     std::vector<float> u1(1);
     const ebm::batch x2 = uniform_batch(net.dimension(), 2, 1);
     CHECK(error_of([&] { net.energy(x2, u1, ws); }) == "ebm::convnet::energy: u must have one entry per chain (2) (got 1)");

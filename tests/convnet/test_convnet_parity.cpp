@@ -118,7 +118,7 @@ void check_eval_parity(const Net& net, const parity_case& c, std::uint64_t data_
         CHECK(relative_error(um, std::span<const float>(u_ref.values.data(), static_cast<std::size_t>(m))) < tolerance);
         CHECK(relative_error(gm.view().values(),
                              std::span<const float>(gx_ref.values.data(), static_cast<std::size_t>(m * d))) < tolerance);
-        if constexpr (requires { ws.cached_batch_sizes(); }) CHECK(ws.cached_batch_sizes() == 2);
+        if (std::string(net.execution()) == "oneDNN convolution stack") CHECK(ws.cached_batch_sizes() == 2);
     }
 }
 

@@ -118,34 +118,78 @@ TEST_CASE("network: parameter names follow PyTorch's state_dict (nested Sequenti
     CHECK(std::memcmp(u.data(), v.data(), sizeof(float) * 3) == 0);
 }
 
-TEST_CASE("network: the toy MLP preset is ebm::mlp (same parameters from the same seed, same energies and gradients)") {
-    const ebm::mlp reference({2, 32, 64, 64, 64, 1}, ebm::leaky_relu{0.05f}, ebm::seed{3});
-    const ebm::network net(ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), ebm::seed{3});
-    network_test::check_same_parameters(net, reference);
-    CHECK(net.piecewise_linear());
-    const ebm::index n = 40;
-    const ebm::batch x = uniform_batch(2, n, 5, -2.0f, 2.0f);
-    auto ws = net.make_workspace(n);
+namespace {
+
+// The dense path (backend/cpu/dense_stack.hpp) against the layer-by-layer blocks path of the same network: the same
+// energies, dU/dx and weighted dU/dtheta up to float rounding, and the Hessian-vector product (always the blocks
+// path) exactly zero for these piecewise-linear nets.
+void compare_dense(const char* label, const ebm::network_spec& spec, std::uint64_t seed, ebm::index n) {
+    const ebm::network dense(spec, ebm::seed{seed}), reference(spec, ebm::seed{seed}, ebm::network_execution::blocks);
+    REQUIRE(std::string(dense.execution()) == "dense stack");
+    REQUIRE(std::string(reference.execution()) == "blocks of chains");
+    network_test::check_same_parameters(dense, reference);
+    CHECK(dense.piecewise_linear());
+    const ebm::index d = dense.dimension();
+    const ebm::batch x = uniform_batch(d, n, 5, -2.0f, 2.0f);
+    auto ws = dense.make_workspace(n);
     auto wr = reference.make_workspace(n);
-    std::vector<float> u(n), ur(n), weights(n);
-    ebm::batch g(2, n), gr(2, n);
-    net.energy_and_gradient(x, u, g, ws);
+    std::vector<float> u(static_cast<std::size_t>(n)), ur(u), e(u), weights(u);
+    ebm::batch g(d, n), gr(d, n);
+    dense.energy_and_gradient(x, u, g, ws);
     reference.energy_and_gradient(x, ur, gr, wr);
+    dense.energy(x, e, ws);
+    CHECK(e == u);
     for (ebm::index i = 0; i < n; ++i) weights[static_cast<std::size_t>(i)] = (i % 2 == 0 ? 1.0f : -1.0f) / static_cast<float>(n);
-    std::vector<float> theta(static_cast<std::size_t>(net.parameter_count()), 0.0f), theta_r(theta);
-    net.accumulate_parameter_gradient(x, weights, theta, u, ws);
+    std::vector<float> theta(static_cast<std::size_t>(dense.parameter_count()), 0.0f), theta_r(theta);
+    dense.accumulate_parameter_gradient(x, weights, theta, e, ws);
     reference.accumulate_parameter_gradient(x, weights, theta_r, ur, wr);
+    CHECK(e == u);
     const double e_u = ebm_test::relative_error(u, ur);
     const double e_g = ebm_test::relative_error(g.view().values(), gr.view().values());
     const double e_t = ebm_test::relative_error(theta, theta_r);
-    std::printf("mlp preset vs ebm::mlp: energies %.2e, dU/dx %.2e, dU/dtheta %.2e (relative)\n", e_u, e_g, e_t);
+    std::printf("%-34s dense vs blocks: energies %.2e, dU/dx %.2e, dU/dtheta %.2e (relative)\n", label, e_u, e_g, e_t);
     CHECK(e_u < 1e-5);
     CHECK(e_g < 1e-5);
     CHECK(e_t < 1e-5);
-    // The product of a piecewise-linear network is exactly zero, computed all the same.
-    ebm::batch v = uniform_batch(2, n, 6), hv(2, n);
-    net.hessian_vector_product(x, v, hv, ws);
+    ebm::batch v = uniform_batch(d, n, 6), hv(d, n);
+    dense.hessian_vector_product(x, v, hv, ws);
     for (float h : hv.view().values()) CHECK(h == 0.0f);
+}
+
+}  // namespace
+
+TEST_CASE("network: the toy MLP preset is ebm::mlp, on the dense kernels, and agrees with the blocks path") {
+    const ebm::mlp reference({2, 32, 64, 64, 64, 1}, ebm::leaky_relu{0.05f}, ebm::seed{3});
+    const ebm::network net(ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), ebm::seed{3});
+    network_test::check_same_parameters(net, reference);
+    CHECK(std::string(reference.execution()) == "dense stack");
+    const ebm::index n = 130;  // three blocks of chains, the last partial
+    const ebm::batch x = uniform_batch(2, n, 5, -2.0f, 2.0f);
+    auto ws = net.make_workspace(n);
+    auto wr = reference.make_workspace(n);
+    std::vector<float> u(n), ur(n);
+    ebm::batch g(2, n), gr(2, n);
+    net.energy_and_gradient(x, u, g, ws);
+    reference.energy_and_gradient(x, ur, gr, wr);
+    CHECK(u == ur);
+    CHECK(std::memcmp(g.data(), gr.data(), sizeof(float) * 2 * n) == 0);
+    compare_dense("toy MLP {2, 32, 64, 64, 64, 1}", ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), 3, n);
+}
+
+TEST_CASE("network: fully connected stacks of any width, ReLU, negated, or after a Flatten take the dense path") {
+    namespace l = ebm::layers;
+    compare_dense("widths 20, 7 (Eigen), ReLU, -U",
+                  {.input = {3}, .layers = {l::linear{3, 20}, l::relu(), l::linear{20, 7}, l::leaky_relu(0.2f), l::linear{7, 1}},
+                   .negate = true},
+                  4, 70);
+    compare_dense("image input, Flatten, width 16",
+                  {.input = {1, 2, 3}, .layers = {l::flatten{}, l::linear{6, 16}, l::leaky_relu(0.1f), l::linear{16, 1}}}, 5, 9);
+    for (const ebm::network_spec& other :
+         {ebm::network_spec{.input = {3}, .layers = {l::linear{3, 1}}},
+          ebm::network_spec{.input = {3}, .layers = {l::linear{3, 8}, l::silu(), l::linear{8, 1}}},
+          ebm::network_spec{.input = {3}, .layers = {l::linear{3, 8, false}, l::relu(), l::linear{8, 1}}},
+          ebm::network_spec{.input = {3}, .layers = {l::linear{3, 8}, l::relu(), l::linear{8, 1}, l::relu()}}})
+        CHECK(std::string(ebm::network(other).execution()) == "blocks of chains");
 }
 
 TEST_CASE("network: the NonlocalNet preset has the parameter layout the CUDA nonlocal_net shares") {

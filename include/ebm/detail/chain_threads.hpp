@@ -23,11 +23,27 @@ inline int chain_threads() {
 #endif
 }
 
+/// Whether a loop over `team` parts should open a parallel region: not for one part, nor inside a region already (a
+/// sampler's thread calling an energy with its own chains), where the region would run on one thread all the same and
+/// only add its cost (about a microsecond, a tenth of a small network's call).
+inline bool open_team(index team) {
+#if defined(_OPENMP)
+    return team > 1 && !omp_in_parallel();
+#else
+    (void)team;
+    return false;
+#endif
+}
+
 /// f(i, scratch) for every i in [0, n) (chains, or blocks of chains), spread statically over at most threads.size()
 /// threads, each with its own scratch.
 template <class Scratch, class F>
 void for_chains(std::vector<Scratch>& threads, index n, F&& f) {
     const int team = static_cast<int>(std::min<index>(static_cast<index>(threads.size()), n));
+    if (!open_team(team)) {
+        for (index i = 0; i < n; ++i) f(i, threads[0]);
+        return;
+    }
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(team)
 #endif
@@ -52,6 +68,16 @@ void accumulate_chain_blocks(std::vector<Scratch>& threads, index n, index chain
     const index blocks = (n + chains_per_block - 1) / chains_per_block;
     const index slots = static_cast<index>(threads.size());
     const index size = static_cast<index>(grad.size());
+    if (!open_team(std::min(slots, blocks))) {  // one thread: each block into the scratch, then into grad, in order
+        Scratch& s = threads[0];
+        for (index b = 0; b < blocks; ++b) {
+            std::fill(s.grad.begin(), s.grad.end(), 0.0f);
+            const index begin = b * chains_per_block;
+            block(begin, std::min(begin + chains_per_block, n), s, s.grad.data());
+            for (index k = 0; k < size; ++k) grad[static_cast<std::size_t>(k)] += s.grad[static_cast<std::size_t>(k)];
+        }
+        return;
+    }
     for (index first = 0; first < blocks; first += slots) {
         const index round = std::min(slots, blocks - first);
 #if defined(_OPENMP)

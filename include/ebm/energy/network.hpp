@@ -12,26 +12,42 @@
 // (kernels/activation.hpp); max-pooling passes them through the switches of the forward pass. For a network of ReLU /
 // LeakyReLU units, pools and affine layers the product is computed all the same and comes out zero.
 //
-// Execution: blocks of chains (fixed by the network: one for convolutional nets, up to 32 where a chain's activations
-// are small) run through the whole network on one thread, chain-major as a batch: fully connected layers as one
-// Eigen GEMM over the block, convolutions as im2col and an Eigen GEMM per chain (the same im2col/col2im functors the
-// CUDA ConvNet launches: kernels/convolution.hpp). Blocks are spread over OpenMP threads inside each call
-// (split_chains_across_threads = false), each thread with its own scratch in the workspace, so no call allocates.
-// Blocks start at fixed chains and the parameter gradient adds the blocks' sums in block order
-// (detail/chain_threads.hpp): every result is bit-identical for any thread count.
+// Execution, on one of three paths (network::execution() names it):
+// - A chain of convolutions with bias, each but the last followed by one ReLU or LeakyReLU and the last covering its
+//   whole input with one output — the short-run paper's ConvNets, the Anatomy code's VanillaNet — runs energies and
+//   gradients as oneDNN primitives over the whole batch where oneDNN is built in (backend/cpu/onednn_conv_stack.hpp:
+//   blocked layouts, bias and LeakyReLU fused, oneDNN's threads; the former specialised convnet class's code).
+// - A chain of fully connected layers with bias and one ReLU/LeakyReLU after each but the last, ending in one value —
+//   the Anatomy toy MLP — runs on blocks of 64 chains through the register-blocked kernels of
+//   backend/cpu/dense_stack.hpp (the former specialised mlp class's).
+// - Every other network (and any, with network_execution::blocks) runs layer by layer on blocks of chains (fixed by
+//   the network: one for convolutional nets, up to 32 where a chain's activations are small), each block through the
+//   whole network on one thread, chain-major as a batch: fully connected layers as one Eigen GEMM over the block,
+//   convolutions as im2col and an Eigen GEMM per chain (the same im2col/col2im functors the CUDA ConvNet launches:
+//   kernels/convolution.hpp). The Hessian-vector product always takes this path (for the first two forms it is zero,
+//   the networks being piecewise linear).
+// Blocks are spread over OpenMP threads inside each call (split_chains_across_threads = false), each thread with its
+// own scratch in the workspace, so no call allocates. Blocks start at fixed chains and the parameter gradient adds the
+// blocks' sums in block order (detail/chain_threads.hpp): every result is bit-identical for any thread count.
+// The oneDNN path keeps reordered copies of the weights: every call of the non-const parameters() marks them stale, and
+// code that keeps a std::span from parameters() and writes through it after an evaluation calls parameters_changed().
 // Parameters are one flat vector in state_dict order, initialised as PyTorch initialises nn.Conv2d and nn.Linear
 // (weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))) from Philox stream (parameter_init, tensor index, 0).
 #include "../detail/eigen.hpp"  // Eigen/Core, host-compiled only
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../backend/cpu/dense_stack.hpp"
+#include "../backend/cpu/onednn_conv_stack.hpp"
 #include "../batch.hpp"
 #include "../config.hpp"
 #include "../detail/aligned_buffer.hpp"
@@ -45,6 +61,26 @@
 #include "parameter_tensor.hpp"
 
 namespace ebm {
+
+namespace onednn {
+class conv_stack;  // backend/cpu/onednn_conv_stack.hpp (declared there only where oneDNN is built in)
+struct conv_stack_state;
+}  // namespace onednn
+
+/// How a network runs on the CPU: `automatic` runs a chain of convolutions with ReLU/LeakyReLU ending in one value as
+/// oneDNN primitives over the whole batch where oneDNN is built in, a chain of fully connected layers with
+/// ReLU/LeakyReLU on the dense kernels, and everything else layer by layer on blocks of chains; `blocks` runs every
+/// network layer by layer on blocks of chains (the tests compare the paths).
+enum class network_execution { automatic, blocks };
+
+namespace detail {
+/// Versions of parameter vectors, unique across objects, so that a workspace's reordered weights are refreshed when
+/// the parameters (or the network) they were made from change.
+inline std::atomic<std::uint64_t>& parameter_version_counter() {
+    static std::atomic<std::uint64_t> counter{1};
+    return counter;
+}
+}  // namespace detail
 
 class network {
     using rmatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -70,17 +106,42 @@ public:
         pass_buffers value, tangent;
         std::vector<std::int32_t> argmax;
         detail::aligned_vector<float> grad;
+        detail::dense_stack::workspace dense;  // the dense kernels' buffers for a block (empty on other paths)
     };
     struct workspace {
         index capacity = 0;
+        index parameter_count = 0, activation_floats = 0;  // of the network that made it (checked at each call)
         std::vector<scratch> threads;
+        /// The oneDNN primitives of a convolution stack (null on blocks of chains).
+        std::unique_ptr<onednn::conv_stack_state, void (*)(onednn::conv_stack_state*)> stack{nullptr, nullptr};
+
+        /// Labels of the oneDNN primitives served only by oneDNN's slow reference implementation (empty when every
+        /// one found optimised kernels, and on blocks of chains).
+        [[nodiscard]] std::vector<std::string> reference_kernels() const {
+#if EBM_HAVE_ONEDNN
+            if (stack) return onednn::conv_stack::reference_kernels(*stack);
+#endif
+            return {};
+        }
+#if EBM_HAVE_ONEDNN
+        /// Number of batch sizes that have oneDNN primitives (1 after make_workspace; +1 per new smaller size used).
+        [[nodiscard]] index cached_batch_sizes() const { return stack ? onednn::conv_stack::cached_batch_sizes(*stack) : 0; }
+        /// Wall times per oneDNN primitive (switch on with `profiling().enabled = true`); requires the oneDNN path.
+        [[nodiscard]] onednn::profile& profiling() {
+            if (!stack) detail::fail("network::workspace::profiling", "this network runs on blocks of chains, not oneDNN", 0);
+            return stack->prof;
+        }
+#endif
     };
 
-    explicit network(const network_spec& spec, seed init_seed = seed{0}) : network(spec, init_seed, "network") {}
+    explicit network(const network_spec& spec, seed init_seed = seed{0},
+                     network_execution execution = network_execution::automatic)
+        : network(spec, init_seed, "network", execution) {}
 
 protected:
-    /// For presets with a class of their own (nonlocal_net): `name` starts their error messages.
-    network(const network_spec& spec, seed init_seed, const std::string& name)
+    /// For presets with a class of their own (convnet, nonlocal_net): `name` starts their error messages.
+    network(const network_spec& spec, seed init_seed, const std::string& name,
+            network_execution execution = network_execution::automatic)
         : spec_(spec),
           layout_(compile_network(spec)),
           where_{name + "::make_workspace", name + "::energy", name + "::energy_and_gradient",
@@ -90,6 +151,13 @@ protected:
         // Chains per block: as many as keep a block's activations near 64 KiB (at most 32), so that fully connected
         // layers run as matrix products over the block; convolutional nets, whose chains are large, take one.
         block_ = std::clamp<index>(16384 / std::max<index>(layout_.activation_floats, 1), 1, 32);
+        if (execution == network_execution::automatic) {
+            stack_ = conv_stack_of(layout_);
+            dense_ = dense_stack_of(layout_);
+        }
+        // The dense kernels take blocks of 64 chains: for the toy MLP at 100 chains, 64 gave the fastest parameter
+        // gradient (0.047 ms against 0.084 at 32 and 0.062 at 128 or more, one thread) and dU/dx (0.019 ms).
+        if (dense_) block_ = 64;
         reset_parameters(init_seed);
     }
 
@@ -108,6 +176,7 @@ public:
                 fill_uniform(rng, purpose::parameter_init, static_cast<std::uint32_t>(t), 0, values, tensor.count(), -bound,
                              bound);
         }
+        parameters_changed();
     }
 
     [[nodiscard]] const network_spec& spec() const { return spec_; }
@@ -121,12 +190,22 @@ public:
     /// True when every unit is ReLU or LeakyReLU (the Hessian is then zero wherever it exists).
     [[nodiscard]] bool piecewise_linear() const { return layout_.piecewise_linear; }
     [[nodiscard]] index parameter_count() const { return layout_.parameter_count; }
-    [[nodiscard]] std::span<float> parameters() { return {parameters_.data(), parameters_.size()}; }
+    /// Mutable access marks the parameters changed (a workspace re-reads them at its next evaluation).
+    [[nodiscard]] std::span<float> parameters() {
+        parameters_changed();
+        return {parameters_.data(), parameters_.size()};
+    }
     [[nodiscard]] std::span<const float> parameters() const { return {parameters_.data(), parameters_.size()}; }
     /// Names (PyTorch's state_dict names), shapes and offsets of the parameter tensors, in state_dict order.
     [[nodiscard]] const std::vector<parameter_tensor>& parameter_tensors() const { return layout_.tensors; }
     /// Chains evaluated together by one thread (fixed by the network, so results do not depend on the thread count).
     [[nodiscard]] index chains_per_block() const { return block_; }
+    /// For code that wrote through a span kept from parameters() after an evaluation.
+    void parameters_changed() { version_ = detail::parameter_version_counter().fetch_add(1) + 1; }
+    /// How energies and gradients run: "oneDNN convolution stack", "dense stack" or "blocks of chains".
+    [[nodiscard]] const char* execution() const {
+        return stack_ ? "oneDNN convolution stack" : dense_ ? "dense stack" : "blocks of chains";
+    }
 
     /// Multiply-adds x 2 of one forward pass per chain: the affine layers' and the attention's products (backward-data
     /// costs about the same).
@@ -146,6 +225,8 @@ public:
         detail::require_positive(where_.make_workspace, "max_chains", max_chains);
         workspace ws;
         ws.capacity = max_chains;
+        ws.parameter_count = layout_.parameter_count;
+        ws.activation_floats = layout_.activation_floats;
         ws.threads.resize(static_cast<std::size_t>(detail::chain_threads()));
         const auto size = [](index n) { return static_cast<std::size_t>(std::max<index>(n, 1)); };
         for (scratch& s : ws.threads) {
@@ -157,12 +238,29 @@ public:
             }
             s.argmax.assign(size(block_ * layout_.argmax_count), 0);
             s.grad.assign(size(layout_.parameter_count), 0.0f);
+            if (dense_) s.dense = dense_->make_workspace(block_);
         }
+#if EBM_HAVE_ONEDNN
+        if (stack_) {
+            try {
+                ws.stack = {stack_->make_state(max_chains).release(), [](onednn::conv_stack_state* st) { delete st; }};
+            } catch (const dnnl::error& e) {
+                onednn::rethrow(where_.make_workspace, e);
+            }
+        }
+#endif
         return ws;
     }
 
     void energy(const_batch_view x, std::span<float> u, workspace& ws) const {
         check_call(where_.energy.c_str(), x, u, ws);
+        if (run_stack(where_.energy, ws, x, u, nullptr, nullptr, nullptr)) return;
+        if (dense_) {
+            for_blocks(ws, x.count, [&](index first, index count, scratch& s) {
+                dense_->energy(parameters_.data(), x.chain(first), count, sign(), &u[first], s.dense);
+            });
+            return;
+        }
         for_blocks(ws, x.count, [&](index first, index count, scratch& s) { forward(x.chain(first), count, s, &u[first]); });
     }
 
@@ -173,6 +271,14 @@ public:
             detail::fail(where, "grad must have the shape of x (" + detail::to_text(x.count) + " chains of " +
                                     detail::to_text(dimension()) + ")",
                          g.count);
+        if (run_stack(where_.energy_and_gradient, ws, x, u, nullptr, g.data, nullptr)) return;
+        if (dense_) {
+            for_blocks(ws, x.count, [&](index first, index count, scratch& s) {
+                dense_->energy_and_gradient(parameters_.data(), x.chain(first), count, sign(), &u[first], g.chain(first),
+                                            s.dense);
+            });
+            return;
+        }
         for_blocks(ws, x.count, [&](index first, index count, scratch& s) {
             forward(x.chain(first), count, s, &u[first]);
             backward(x.chain(first), count, nullptr, s, g.chain(first), nullptr, nullptr, nullptr);
@@ -200,6 +306,15 @@ public:
         if (static_cast<index>(grad.size()) != parameter_count())
             detail::fail(where, "grad must have parameter_count() = " + detail::to_text(parameter_count()) + " entries",
                          grad.size());
+        if (run_stack(where_.accumulate_parameter_gradient, ws, x, u, weights.data(), nullptr, grad.data())) return;
+        if (dense_) {
+            detail::accumulate_chain_blocks(ws.threads, x.count, block_, grad, [&](index begin, index end, scratch& s, float* g) {
+                const auto at = static_cast<std::size_t>(begin);
+                dense_->accumulate_parameter_gradient(parameters_.data(), x.chain(begin), end - begin, sign(),
+                                                      &weights[at], g, &u[at], s.dense);
+            });
+            return;
+        }
         detail::accumulate_chain_blocks(ws.threads, x.count, block_, grad, [&](index begin, index end, scratch& s, float* g) {
             forward(x.chain(begin), end - begin, s, &u[static_cast<std::size_t>(begin)]);
             backward(x.chain(begin), end - begin, &weights[static_cast<std::size_t>(begin)], s, nullptr, g, nullptr,
@@ -208,10 +323,104 @@ public:
     }
 
 private:
+    // The oneDNN path (when this network has one and the workspace its primitives): energies, and dU/dx into gx or
+    // the weighted parameter gradient into grad; false when the network runs on blocks of chains.
+    bool run_stack(const std::string& where, workspace& ws, const_batch_view x, std::span<float> u,
+                   const float* chain_weights, float* gx, float* grad) const {
+#if EBM_HAVE_ONEDNN
+        if (!stack_ || !ws.stack) return false;
+        try {
+            stack_->run(*ws.stack, parameters_.data(), version_, x.data, x.count, sign(), u.data(), chain_weights, gx,
+                        grad);
+        } catch (const dnnl::error& e) {
+            onednn::rethrow(where, e);
+        }
+        return true;
+#else
+        (void)where, (void)ws, (void)x, (void)u, (void)chain_weights, (void)gx, (void)grad;
+        return false;
+#endif
+    }
+
+    // The oneDNN form of a chain of convolutions with ReLU/LeakyReLU whose last covers its whole input
+    // with one output channel and a bias; null for any other network (or without oneDNN).
+    static std::shared_ptr<const onednn::conv_stack> conv_stack_of(const network_layout& l) {
+#if EBM_HAVE_ONEDNN
+        if (l.input.flat || l.ops.size() % 2 == 0) return nullptr;
+        std::vector<onednn::conv_stack_layer> layers;
+        index slot = 0;
+        for (std::size_t i = 0; i < l.ops.size(); i += 2) {
+            const network_op& conv = l.ops[i];
+            if (conv.kind != network_op_kind::conv2d || conv.input != slot || conv.bias < 0) return nullptr;
+            slot = conv.output;
+            float slope = 0.0f;
+            if (i + 1 < l.ops.size()) {
+                const network_op& unit = l.ops[i + 1];
+                const kernels::activation_function& f = unit.function;
+                if (unit.kind != network_op_kind::activation || unit.input != slot) return nullptr;
+                if (f.kind == kernels::activation_kind::leaky_relu)  // its slope is >= 0 (checked by the compiler)
+                    slope = f.alpha;
+                else if (f.kind != kernels::activation_kind::relu)
+                    return nullptr;
+                slot = unit.output;
+            }
+            layers.push_back({conv.in.channels, conv.in.height, conv.in.width, conv.out.channels, conv.kernel,
+                              conv.stride, conv.padding, slope, conv.weight, conv.bias});
+        }
+        const network_op& last = l.ops.back();
+        if (last.out.size() != 1 || last.padding != 0 || last.kernel != last.in.height || last.kernel != last.in.width ||
+            l.slot_storage[static_cast<std::size_t>(l.output_slot)] != last.output)
+            return nullptr;
+        return std::make_shared<const onednn::conv_stack>(std::move(layers));
+#else
+        (void)l;
+        return nullptr;
+#endif
+    }
+
+    [[nodiscard]] float sign() const { return layout_.negate ? -1.0f : 1.0f; }
+
+    // The dense form of a chain of fully connected layers (with bias) with one ReLU/LeakyReLU after each but the last,
+    // at least one hidden layer, ending in one value; null for any other network.
+    static std::shared_ptr<const detail::dense_stack> dense_stack_of(const network_layout& l) {
+        if (l.ops.size() < 3 || l.ops.size() % 2 == 0) return nullptr;
+        const auto storage = [&](index slot) { return l.slot_storage[static_cast<std::size_t>(slot)]; };
+        std::vector<index> sizes = {l.input.size()}, weights, biases;
+        std::vector<float> slopes;
+        index slot = 0;
+        for (std::size_t i = 0; i < l.ops.size(); i += 2) {
+            const network_op& affine = l.ops[i];
+            if (affine.kind != network_op_kind::linear || storage(affine.input) != storage(slot) || affine.bias < 0)
+                return nullptr;
+            sizes.push_back(affine.out.size());
+            weights.push_back(affine.weight);
+            biases.push_back(affine.bias);
+            slot = affine.output;
+            if (i + 1 < l.ops.size()) {
+                const network_op& unit = l.ops[i + 1];
+                const kernels::activation_function& f = unit.function;
+                if (unit.kind != network_op_kind::activation || unit.input != slot) return nullptr;
+                if (f.kind == kernels::activation_kind::leaky_relu && f.alpha >= 0.0f && std::isfinite(f.alpha))
+                    slopes.push_back(f.alpha);
+                else if (f.kind == kernels::activation_kind::relu)
+                    slopes.push_back(0.0f);
+                else
+                    return nullptr;
+                slot = unit.output;
+            }
+        }
+        if (sizes.back() != 1 || storage(l.output_slot) != l.ops.back().output) return nullptr;
+        return std::make_shared<const detail::dense_stack>(std::move(sizes), std::move(slopes), std::move(weights),
+                                                           std::move(biases), l.parameter_count);
+    }
+
     void check_capacity(const char* where, index n, const workspace& ws) const {
+        if (ws.threads.empty()) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
+        if (ws.parameter_count != layout_.parameter_count || ws.activation_floats != layout_.activation_floats)
+            detail::fail(where, "the workspace was made by a network of another shape; its parameter count",
+                         ws.parameter_count);
         if (n > ws.capacity)
             detail::fail(where, "x holds more chains than the workspace capacity " + detail::to_text(ws.capacity), n);
-        if (ws.threads.empty()) detail::fail(where, "the workspace is empty (make it with make_workspace)", 0);
     }
     void check_call(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
         if (x.dimension != dimension())
@@ -657,6 +866,9 @@ private:
     index largest_slot_ = 1;
     index block_ = 1;
     detail::aligned_vector<float> parameters_;
+    std::uint64_t version_ = 0;
+    std::shared_ptr<const onednn::conv_stack> stack_;  // the oneDNN path, or null
+    std::shared_ptr<const detail::dense_stack> dense_;  // the dense path, or null
 };
 
 }  // namespace ebm

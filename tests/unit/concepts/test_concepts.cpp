@@ -137,8 +137,11 @@ static_assert(!ebm::sampler<ebm::langevin, energy_without_gradient>);  // a samp
 static_assert(!ebm::energy_function<ebm::langevin>);
 static_assert(!ebm::optimizer<ebm::mlp>);
 static_assert(!ebm::chain_initializer<ebm::sgd>);
-// Energies that thread internally can opt out of chain splitting; the default is to split.
+// Energies that thread internally opt out of chain splitting (a network spreads blocks of chains over threads inside
+// each call; its mlp preset, whose calls are short, opts back in); the default is to split.
+static_assert(!ebm::split_chains_across_threads<ebm::network>());
 static_assert(ebm::split_chains_across_threads<ebm::mlp>());
+static_assert(ebm::split_chains_across_threads<ebm::gaussian_mixture>());
 
 TEST_CASE("concepts: the library's types model them, incomplete types do not (checked at compile time)") {
     CHECK(ebm::learnable_energy<ebm::mlp>);
