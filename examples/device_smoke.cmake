@@ -1,4 +1,6 @@
-# cmake -DTOY2D=.. -DLANDSCAPE=.. -DTRAIN=.. -DSAMPLE=.. -DEVALUATE=.. -DOUT=<folder> -DCUDA_BUILT=ON|OFF -P device_smoke.cmake
+# cmake -DTOY2D=.. -DLANDSCAPE=.. -DTRAIN=.. -DSAMPLE=.. -DEVALUATE=.. -DOUT=<folder> -DCUDA_BUILT=ON|OFF
+#       -DNETWORK_CONFIG=<fashion_mnist_network.json> -DNETWORK_JSON=<small_network.json> [-DPYTHON=<python3>]
+#       -P device_smoke.cmake
 # Every program's --device cuda: on a GPU, each runs and writes the same files as its --device cpu run, and a
 # checkpoint trained on the GPU resumes on the CPU. Without a GPU the programs must say so ("no CUDA device is
 # available"; the test is then reported as skipped); in a build without the CUDA backend they must say that.
@@ -98,7 +100,41 @@ if(outcome STREQUAL "ran")
       message(FATAL_ERROR "evaluate_energy did not write ${f}")
     endif()
   endforeach()
+  # model.architecture network (a JSON description: cuda_backend::network) trained on the GPU, resumed on the CPU;
+  # its checkpoint evaluated on both devices, energies within 1e-4 of each other
+  set(network_args --config ${NETWORK_CONFIG} --set data.limit=64 --set sampler.steps=3 --set training.batch_size=8
+                   --set output.image_every=2 --set output.checkpoint_every=2 --threads 2)
+  run(TRUE ${TRAIN} ${network_args} --set training.iterations=2 --device cuda --output ${OUT}/network)
+  run(TRUE ${TRAIN} --resume --set training.iterations=4 --device cpu --threads 2 --output ${OUT}/network)
+  set(checkpoint ${OUT}/network/checkpoint-000000000004.safetensors)
+  if(NOT EXISTS ${checkpoint})
+    message(FATAL_ERROR "train_images --device cuda with a JSON network (then --resume on the CPU) did not write ${checkpoint}")
+  endif()
+  foreach(device cuda cpu)
+    run(TRUE ${EVALUATE} --arch ${NETWORK_JSON} --weights ${checkpoint} --input ${OUT}/samples/short_run.npy
+        --energies ${OUT}/u_network_${device}.npy --device ${device})
+  endforeach()
+  set(numpy 1)
+  if(DEFINED PYTHON)
+    execute_process(COMMAND ${PYTHON} -c "import numpy" RESULT_VARIABLE numpy OUTPUT_QUIET ERROR_QUIET)
+  endif()
+  if(numpy EQUAL 0)
+    execute_process(COMMAND ${PYTHON} -c "
+import numpy as np, sys
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+err = np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30)
+print('cuda', a, 'cpu', b, 'relative difference', err)
+sys.exit(0 if err <= 1e-4 else 1)
+" ${OUT}/u_network_cuda.npy ${OUT}/u_network_cpu.npy RESULT_VARIABLE rc OUTPUT_VARIABLE text ERROR_VARIABLE text)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "the JSON network's energies differ between --device cuda and --device cpu:\n${text}")
+    endif()
+    message(STATUS "${text}")
+  else()
+    message(STATUS "no python3 with numpy: the JSON network's energies were written on both devices, not compared")
+  endif()
 elseif(outcome STREQUAL "refused")
   run(TRUE ${EVALUATE} --arch short_run --init-seed 1 --save-weights ${OUT}/w.safetensors --device cuda)
+  run(TRUE ${EVALUATE} --arch ${NETWORK_JSON} --init-seed 1 --save-weights ${OUT}/w.safetensors --device cuda)
 endif()
 message(STATUS "device smoke: ${outcome}")

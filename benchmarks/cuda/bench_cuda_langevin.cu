@@ -8,11 +8,14 @@
 //             kernel (compute_options::whole_chain, the default), engine=fused one kernel per evaluation
 //   train_mlp one whole iteration of the convergent toy recipe (K 500, batch 100, bank, SGD) with that MLP, both ways
 //   train     one whole short-run training iteration (batch 64: K = 100 steps, the parameter gradient, Adam)
+//   engine=network  the same ConvNet (batches 64 and 256), non-local net and MLP as composed networks
+//             (cuda_backend::network: backend/network_gemm.hpp), beside the specialised classes above
 // The K-step chain is replayed as one CUDA graph (graph=0 rows enqueue kernel by kernel). items_per_second =
 // Langevin steps/s of the whole batch (iterations/s for train); the label carries the row's key for compare_cuda.py.
 #include <benchmark/benchmark.h>
 
 #include <ebm/backend/cuda/cuda.cuh>
+#include <ebm/energy/network_presets.hpp>
 #include <ebm/random/distributions.hpp>
 
 #include <cmath>
@@ -97,6 +100,22 @@ void nonlocal_steps(benchmark::State& state) {
     net.set_compute_options(o);
     state.SetLabel(label("nonlocal", 100, tf32, search ? "cudnn-find" : "cudnn-heuristic", true, graph));
     run_chain(state, net, 100, 100, graph, 0.0);
+}
+
+/// The short-run ConvNet (0), the non-local net (1) or the toy MLP (2) as a composed network (engine=network), FP32.
+void network_steps(benchmark::State& state) {
+    const int which = static_cast<int>(state.range(0));
+    const ebm::index chains = state.range(1);
+    const bool graph = state.range(2) != 0;
+    const ebm::convnet_architecture short_run = ebm::short_run_architecture(32, 64, 3, 0.2f);
+    const ebm::network_spec spec = which == 0   ? ebm::convnet_network(short_run)
+                                   : which == 1 ? ebm::nonlocal_network(3, 32, 0.05f)
+                                                : ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f);
+    const cb::network net(spec, ebm::seed{1});
+    const char* workload = which == 0 ? "convnet" : which == 1 ? "nonlocal" : "mlp";
+    state.SetLabel(label(workload, chains, false, "network", true, graph));
+    const double flops = which == 0 ? 2.0 * ebm::forward_flops(short_run) * static_cast<double>(chains) : 0.0;
+    run_chain(state, net, chains, which == 2 ? 500 : 100, graph, flops);
 }
 
 /// The toy MLP with or without the whole-chain kernel, and its engine's name for the label.
@@ -184,6 +203,8 @@ BENCHMARK(mlp_steps)->ArgNames({"graph", "whole_chain"})->Args({1, 1})->Args({1,
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(train_mlp_iterations)->ArgNames({"whole_chain"})->Args({1})->Args({0})->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(network_steps)->ArgNames({"net", "batch", "graph"})->Args({0, 64, 1})->Args({0, 256, 1})->Args({1, 100, 1})
+    ->Args({2, 100, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(train_iterations)->ArgNames({"engine", "tf32"})->Args({0, 0})->Args({2, 0})->Args({0, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -1,5 +1,7 @@
-// evaluate_energy --device cuda: the same evaluation (evaluate_run.hpp) on the GPU's networks (cuDNN, cuBLAS).
+// evaluate_energy --device cuda: the same evaluation (evaluate_run.hpp) on the GPU's networks (cuDNN, cuBLAS;
+// a network description on cuda_backend::network).
 #include <ebm/backend/cuda/cuda.cuh>
+#include <ebm/energy/network_json.hpp>
 
 #include "common/cuda_device.cuh"
 #include "evaluate_run.hpp"
@@ -7,6 +9,7 @@
 int evaluate_cuda(const evaluate::options& o) {
     namespace cb = ebm::cuda_backend;
     const ebm::seed s{o.init_seed.value_or(0)};
+    if (evaluate::network_file(o)) return evaluate::run_with(cb::network(ebm::load_network_spec(o.arch), s), o);
     const ebm::index n_f = evaluate::default_features(o);
     const float slope = evaluate::default_slope(o);
     if (o.arch == "nonlocal") return evaluate::run_with(cb::nonlocal_net(o.channels, n_f, slope, s), o);

@@ -39,11 +39,7 @@ inline bool network_file(const options& o) {
 
 /// The architecture the options ask for, checked once for both backends.
 inline void check_architecture(const options& o) {
-    if (network_file(o)) {
-        if (o.device == "cuda")  // ebm::network has no GPU implementation yet
-            ebm::detail::fail("evaluate_energy", "--arch FILE.json runs on the CPU only for now (--device cpu)", o.arch);
-        return;
-    }
+    if (network_file(o)) return;
     if (o.arch != "short_run" && o.arch != "vanilla" && o.arch != "nonlocal")
         ebm::detail::fail("evaluate_energy", "--arch must be short_run, vanilla, nonlocal or a network description "
                                              "FILE.json", o.arch);

@@ -8,7 +8,7 @@
 //   evaluate_energy --arch short_run --negate ...      # weights from the short-run code, whose net is -U
 //   evaluate_energy --arch vanilla --init-seed 1 --save-weights w.safetensors   # PyTorch-style initial weights
 //   evaluate_energy --arch FILE.json --weights W.safetensors --input X.npy --energies U.npy --gradients G.npy
-//                                                      # a network description (ebm::network, CPU only for now);
+//                                                      # a network description (ebm::network; on the GPU cuda_backend::network);
 //                                                      # input [N, C, H, W], or [N, D] for a flat input [D]
 //   evaluate_energy --device cuda ...                  # on the GPU (builds with the CUDA backend)
 // A description sets its own shape and sign ("negate"): --image-size, --channels, --n-f, --slope and --negate are

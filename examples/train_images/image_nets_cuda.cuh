@@ -14,13 +14,12 @@ inline ebm::cuda_backend::convnet make_device_net(const ebm::train_config& c) {
                                                  r.init_seed);
 }
 
-/// f(the configured network) on the GPU: make_device_net's ConvNet, or cuda_backend::nonlocal_net.
+/// f(the configured network) on the GPU: make_device_net's ConvNet, cuda_backend::nonlocal_net, or
+/// cuda_backend::network for model.architecture network (ebm::network's layout and initialisation).
 template <class F>
 decltype(auto) with_device_net(const ebm::train_config& c, F&& f) {
     const net_request r = requested_net(c);
-    if (r.network)  // ebm::network has no GPU implementation yet
-        ebm::detail::fail("train_images", "model.architecture network runs on the CPU only for now (--device cpu)",
-                          "--device cuda");
+    if (r.network) return f(ebm::cuda_backend::network(r.spec, r.init_seed));
     if (r.nonlocal) return f(ebm::cuda_backend::nonlocal_net(r.channels, r.features, r.negative_slope, r.init_seed));
     return f(make_device_net(c));
 }

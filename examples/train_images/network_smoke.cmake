@@ -61,7 +61,8 @@ set(x ${OUT}/samples/short_run.npy)
 run(0 ${EVALUATE} --arch ${OUT}/network.json --weights ${checkpoint} --input ${x} --energies ${OUT}/u_ebm.npy
     --gradients ${OUT}/g_ebm.npy)
 
-# Bad input fails before any work: a network for other images, a bad description, the GPU.
+# Bad input fails before any work: a network for other images, a bad description, a missing file, another
+# architecture.
 run(1 ${TRAIN} ${common} --set data.image_size=28 --output ${OUT}/bad)
 expect_message("model.network's input must be the data's shape [data.channels, data.image_size, data.image_size] = [1, 28, 28] (got '[1, 32, 32]')")
 run(1 ${TRAIN} ${common} --set "model.network={\"input\": [1, 32, 32], \"layers\": [{\"type\": \"Dense\"}]}"

@@ -15,30 +15,14 @@
 #include <ebm/energy/convnet.hpp>
 #include <ebm/random/distributions.hpp>
 
+#include "common/host_blas.hpp"
+
 namespace cg = ebm::convolution_gemm;
 using idx = ebm::index;
 
 namespace {
 
-/// The reference ops: cuBLAS's sgemm semantics (column-major, op(A) m x k, op(B) k x n), summed in double.
-struct host_ops {
-    void gemm(bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a, idx lda, const float* b, idx ldb,
-              float beta, float* c, idx ldc) const {
-        for (idx j = 0; j < n; ++j)
-            for (idx i = 0; i < m; ++i) {
-                double s = 0;
-                for (idx p = 0; p < k; ++p)
-                    s += static_cast<double>(ta ? a[p + i * lda] : a[i + p * lda]) *
-                         static_cast<double>(tb ? b[j + p * ldb] : b[p + j * ldb]);
-                float& out = c[i + j * ldc];
-                out = static_cast<float>(alpha * s + (beta == 0.0f ? 0.0 : static_cast<double>(beta) * out));
-            }
-    }
-    template <class F>
-    void elements(idx n, const F& f) const {
-        for (idx k = 0; k < n; ++k) f(k);
-    }
-};
+using ebm_test::host_ops;
 
 /// A plan with its host memory.
 struct host_plan {

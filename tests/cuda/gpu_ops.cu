@@ -32,6 +32,7 @@ std::string name_of(const model& m) {
         case architecture::short_run: return "convnet::short_run(" + std::to_string(m.image_size) + ")";
         case architecture::vanilla: return "convnet::vanilla";
         case architecture::nonlocal: return "nonlocal_net";
+        case architecture::composed: return "network";
     }
     return "?";
 }
@@ -94,6 +95,12 @@ auto with_energy(const model& m, F&& f, bool initialise = false, std::uint64_t s
         }
         case architecture::nonlocal: {
             cb::nonlocal_net e(3, m.n_f, m.slope, s);
+            e.set_compute_options(m.compute);
+            if (!initialise) upload_checked(e, m);
+            return f(e);
+        }
+        case architecture::composed: {
+            cb::network e(m.spec, s);
             e.set_compute_options(m.compute);
             if (!initialise) upload_checked(e, m);
             return f(e);
@@ -268,6 +275,23 @@ void target_on_device(const std::string& name, idx dimension, std::vector<float>
     else if (name == "banana") run(ebm::banana<ebm::cuda>());
     else if (name == "gmm") run(ebm::isotropic_mixture<ebm::cuda>::ring(8, 1.0, 0.15));
     else ebm::detail::fail("gpu_ops::target_on_device", "name must be gauss, funnel, banana or gmm", name);
+}
+
+std::vector<float> network_hessian_vector(const model& m, const std::vector<float>& x, const std::vector<float>& v,
+                                          idx count) {
+    if (m.type != architecture::composed)
+        throw std::invalid_argument("gpu_ops::network_hessian_vector: expected a composed network, got " + name_of(m));
+    cb::network e(m.spec);
+    upload_checked(e, m);
+    auto ws = e.make_workspace(count);
+    auto xd = device_batch(x, e.dimension(), count);
+    auto vd = device_batch(v, e.dimension(), count);
+    ebm::batch_in<ebm::cuda> hv(e.dimension(), count);
+    e.hessian_vector_product(std::as_const(xd).view(), std::as_const(vd).view(), hv.view(), ws);
+    X::wait_all();
+    std::vector<float> host;
+    to_host(std::as_const(hv).view(), host);
+    return host;
 }
 
 ebm::sampler_stats hmc(const model& m, std::vector<float>& x, idx count, float epsilon, idx leapfrog, idx steps,

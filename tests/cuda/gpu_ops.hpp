@@ -9,6 +9,7 @@
 #include <ebm/backend/cuda/compute_options.hpp>
 #include <ebm/concepts/sampler.hpp>
 #include <ebm/config.hpp>
+#include <ebm/energy/network_spec.hpp>
 #include <ebm/init/noise.hpp>
 #include <ebm/init/persistent_bank.hpp>
 #include <ebm/optim/adam.hpp>
@@ -26,13 +27,14 @@ int device_count();
 std::string device_name();
 
 /// Any device energy of the backend, built with the CPU network's parameters (its flat vector, copied across).
-enum class architecture { mlp, short_run, vanilla, nonlocal };
+enum class architecture { mlp, short_run, vanilla, nonlocal, composed };
 struct model {
     architecture type = architecture::mlp;
     std::vector<ebm::index> sizes;  // mlp: layer sizes
     ebm::index image_size = 32;     // short_run: 32, 64 or 128
     ebm::index n_f = 8;             // convnets (3 input channels)
     float slope = 0.2f;             // LeakyReLU negative slope
+    ebm::network_spec spec;         // composed: the layers (cuda_backend::network)
     std::vector<float> parameters;  // the CPU network's, in its flat order
     ebm::cuda_backend::compute_options compute;  // engine, algorithms, TF32 (convnets and the non-local net)
 };
@@ -83,6 +85,10 @@ ebm::sampler_stats mala(const model& m, std::vector<float>& x, ebm::index count,
 void target_on_device(const std::string& name, ebm::index dimension, std::vector<float>& x, ebm::index count,
                       std::vector<float>& u, std::vector<float>& g, std::vector<float>& hv, float epsilon,
                       ebm::index steps, std::vector<std::int64_t>& accepted);
+
+/// Hessian-vector products hv_i = (d2U/dx2)(x_i) v_i of `count` chains of a composed network (architecture composed).
+std::vector<float> network_hessian_vector(const model& m, const std::vector<float>& x, const std::vector<float>& v,
+                                          ebm::index count);
 
 /// `steps` HMC steps of `leapfrog` leapfrog steps each; accepted[i] counts chain i's accepted trajectories.
 ebm::sampler_stats hmc(const model& m, std::vector<float>& x, ebm::index count, float epsilon, ebm::index leapfrog,

@@ -17,6 +17,10 @@
 //   HMC            one step (L = 3) on the short-run ConvNet and the non-local net: the same decisions, states 1e-4
 //   targets        gaussian_target (d 100), funnel, banana, isotropic_mixture as device chain_energy vs the CPU's: energies and dU/dx
 //                  (1e-4), five HMC steps (L = 3) with at most 2 of 256 chains deciding differently
+//   networks       cuda_backend::network (any composed network: convolutions, residual and non-local blocks, pools,
+//                  Linear, every unit) vs ebm::network: device init (1e-6), energies, dU/dx, parameter gradient, Hessian-
+//                  vector product (1e-4);
+//                  one Langevin and one MALA step; two training iterations
 //   adaptation     the device's dual averaging == ebm::dual_averaging_state fed with the device's own acceptances
 //                  (1e-12 relative); graph == direct (bitwise); statistically, 2000 chains adapt to the CPU's step
 //                  (10 %) and then accept 0.574 +- 0.05 on both backends
@@ -133,6 +137,13 @@ gpu_ops::model model_of(const CpuEnergy& cpu, gpu_ops::architecture type, idx im
     m.image_size = image_size;
     m.n_f = n_f;
     m.slope = slope;
+    m.parameters.assign(cpu.parameters().begin(), cpu.parameters().end());
+    return m;
+}
+gpu_ops::model model_of(const ebm::network& cpu) {
+    gpu_ops::model m;
+    m.type = gpu_ops::architecture::composed;
+    m.spec = cpu.spec();
     m.parameters.assign(cpu.parameters().begin(), cpu.parameters().end());
     return m;
 }
@@ -423,6 +434,72 @@ TEST_CASE("MLP: device init, energies, dU/dx and weighted parameter gradient vs 
     }
     INFO("sizes 2-200-1: a layer of more rows than a team has threads");
     compare_energy(tall, model_of(tall), 45, 4);
+}
+
+namespace {
+
+/// Composed networks of every operation kind (backend/network_gemm.hpp on cuBLAS) against ebm::network.
+std::vector<std::pair<const char*, ebm::network_spec>> composed_networks() {
+    namespace l = ebm::layers;
+    const auto conv = [](idx in, idx out, idx k, idx stride = 1, idx padding = 0) {
+        return l::conv2d{.in_channels = in, .out_channels = out, .kernel_size = k, .stride = stride, .padding = padding};
+    };
+    return {
+        {"residual blocks, SiLU, avg and max pools, Flatten + Linear",
+         {.input = {3, 16, 16},
+          .layers = {conv(3, 8, 3, 1, 1), l::silu(),
+                     l::residual_block{.in_channels = 8, .out_channels = 16, .downsample = true},
+                     l::residual_block{.in_channels = 16, .out_channels = 16,
+                                       .activation = {ebm::kernels::activation_kind::gelu}},
+                     l::max_pool2d{.kernel_size = 3, .stride = 2}, l::flatten{},
+                     l::linear{.in_features = 16 * 3 * 3, .out_features = 8}, l::tanh(),
+                     l::linear{.in_features = 8, .out_features = 1}}}},
+        {"the toy MLP preset", ebm::mlp_network({2, 64, 64, 64, 1}, 0.2f)},
+        {"short-run 32 px preset (n_f 8), negated", ebm::short_run_network(32, 8, 3, 0.2f, true)},
+        {"the Anatomy non-local net (n_f 8)", ebm::nonlocal_network(3, 8)},
+        {"ELU, Sigmoid, Softplus, a conv without bias",
+         {.input = {1, 12, 12},
+          .layers = {l::elu(0.5f), conv(1, 6, 5, 2, 2), l::sigmoid(),
+                     l::conv2d{.in_channels = 6, .out_channels = 4, .kernel_size = 3, .bias = false},
+                     l::softplus(2.0f, 5.0f), l::avg_pool2d{.kernel_size = 2}, conv(4, 1, 2)}}},
+    };
+}
+
+}  // namespace
+
+TEST_CASE("cuda_backend::network: device init, energies, dU/dx, parameter gradient, Hv vs ebm::network (every layer)") {
+    std::uint64_t seed_value = 40;
+    for (const auto& [name, spec] : composed_networks()) {
+        INFO(name << ", init seed " << seed_value);
+        ebm::network cpu(spec, ebm::seed{seed_value});
+        const auto initial = model_of(cpu);
+        compare_initialisation(initial, initial.parameters, seed_value);
+        // random output projections of the non-local blocks (they start at zero)
+        auto theta = cpu.parameters();
+        ebm::fill_uniform(ebm::philox(seed_value + 1), ebm::purpose::user, 0, 0, theta.data(), cpu.parameter_count(),
+                          -0.3f, 0.3f);
+        for (const idx n : {idx{1}, idx{7}}) compare_energy(cpu, model_of(cpu), n, seed_value + 2);
+        // (d2U/dx2) v: the tangent passes on the device against the CPU network's (exact zero for piecewise-linear nets)
+        const idx n = 5, d = cpu.dimension();
+        const auto x = states(d, n, seed_value + 3), v = states(d, n, seed_value + 4);
+        const auto hv = gpu_ops::network_hessian_vector(model_of(cpu), x, v, n);
+        auto ws = cpu.make_workspace(n);
+        ebm::batch hv_cpu(d, n);
+        cpu.hessian_vector_product(ebm::const_batch_view(x.data(), d, n), ebm::const_batch_view(v.data(), d, n),
+                                   hv_cpu.view(), ws);
+        const std::vector<float> reference(hv_cpu.data(), hv_cpu.data() + d * n);
+        CHECK_MESSAGE(max_relative_difference(hv, reference) < 1e-4,
+                      "Hv: max |gpu - cpu| relative to the largest = " << max_relative_difference(hv, reference));
+        ++seed_value;
+    }
+}
+
+TEST_CASE("cuda_backend::network: Langevin and MALA steps, and two training iterations, vs the CPU") {
+    ebm::network cpu(composed_networks().front().second, ebm::seed{51});
+    compare_steps(cpu, model_of(cpu), 6, 0.05f);
+    const gpu_ops::training_setup images{.kind = gpu_ops::policies::langevin_bank_adam, .epsilon = 0.05f, .steps = 5,
+                                         .learning_rate = 1e-3f, .adam_epsilon = 1.0f, .seed = 123};
+    compare_training(cpu, model_of(cpu), 4, images, 2);
 }
 
 TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {

@@ -269,6 +269,28 @@ TEST_CASE("network: dU/dx, weighted dU/dtheta and (d2U/dx2) v against central di
     }
 }
 
+TEST_CASE("network: a unit applied to the input itself - dU/dx, dU/dtheta and (d2U/dx2) v against central differences") {
+    // The tangent pass reads the unit's input, the chains' x (a null pointer before the fix that added this case).
+    // Seeds: parameters 20 + s, states 1020 + s; steps as above.
+    ebm::gradient_check_options options;
+    options.input_step = 1e-2;
+    options.hessian_step = 1e-2;
+    const ebm::network_spec spec{
+        .input = {2, 5, 5},
+        .layers = {l::tanh(), l::conv2d{.in_channels = 2, .out_channels = 3, .kernel_size = 3}, l::silu(), l::flatten{},
+                   l::linear{.in_features = 27, .out_features = 1}}};
+    for (std::uint64_t s = 0; s < 8; ++s) {
+        CAPTURE(s);
+        ebm::network net(spec, ebm::seed{20 + s});
+        const ebm::batch x = uniform_batch(net.dimension(), 4, 1020 + s);
+        const std::vector<float> w{0.5f, -0.25f, 0.75f, 1.0f};
+        const ebm::gradient_check_result r = ebm::check_gradients(net, x.view(), w, options);
+        CHECK(r.hessian_checks > 0);
+        CHECK(r.worst_hessian_error > 0);
+        CHECK_MESSAGE(r.passed(), r.report());
+    }
+}
+
 TEST_CASE("network: the Hessian-vector product of a piecewise-linear network is exactly zero (ReLU, LeakyReLU)") {
     for (const l::activation& a : {l::relu(), l::leaky_relu(0.1f)}) {
         const ebm::network net(small_net(a), ebm::seed{7});

@@ -13,10 +13,11 @@
 // LeakyReLU units, pools and affine layers the product is computed all the same and comes out zero.
 //
 // Execution, on one of three paths (network::execution() names it):
-// - A chain of convolutions with bias, each but the last followed by one ReLU or LeakyReLU and the last covering its
-//   whole input with one output — the short-run paper's ConvNets, the Anatomy code's VanillaNet — runs energies and
-//   gradients as oneDNN primitives over the whole batch where oneDNN is built in (backend/cpu/onednn_conv_stack.hpp:
-//   blocked layouts, bias and LeakyReLU fused, oneDNN's threads; the former specialised convnet class's code).
+// - A chain of convolutions with bias, each but the last followed by one activation other than Softplus and the last
+//   covering its whole input with one output — the short-run paper's ConvNets, the Anatomy code's VanillaNet — runs
+//   energies and gradients as oneDNN primitives over the whole batch where oneDNN is built in
+//   (backend/cpu/onednn_conv_stack.hpp: blocked layouts, bias and ReLU/LeakyReLU fused, oneDNN's threads; the former
+//   specialised convnet class's code).
 // - A chain of fully connected layers with bias and one ReLU/LeakyReLU after each but the last, ending in one value —
 //   the Anatomy toy MLP — runs on blocks of 64 chains through the register-blocked kernels of
 //   backend/cpu/dense_stack.hpp (the former specialised mlp class's).
@@ -24,8 +25,8 @@
 //   the network: one for convolutional nets, up to 32 where a chain's activations are small), each block through the
 //   whole network on one thread, chain-major as a batch: fully connected layers as one Eigen GEMM over the block,
 //   convolutions as im2col and an Eigen GEMM per chain (the same im2col/col2im functors the CUDA ConvNet launches:
-//   kernels/convolution.hpp). The Hessian-vector product always takes this path (for the first two forms it is zero,
-//   the networks being piecewise linear).
+//   kernels/convolution.hpp). The Hessian-vector product always takes this path (for the ReLU/LeakyReLU forms it is
+//   zero, the networks being piecewise linear).
 // Blocks are spread over OpenMP threads inside each call (split_chains_across_threads = false), each thread with its
 // own scratch in the workspace, so no call allocates. Blocks start at fixed chains and the parameter gradient adds the
 // blocks' sums in block order (detail/chain_threads.hpp): every result is bit-identical for any thread count.
@@ -55,6 +56,8 @@
 #include "../error.hpp"
 #include "../kernels/activation.hpp"
 #include "../kernels/convolution.hpp"
+#include "../kernels/pooling.hpp"
+#include "../kernels/softmax.hpp"
 #include "../random/distributions.hpp"
 #include "hessian_vector.hpp"
 #include "network_spec.hpp"
@@ -67,7 +70,7 @@ class conv_stack;  // backend/cpu/onednn_conv_stack.hpp (declared there only whe
 struct conv_stack_state;
 }  // namespace onednn
 
-/// How a network runs on the CPU: `automatic` runs a chain of convolutions with ReLU/LeakyReLU ending in one value as
+/// How a network runs on the CPU: `automatic` runs a chain of convolutions with activations ending in one value as
 /// oneDNN primitives over the whole batch where oneDNN is built in, a chain of fully connected layers with
 /// ReLU/LeakyReLU on the dense kernels, and everything else layer by layer on blocks of chains; `blocks` runs every
 /// network layer by layer on blocks of chains (the tests compare the paths).
@@ -292,7 +295,7 @@ public:
         check_capacity(where, x.count, ws);
         for_blocks(ws, x.count, [&](index first, index count, scratch& s) {
             forward(x.chain(first), count, s, nullptr);
-            forward_tangent(v.chain(first), count, s);
+            forward_tangent(x.chain(first), v.chain(first), count, s);
             backward(x.chain(first), count, nullptr, s, nullptr, nullptr, v.chain(first), hv.chain(first));
         });
     }
@@ -342,7 +345,8 @@ private:
 #endif
     }
 
-    // The oneDNN form of a chain of convolutions with ReLU/LeakyReLU whose last covers its whole input
+    // The oneDNN form of a chain of convolutions, each but the last followed by one activation oneDNN has (all but
+    // Softplus), whose last covers its whole input
     // with one output channel and a bias; null for any other network (or without oneDNN).
     static std::shared_ptr<const onednn::conv_stack> conv_stack_of(const network_layout& l) {
 #if EBM_HAVE_ONEDNN
@@ -353,19 +357,17 @@ private:
             const network_op& conv = l.ops[i];
             if (conv.kind != network_op_kind::conv2d || conv.input != slot || conv.bias < 0) return nullptr;
             slot = conv.output;
-            float slope = 0.0f;
+            kernels::activation_function f{kernels::activation_kind::relu};
             if (i + 1 < l.ops.size()) {
                 const network_op& unit = l.ops[i + 1];
-                const kernels::activation_function& f = unit.function;
-                if (unit.kind != network_op_kind::activation || unit.input != slot) return nullptr;
-                if (f.kind == kernels::activation_kind::leaky_relu)  // its slope is >= 0 (checked by the compiler)
-                    slope = f.alpha;
-                else if (f.kind != kernels::activation_kind::relu)
+                if (unit.kind != network_op_kind::activation || unit.input != slot ||
+                    !onednn::conv_stack_unit::supports(unit.function))
                     return nullptr;
+                f = unit.function;
                 slot = unit.output;
             }
             layers.push_back({conv.in.channels, conv.in.height, conv.in.width, conv.out.channels, conv.kernel,
-                              conv.stride, conv.padding, slope, conv.weight, conv.bias});
+                              conv.stride, conv.padding, f, conv.weight, conv.bias});
         }
         const network_op& last = l.ops.back();
         if (last.out.size() != 1 || last.padding != 0 || last.kernel != last.in.height || last.kernel != last.in.width ||
@@ -514,9 +516,11 @@ private:
                 kernels::for_each_unit(kernels::activation_forward{out, in, op.function}, count * n_out);
                 break;
             }
-            case network_op_kind::avg_pool:
-                for (index j = 0; j < count; ++j) average_pool(op, in + j * n_in, out + j * n_out);
+            case network_op_kind::avg_pool: {
+                const kernels::average_pool pool{out, in, pool_of(op)};
+                for (index k = 0; k < count * n_out; ++k) pool(k);
                 break;
+            }
             case network_op_kind::max_pool: break;
             case network_op_kind::add: {
                 const float* b = p.value(layout_, op.input2);
@@ -532,10 +536,9 @@ private:
         const pass p{x, nullptr, &s.value, block_};
         for (const network_op& op : layout_.ops) {
             if (op.kind == network_op_kind::max_pool) {
-                const float* in = p.value(layout_, op.input);
-                float* out = p.mutable_value(layout_, op.output);
-                for (index j = 0; j < count; ++j)
-                    max_pool(op, in + j * op.in.size(), out + j * op.out.size(), switches(op, s, j));
+                const kernels::max_pool pool{p.mutable_value(layout_, op.output), switches(op, s),
+                                             p.value(layout_, op.input), pool_of(op)};
+                for (index k = 0; k < count * op.out.size(); ++k) pool(k);
             } else {
                 forward_op(op, p, count, true);
             }
@@ -545,13 +548,12 @@ private:
         for (index j = 0; j < count; ++j) u[j] = layout_.negate ? -out[j] : out[j];
     }
 
-    std::int32_t* switches(const network_op& op, scratch& s, index chain) const {
-        return s.argmax.data() + block_ * op.argmax + chain * op.out.size();
-    }
+    // The max-pool switches of a block's chains (chain j's at j * output size).
+    std::int32_t* switches(const network_op& op, scratch& s) const { return s.argmax.data() + block_ * op.argmax; }
 
-    // The tangents of every slot along v, after forward() on the same chains.
-    void forward_tangent(const float* v, index count, scratch& s) const {
-        const pass values{nullptr, nullptr, &s.value, block_};
+    // The tangents of every slot along v, after forward() on the same chains x.
+    void forward_tangent(const float* x, const float* v, index count, scratch& s) const {
+        const pass values{x, nullptr, &s.value, block_};  // x: a unit may read the chains' input itself
         const pass t{v, nullptr, &s.tangent, block_};
         for (const network_op& op : layout_.ops) {
             if (op.kind == network_op_kind::activation) {
@@ -560,10 +562,9 @@ private:
                                                                    values.value(layout_, op.input), op.function},
                                        count * op.out.size());
             } else if (op.kind == network_op_kind::max_pool) {
-                const float* in = t.value(layout_, op.input);
-                float* out = t.mutable_value(layout_, op.output);
-                for (index j = 0; j < count; ++j)
-                    gather_switches(op, in + j * op.in.size(), out + j * op.out.size(), switches(op, s, j));
+                const kernels::gather_switches gather{t.mutable_value(layout_, op.output), t.value(layout_, op.input),
+                                                      switches(op, s), pool_of(op)};
+                for (index k = 0; k < count * op.out.size(); ++k) gather(k);
             } else if (op.kind == network_op_kind::attention) {
                 attention_tangent(op, values, t, count);
             } else {
@@ -645,15 +646,16 @@ private:
                                            count * n_in);
                 break;
             }
-            case network_op_kind::avg_pool:
-                std::fill(target, target + count * n_in, 0.0f);
-                for (index j = 0; j < count; ++j) average_pool_backward(op, g_out + j * n_out, target + j * n_in);
+            case network_op_kind::avg_pool: {
+                const kernels::average_pool_backward gather{target, g_out, pool_of(op)};
+                for (index k = 0; k < count * n_in; ++k) gather(k);
                 break;
-            case network_op_kind::max_pool:
-                std::fill(target, target + count * n_in, 0.0f);
-                for (index j = 0; j < count; ++j)
-                    scatter_switches(op, g_out + j * n_out, target + j * n_in, switches(op, s, j));
+            }
+            case network_op_kind::max_pool: {
+                const kernels::max_pool_backward gather{target, g_out, switches(op, s), pool_of(op)};
+                for (index k = 0; k < count * n_in; ++k) gather(k);
                 break;
+            }
             case network_op_kind::attention: return;  // above
             case network_op_kind::add: {
                 const index n = count * n_out;
@@ -718,12 +720,8 @@ private:
             map a(p.mutable_value(layout_, op.aux) + j * n * m, n, m);
             a.noalias() = cmap(p.value(layout_, op.input) + j * ci * n, ci, n).transpose() *
                           cmap(p.value(layout_, op.input2) + j * ci * m, ci, m);
-            for (index r = 0; r < n; ++r) {
-                auto row = a.row(r);
-                const float top = row.maxCoeff();
-                row = (row.array() - top).exp();
-                row /= row.sum();
-            }
+            const kernels::softmax_rows softmax{a.data(), m};
+            for (index r = 0; r < n; ++r) softmax(r);
             map(p.mutable_value(layout_, op.output) + j * ci * n, ci, n).noalias() =
                 cmap(p.value(layout_, op.input3) + j * ci * m, ci, m) * a.transpose();
         }
@@ -740,10 +738,8 @@ private:
                             cmap(v.value(layout_, op.input2) + j * ci * m, ci, m);
             a_t.noalias() += cmap(v.value(layout_, op.input) + j * ci * n, ci, n).transpose() *
                              cmap(t.value(layout_, op.input2) + j * ci * m, ci, m);
-            for (index r = 0; r < n; ++r) {
-                const float dot = a.row(r).dot(a_t.row(r));
-                a_t.row(r) = a.row(r).cwiseProduct((a_t.row(r).array() - dot).matrix());
-            }
+            const kernels::softmax_rows_backward jacobian{a_t.data(), a.data(), m};  // A_t = J(A) S_t
+            for (index r = 0; r < n; ++r) jacobian(r);
             map y_t(t.mutable_value(layout_, op.output) + j * ci * n, ci, n);
             y_t.noalias() = cmap(t.value(layout_, op.input3) + j * ci * m, ci, m) * a.transpose();
             y_t.noalias() += cmap(v.value(layout_, op.input3) + j * ci * m, ci, m) * a_t.transpose();
@@ -760,10 +756,8 @@ private:
             assign(map(p.grad(layout_, op.input3) + j * ci * m, ci, m), dy * a, op.accumulate_input3);
             map ds(p.grad(layout_, op.aux) + j * n * m, n, m);
             ds.noalias() = dy.transpose() * cmap(p.value(layout_, op.input3) + j * ci * m, ci, m);
-            for (index r = 0; r < n; ++r) {
-                const float dot = ds.row(r).dot(a.row(r));
-                ds.row(r) = a.row(r).cwiseProduct((ds.row(r).array() - dot).matrix());
-            }
+            const kernels::softmax_rows_backward jacobian{ds.data(), a.data(), m};
+            for (index r = 0; r < n; ++r) jacobian(r);
             assign(map(p.grad(layout_, op.input) + j * ci * n, ci, n),
                    cmap(p.value(layout_, op.input2) + j * ci * m, ci, m) * ds.transpose(), op.accumulate_input);
             assign(map(p.grad(layout_, op.input2) + j * ci * m, ci, m),
@@ -788,12 +782,8 @@ private:
             map ds_t(t.grad(layout_, op.aux) + j * n * m, n, m);
             ds_t.noalias() = dy_t.transpose() * g;
             ds_t.noalias() += dy.transpose() * g_t;
-            for (index r = 0; r < n; ++r) {
-                const float c = d_att.row(r).dot(a.row(r));
-                const float c_t = ds_t.row(r).dot(a.row(r)) + d_att.row(r).dot(a_t.row(r));
-                ds_t.row(r) = a_t.row(r).cwiseProduct((d_att.row(r).array() - c).matrix()) +
-                              a.row(r).cwiseProduct((ds_t.row(r).array() - c_t).matrix());
-            }
+            const kernels::softmax_rows_backward_tangent jacobian_t{ds_t.data(), d_att.data(), a.data(), a_t.data(), m};
+            for (index r = 0; r < n; ++r) jacobian_t(r);
             const cmap ds(v.grad(layout_, op.aux) + j * n * m, n, m);
             map dtheta_t(t.grad(layout_, op.input) + j * ci * n, ci, n);
             const cmap phi(v.value(layout_, op.input2) + j * ci * m, ci, m), phi_t(t.value(layout_, op.input2) + j * ci * m, ci, m);
@@ -806,56 +796,8 @@ private:
         }
     }
 
-    // ---- pooling on one chain (windows of kernel x kernel every stride, no padding) ------------------------------
-    template <class F>
-    static void for_windows(const network_op& op, F&& f) {
-        const index ih = op.in.height, iw = op.in.width, oh = op.out.height, ow = op.out.width;
-        for (index c = 0; c < op.out.channels; ++c)
-            for (index y = 0; y < oh; ++y)
-                for (index x = 0; x < ow; ++x) f((c * oh + y) * ow + x, (c * ih + y * op.stride) * iw + x * op.stride);
-    }
-    static void average_pool(const network_op& op, const float* in, float* out) {
-        const index k = op.kernel, iw = op.in.width;
-        const float scale = 1.0f / static_cast<float>(k * k);
-        for_windows(op, [&](index o, index corner) {
-            float sum = 0.0f;
-            for (index dy = 0; dy < k; ++dy)
-                for (index dx = 0; dx < k; ++dx) sum += in[corner + dy * iw + dx];
-            out[o] = sum * scale;
-        });
-    }
-    static void average_pool_backward(const network_op& op, const float* g_out, float* g_in) {
-        const index k = op.kernel, iw = op.in.width;
-        const float scale = 1.0f / static_cast<float>(k * k);
-        for_windows(op, [&](index o, index corner) {
-            const float share = g_out[o] * scale;
-            for (index dy = 0; dy < k; ++dy)
-                for (index dx = 0; dx < k; ++dx) g_in[corner + dy * iw + dx] += share;
-        });
-    }
-    // PyTorch's max-pooling (its CPU kernel): the first maximum in row-major window order; a NaN wins and propagates.
-    static void max_pool(const network_op& op, const float* in, float* out, std::int32_t* argmax) {
-        const index k = op.kernel, iw = op.in.width;
-        for_windows(op, [&](index o, index corner) {
-            index best = corner;
-            float largest = -std::numeric_limits<float>::infinity();
-            for (index dy = 0; dy < k; ++dy)
-                for (index dx = 0; dx < k; ++dx) {
-                    const index at = corner + dy * iw + dx;
-                    if (in[at] > largest || std::isnan(in[at])) {
-                        largest = in[at];
-                        best = at;
-                    }
-                }
-            out[o] = in[best];
-            argmax[o] = static_cast<std::int32_t>(best);
-        });
-    }
-    static void gather_switches(const network_op& op, const float* in, float* out, const std::int32_t* argmax) {
-        for (index o = 0; o < op.out.size(); ++o) out[o] = in[argmax[o]];
-    }
-    static void scatter_switches(const network_op& op, const float* g_out, float* g_in, const std::int32_t* argmax) {
-        for (index o = 0; o < op.out.size(); ++o) g_in[argmax[o]] += g_out[o];
+    static kernels::pool_geometry pool_of(const network_op& op) {
+        return {op.in.channels, op.in.height, op.in.width, op.out.height, op.out.width, op.kernel, op.stride};
     }
 
     network_spec spec_;

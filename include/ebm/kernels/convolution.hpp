@@ -72,6 +72,22 @@ EBM_HOST_DEVICE inline activation_layout cnhw_layout(index chains, index plane) 
     return {static_cast<unsigned>(plane), static_cast<unsigned>(chains * plane)};
 }
 
+/// out[c][j * plane + p] = in[j][c][p] for `chains` chains of channels x plane: NCHW to CNHW (what one GEMM over
+/// the chains reads as a matrix). One call per element of out.
+struct nchw_to_cnhw {
+    float* out;
+    const float* in;
+    index channels;
+    index plane;
+    index chains;
+    EBM_HOST_DEVICE void operator()(index k) const {
+        const index columns = chains * plane;
+        const index c = k / columns, q = k - c * columns;
+        const index j = q / plane, p = q - j * plane;
+        out[k] = in[(j * channels + c) * plane + p];
+    }
+};
+
 /// The geometry of one convolution (square kernel, equal stride and padding in both directions) applied to the
 /// chains [first_chain, first_chain + chunk_chains) of a batch; `columns` = chunk_chains * out_h * out_w.
 struct convolution_geometry {

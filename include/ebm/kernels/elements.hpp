@@ -1,6 +1,6 @@
 #pragma once
 // Small per-element pieces shared by every functor of kernels/: where a Philox counter's step comes from, the block
-// layout of a chain's noise, a finiteness test that fast-math flags cannot remove, and two element-wise functors.
+// layout of a chain's noise, a finiteness test that fast-math flags cannot remove, and three element-wise functors.
 // Like everything in kernels/, these are EBM_HOST_DEVICE: the CPU execution calls them in a loop, the CUDA execution
 // launches them, so both backends run the same arithmetic.
 #include <cstdint>
@@ -56,6 +56,14 @@ struct scale_values {
     const float* in;
     float factor;
     EBM_HOST_DEVICE void operator()(index k) const { out[k] = factor * in[k]; }
+};
+
+/// out[k] = a[k] + b[k] (out may equal a or b).
+struct add_values {
+    float* out;
+    const float* a;
+    const float* b;
+    EBM_HOST_DEVICE void operator()(index k) const { out[k] = a[k] + b[k]; }
 };
 
 }  // namespace ebm::kernels

@@ -1,11 +1,12 @@
 #pragma once
-// A chain of convolutions on oneDNN v3 over whole batches: each convolution but the last followed by LeakyReLU
-// (ReLU: slope 0), the last covering its whole input to one value per chain. ebm::network runs a network of that form
-// (the short-run paper's ConvNets and the Anatomy code's VanillaNet among them) through it on the CPU
-// (energy/network.hpp); this header is its oneDNN half.
+// A chain of convolutions on oneDNN v3 over whole batches: each convolution but the last followed by one activation
+// (ReLU, LeakyReLU, ELU, SiLU, GELU, Tanh or Sigmoid), the last covering its whole input to one value per chain.
+// ebm::network runs a network of that form (the short-run paper's ConvNets and the Anatomy code's VanillaNet among
+// them) through it on the CPU (energy/network.hpp); this header is its oneDNN half.
 //
-// Primitives (convolutions with bias and LeakyReLU fused as a post-op, backward-data, backward-weights, LeakyReLU
-// backward from the stored outputs) and their memory are created once per batch size in a conv_stack_state, with
+// Primitives (convolutions with bias, ReLU/LeakyReLU fused as a post-op and differentiated from the stored outputs;
+// the smooth units as element-wise primitives of their own after the convolution, differentiated from the stored
+// pre-activations; backward-data, backward-weights) and their memory are created once per batch size in a conv_stack_state, with
 // activations in the layouts oneDNN prefers (format_tag::any, or where that leaves a reference kernel at small widths,
 // a reordered layout with optimised kernels: choose_level); a call only rebinds the caller's input and gradient
 // buffers. Calls with fewer chains than the state was made for build (once, on first use) a second set of primitives
@@ -26,6 +27,8 @@
 
 #include "../../config.hpp"
 #include "../../detail/aligned_buffer.hpp"
+#include "../../error.hpp"
+#include "../../kernels/activation.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -49,13 +52,44 @@ struct single_thread_scope {
 };
 
 /// One convolution of the stack: its input (channels x height x width), output channels, square kernel, stride and
-/// zero padding, the slope of the LeakyReLU after it (ignored for the last), and where its weight [out, in, k, k] and
-/// bias [out] start in the caller's flat parameter vector.
+/// zero padding, the activation after it (ignored for the last; one of those conv_stack_unit serves), and where its
+/// weight [out, in, k, k] and bias [out] start in the caller's flat parameter vector.
 struct conv_stack_layer {
     index in_channels = 0, in_height = 0, in_width = 0;
     index out_channels = 0, kernel = 1, stride = 1, padding = 0;
-    float negative_slope = 0.0f;
+    kernels::activation_function unit;
     index weight_offset = 0, bias_offset = 0;
+};
+
+/// An activation as oneDNN's element-wise algorithm: the same function as kernels/activation.hpp's (PyTorch's), with
+/// ReLU and LeakyReLU fused into the convolution (their derivative read from the outputs).
+struct conv_stack_unit {
+    dnnl::algorithm algorithm = dnnl::algorithm::eltwise_relu;
+    float alpha = 0.0f;
+    bool fused = true;
+    const char* name = "leaky_relu";
+
+    /// The unit for f, or none (supported false) for Softplus, whose threshold oneDNN's soft_relu does not have.
+    static conv_stack_unit of(const kernels::activation_function& f, bool& supported) {
+        using kernels::activation_kind;
+        using dnnl::algorithm;
+        supported = true;
+        switch (f.kind) {
+            case activation_kind::relu: return {algorithm::eltwise_relu, 0.0f, true, "relu"};
+            case activation_kind::leaky_relu: return {algorithm::eltwise_relu, f.alpha, true, "leaky_relu"};
+            case activation_kind::elu: return {algorithm::eltwise_elu, f.alpha, false, "elu"};
+            case activation_kind::silu: return {algorithm::eltwise_swish, 1.0f, false, "silu"};
+            case activation_kind::gelu: return {algorithm::eltwise_gelu_erf, 0.0f, false, "gelu"};
+            case activation_kind::tanh: return {algorithm::eltwise_tanh, 0.0f, false, "tanh"};
+            case activation_kind::sigmoid: return {algorithm::eltwise_logistic, 0.0f, false, "sigmoid"};
+            default: supported = false; return {};
+        }
+    }
+    static bool supports(const kernels::activation_function& f) {
+        bool supported = false;
+        (void)of(f, supported);
+        return supported;
+    }
 };
 
 struct conv_stack_level {
@@ -63,7 +97,7 @@ struct conv_stack_level {
     index in_channels = 0, in_h = 0, in_w = 0, out_channels = 0, out_h = 0, out_w = 0, kernel = 0;
     onednn::dims strides, padding_l, padding_r;
     bool activation = true;
-    float negative_slope = 0.0f;  // of the LeakyReLU after it (ReLU: 0)
+    conv_stack_unit unit;  // the activation after it (when `activation`)
     bool inner_product = false;  // the last conv covers its whole input: run as an inner product (oneDNN's JIT
                                  // convolutions want >= 16 output channels; one output is a dot product)
     index weight_offset = 0, bias_offset = 0;
@@ -84,7 +118,8 @@ struct conv_stack_level {
     std::vector<std::string> reference_kernels;  // its primitives served by oneDNN's reference implementation
     dnnl::primitive fwd;
     dnnl::primitive bwd_data;
-    dnnl::eltwise_backward relu_bwd;
+    dnnl::eltwise_forward unit_fwd;   // a smooth unit after the convolution (unfused)
+    dnnl::eltwise_backward unit_bwd;  // the unit's derivative, in place on diff
     bool have_bwd_weights = false;
     dnnl::primitive bwd_weights;
     dnnl::reorder diff_weights_to_user;  // diff weights (blocked) += into the caller's gradient (OIHW)
@@ -95,13 +130,16 @@ struct conv_stack_level {
     dnnl::memory bwd_weights_mem;   // reordered for backward-data (may alias fwd_weights)
     dnnl::reorder to_fwd_weights, to_bwd_weights;
     bool fwd_weights_reorder = false, bwd_weights_reorder = false, bwd_shares_fwd = false;
-    dnnl::memory output;            // activations after LeakyReLU (layout chosen by oneDNN); energies for the last
+    dnnl::memory pre;               // an unfused unit's input (the convolution's output)
+    dnnl::memory output;            // activations after the unit (layout chosen by oneDNN); energies for the last
     dnnl::memory diff;              // dU/d(output), then dU/d(pre-activation) in place; in a ping-pong buffer
     dnnl::memory diff_weights, diff_bias, user_diff_weights;
-    std::string label_fwd, label_bwd_data, label_relu, label_bwd_weights, label_grad, label_src, label_diff_src;
+    std::string label_fwd, label_bwd_data, label_unit, label_unit_bwd, label_bwd_weights, label_grad, label_src,
+        label_diff_src;
     // Every primitive's arguments, made once (bind_arguments, ensure_backward_weights): memory objects are handles,
     // so rebinding the caller's buffers with set_data_handle reaches them, and a call allocates nothing.
-    std::unordered_map<int, dnnl::memory> to_fwd_weights_args, to_bwd_weights_args, to_src_args, fwd_args, relu_args,
+    std::unordered_map<int, dnnl::memory> to_fwd_weights_args, to_bwd_weights_args, to_src_args, fwd_args, unit_args,
+        unit_bwd_args,
         bwd_weights_args, grad_args, bwd_data_args, from_diff_src_args;
 };
 
@@ -128,7 +166,12 @@ struct conv_stack_state {
 class conv_stack {
 public:
     /// The layers, in order (validated by the caller: shapes chain, the last gives 1 x 1 x 1 unpadded).
-    explicit conv_stack(std::vector<conv_stack_layer> layers) : layers_(std::move(layers)) {}
+    explicit conv_stack(std::vector<conv_stack_layer> layers) : layers_(std::move(layers)) {
+        for (std::size_t l = 0; l + 1 < layers_.size(); ++l)
+            if (!conv_stack_unit::supports(layers_[l].unit))
+                detail::fail("onednn::conv_stack", "layer " + std::to_string(l) + "'s activation has no oneDNN form (kind)",
+                             static_cast<int>(layers_[l].unit.kind));
+    }
 
     [[nodiscard]] const std::vector<conv_stack_layer>& layers() const { return layers_; }
 
@@ -238,9 +281,11 @@ private:
                   lv.label_bwd_weights);
         } else {
             primitive_attr attr;
-            post_ops ops;
-            ops.append_eltwise(algorithm::eltwise_relu, lv.negative_slope, 0.0f);
-            attr.set_post_ops(ops);
+            if (lv.unit.fused) {
+                post_ops ops;
+                ops.append_eltwise(algorithm::eltwise_relu, lv.unit.alpha, 0.0f);
+                attr.set_post_ops(ops);
+            }
             const memory::desc dst_md = f32({n, lv.out_channels, lv.out_h, lv.out_w}, dst);
             lv.conv_fwd_pd = convolution_forward::primitive_desc(eng, prop_kind::forward_training,
                                                                  algorithm::convolution_direct, src, any_w_md, bias_md,
@@ -294,13 +339,15 @@ private:
             const index pad_r_w = (lv.out_w - 1) * layer.stride + layer.kernel - w - layer.padding;
             lv.padding_r = {pad_r_h, pad_r_w};
             lv.activation = !last;
-            lv.negative_slope = layer.negative_slope;
+            bool supported = false;  // checked by the constructor
+            lv.unit = conv_stack_unit::of(layer.unit, supported);
             lv.weight_offset = layer.weight_offset;
             lv.bias_offset = layer.bias_offset;
             const std::string name = "conv" + std::to_string(l) + (l == levels - 1 ? "(inner_product)" : "");
             lv.label_fwd = name + ".forward";
             lv.label_bwd_data = name + ".backward_data";
-            lv.label_relu = name + ".leaky_relu_backward";
+            lv.label_unit = name + "." + lv.unit.name;
+            lv.label_unit_bwd = name + "." + lv.unit.name + "_backward";
             lv.label_bwd_weights = name + ".backward_weights";
             lv.label_grad = name + ".weight_gradient_reorder";
             lv.label_src = name + ".input_reorder";
@@ -357,14 +404,19 @@ private:
             // dU/d(output) lives in ping (even levels) or pong (odd levels); the handles are set below.
             const index diff_floats = onednn::floats(out_md);
             (l % 2 == 0 ? ping_floats : pong_floats) = std::max(l % 2 == 0 ? ping_floats : pong_floats, diff_floats);
-            if (lv.activation) {
-                const auto relu_fwd_hint = eltwise_forward::primitive_desc(
-                    eng, prop_kind::forward_training, algorithm::eltwise_relu_use_dst_for_bwd, out_md, out_md,
-                    lv.negative_slope, 0.0f);
-                const auto relu_bwd_pd = eltwise_backward::primitive_desc(
-                    eng, algorithm::eltwise_relu_use_dst_for_bwd, out_md, out_md, out_md, lv.negative_slope, 0.0f,
-                    relu_fwd_hint);
-                lv.relu_bwd = eltwise_backward(relu_bwd_pd);
+            if (lv.activation && lv.unit.fused) {  // the derivative from the outputs (slope >= 0: same sign as z)
+                const auto hint = eltwise_forward::primitive_desc(eng, prop_kind::forward_training,
+                                                                  algorithm::eltwise_relu_use_dst_for_bwd, out_md,
+                                                                  out_md, lv.unit.alpha, 0.0f);
+                lv.unit_bwd = eltwise_backward(eltwise_backward::primitive_desc(
+                    eng, algorithm::eltwise_relu_use_dst_for_bwd, out_md, out_md, out_md, lv.unit.alpha, 0.0f, hint));
+            } else if (lv.activation) {  // the convolution writes pre; the unit reads it, forward and backward
+                lv.pre = memory(out_md, eng);
+                const auto unit_pd = eltwise_forward::primitive_desc(eng, prop_kind::forward_training,
+                                                                     lv.unit.algorithm, out_md, out_md, lv.unit.alpha, 0.0f);
+                lv.unit_fwd = eltwise_forward(unit_pd);
+                lv.unit_bwd = eltwise_backward(eltwise_backward::primitive_desc(
+                    eng, lv.unit.algorithm, out_md, out_md, out_md, lv.unit.alpha, 0.0f, unit_pd));
             }
             src_md = out_md;
             c = layer.out_channels;
@@ -393,9 +445,14 @@ private:
             lv.to_fwd_weights_args = {{DNNL_ARG_FROM, lv.user_weights}, {DNNL_ARG_TO, lv.fwd_weights}};
             lv.to_bwd_weights_args = {{DNNL_ARG_FROM, lv.user_weights}, {DNNL_ARG_TO, lv.bwd_weights_mem}};
             lv.to_src_args = {{DNNL_ARG_FROM, given_input(plan, l)}, {DNNL_ARG_TO, lv.src_copy}};
+            const bool separate_unit = lv.activation && !lv.unit.fused;
             lv.fwd_args = {{DNNL_ARG_SRC, level_input(plan, l)}, {DNNL_ARG_WEIGHTS, lv.fwd_weights},
-                           {DNNL_ARG_BIAS, lv.user_bias}, {DNNL_ARG_DST, lv.output}};
-            lv.relu_args = {{DNNL_ARG_DST, lv.output}, {DNNL_ARG_DIFF_DST, lv.diff}, {DNNL_ARG_DIFF_SRC, lv.diff}};
+                           {DNNL_ARG_BIAS, lv.user_bias}, {DNNL_ARG_DST, separate_unit ? lv.pre : lv.output}};
+            lv.unit_args = {{DNNL_ARG_SRC, lv.pre}, {DNNL_ARG_DST, lv.output}};
+            if (separate_unit)
+                lv.unit_bwd_args = {{DNNL_ARG_SRC, lv.pre}, {DNNL_ARG_DIFF_DST, lv.diff}, {DNNL_ARG_DIFF_SRC, lv.diff}};
+            else
+                lv.unit_bwd_args = {{DNNL_ARG_DST, lv.output}, {DNNL_ARG_DIFF_DST, lv.diff}, {DNNL_ARG_DIFF_SRC, lv.diff}};
             // dU/d(input) goes to the caller's gradient (first level) or the previous level's diff buffer, through
             // this level's own layout and a reorder where they differ.
             const dnnl::memory& target = l == 0 ? plan.input_grad : plan.levels[l - 1].diff;
@@ -486,6 +543,7 @@ private:
             auto& lv = plan.levels[l];
             if (lv.reorder_src) onednn::execute(lv.to_src, s, lv.to_src_args, prof, lv.label_src.c_str());
             onednn::execute(lv.fwd, s, lv.fwd_args, prof, lv.label_fwd.c_str());
+            if (lv.activation && !lv.unit.fused) onednn::execute(lv.unit_fwd, s, lv.unit_args, prof, lv.label_unit.c_str());
         }
         s.wait();
     }
@@ -499,7 +557,7 @@ private:
         const index levels = static_cast<index>(plan.levels.size());
         for (index l = levels - 1; l >= 0; --l) {
             auto& lv = plan.levels[static_cast<std::size_t>(l)];
-            if (lv.activation) onednn::execute(lv.relu_bwd, s, lv.relu_args, prof, lv.label_relu.c_str());
+            if (lv.activation) onednn::execute(lv.unit_bwd, s, lv.unit_bwd_args, prof, lv.label_unit_bwd.c_str());
             if (grad != nullptr) {
                 {
                     // One thread: the same reduction order for any thread count (single_thread_scope).

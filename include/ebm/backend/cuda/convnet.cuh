@@ -44,6 +44,7 @@
 #include "../../kernels/noise.hpp"
 #include "../convolution_gemm.hpp"
 #include "compute_options.hpp"
+#include "cublas_ops.cuh"
 #include "launch.cuh"
 #include "memory.cuh"
 
@@ -203,23 +204,6 @@ inline void choose_conv_algorithms(const char* where, cudnnHandle_t h, cudnnTens
     scratch = std::max(scratch, bytes);
 }
 
-/// cuBLAS and the element launcher as convolution_gemm's ops (column-major SGEMM; host scalars, captured by value).
-struct cublas_ops {
-    cublasHandle_t blas;
-    cudaStream_t stream;
-    void gemm(bool transpose_a, bool transpose_b, index m, index n, index k, float alpha, const float* a, index lda,
-              const float* b, index ldb, float beta, float* c, index ldc) const {
-        EBM_CUBLAS_CHECK(cublasSgemm(blas, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                     transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(n),
-                                     static_cast<int>(k), &alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                                     &beta, c, static_cast<int>(ldc)));
-    }
-    template <class F>
-    void elements(index n, const F& f) const {
-        launch_elements(n, f, stream);
-    }
-};
-
 /// Everything one batch size needs. The cuDNN engine: descriptors, algorithms, activations (NCHW), two gradient
 /// buffers and the cuDNN workspace. The GEMM engine: convolution_gemm's plan and its device memory.
 struct convnet_plan {
@@ -243,16 +227,14 @@ public:
     class workspace {
     public:
         [[nodiscard]] index capacity() const { return capacity_; }
-        [[nodiscard]] cudaStream_t get_stream() const { return work_stream_->get(); }
+        [[nodiscard]] cudaStream_t get_stream() const { return lane_.get(); }
 
     private:
         friend class convnet;
         index capacity_ = 0;
         compute_options options_;
-        std::unique_ptr<stream> work_stream_;
+        detail::blas_lane lane_;  // stream, cuBLAS handle and its fixed workspace
         std::unique_ptr<detail::cudnn_handle_owner> handle_;
-        std::unique_ptr<cublas_handle> blas_;
-        device_buffer<unsigned char> blas_workspace_;  // fixed: graph capture never allocates
         std::vector<std::unique_ptr<detail::convnet_plan>> plans_;
         device_buffer<float> top_;  // capacity
     };
@@ -340,16 +322,12 @@ public:
         workspace ws;
         ws.capacity_ = max_chains;
         ws.options_ = options_;
-        ws.work_stream_ = std::make_unique<stream>();
+        ws.lane_ = detail::blas_lane(options_.tf32);
         ws.handle_ = std::make_unique<detail::cudnn_handle_owner>();
-        EBM_CUDNN_CHECK(cudnnSetStream(ws.handle_->h, ws.work_stream_->get()));
-        ws.blas_ = std::make_unique<cublas_handle>(ws.work_stream_->get(), options_.tf32);  // stream first: it resets the workspace
-        ws.blas_workspace_.resize(index{32} << 20);
-        EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas_->get(), ws.blas_workspace_.data(),
-                                            static_cast<std::size_t>(ws.blas_workspace_.size())));
+        EBM_CUDNN_CHECK(cudnnSetStream(ws.handle_->h, ws.lane_.get()));
         ws.top_.resize(max_chains);
         ws.plans_.push_back(make_plan(ws, max_chains));
-        ws.work_stream_->synchronize();
+        ws.lane_.synchronize();
         return ws;
     }
 
@@ -477,7 +455,7 @@ private:
 
     void forward(detail::convnet_plan& plan, const_device_batch_view x, float* u, workspace& ws) const {
         if (ws.options_.convolutions == convolution_engine::gemm) {
-            const detail::cublas_ops ops{ws.blas_->get(), ws.get_stream()};
+            const detail::cublas_ops ops = ws.lane_.ops();
             convolution_gemm::forward(plan.gemm, plan.gemm_buffers, ops, parameters_.data(), x.data, u);
             return;
         }
@@ -504,7 +482,7 @@ private:
     void backward(detail::convnet_plan& plan, const_device_batch_view x, const float* weights, float* grad, float* gx,
                   workspace& ws) const {
         if (ws.options_.convolutions == convolution_engine::gemm) {
-            const detail::cublas_ops ops{ws.blas_->get(), ws.get_stream()};
+            const detail::cublas_ops ops = ws.lane_.ops();
             convolution_gemm::backward(plan.gemm, plan.gemm_buffers, ops, parameters_.data(), x.data, weights, grad, gx);
             return;
         }

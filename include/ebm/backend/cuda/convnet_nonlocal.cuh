@@ -250,16 +250,14 @@ public:
     class workspace {
     public:
         [[nodiscard]] index capacity() const { return capacity_; }
-        [[nodiscard]] cudaStream_t get_stream() const { return work_stream_->get(); }
+        [[nodiscard]] cudaStream_t get_stream() const { return lane_.get(); }
 
     private:
         friend class nonlocal_net;
         index capacity_ = 0;
         compute_options options_;
-        std::unique_ptr<stream> work_stream_;
+        detail::blas_lane lane_;  // stream, cuBLAS handle and its fixed workspace
         std::unique_ptr<detail::cudnn_handle_owner> handle_;
-        std::unique_ptr<cublas_handle> blas_;
-        device_buffer<unsigned char> blas_workspace_;  // fixed: graph capture never allocates
         device_buffer<float> ones_;                     // capacity ones (bias gradients of the FC layers as GEMV)
         std::vector<std::unique_ptr<detail::nonlocal_plan>> plans_;
     };
@@ -355,17 +353,13 @@ public:
         workspace ws;
         ws.capacity_ = max_chains;
         ws.options_ = options_;
-        ws.work_stream_ = std::make_unique<stream>();
+        ws.lane_ = detail::blas_lane(options_.tf32);
         ws.handle_ = std::make_unique<detail::cudnn_handle_owner>();
-        EBM_CUDNN_CHECK(cudnnSetStream(ws.handle_->h, ws.work_stream_->get()));
-        ws.blas_ = std::make_unique<cublas_handle>(ws.work_stream_->get(), options_.tf32);  // stream first: it resets the workspace
-        ws.blas_workspace_.resize(index{32} << 20);
-        EBM_CUBLAS_CHECK(cublasSetWorkspace(ws.blas_->get(), ws.blas_workspace_.data(),
-                                            static_cast<std::size_t>(ws.blas_workspace_.size())));
+        EBM_CUDNN_CHECK(cudnnSetStream(ws.handle_->h, ws.lane_.get()));
         ws.ones_.resize(max_chains);
         launch_elements(max_chains, kernels::fill_value{ws.ones_.data(), 1.0f}, ws.get_stream());
         ws.plans_.push_back(make_plan(ws, max_chains));
-        ws.work_stream_->synchronize();
+        ws.lane_.synchronize();
         return ws;
     }
 
@@ -538,7 +532,7 @@ private:
     // ---- forward ----------------------------------------------------------------------------------------------
     void forward(detail::nonlocal_plan& p, const_device_batch_view x, float* u, workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
-        cublasHandle_t blas = ws.blas_->get();
+        cublasHandle_t blas = ws.lane_.blas();
         cudaStream_t s = ws.get_stream();
         const index n = x.count;
         const float* in = x.data;
@@ -569,7 +563,7 @@ private:
     // Non-local block b on x (chains x c x n); returns z (chains x c x n).
     const float* block_forward(detail::nonlocal_plan& p, int b, const float* x, index chains, workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
-        cublasHandle_t blas = ws.blas_->get();
+        cublasHandle_t blas = ws.lane_.blas();
         cudaStream_t s = ws.get_stream();
         const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;
@@ -604,7 +598,7 @@ private:
     void backward(detail::nonlocal_plan& p, const_device_batch_view x, const float* weights, float* grad, float* gx,
                   workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
-        cublasHandle_t blas = ws.blas_->get();
+        cublasHandle_t blas = ws.lane_.blas();
         cudaStream_t s = ws.get_stream();
         const index n = x.count;
         const int nc = static_cast<int>(n);
@@ -651,7 +645,7 @@ private:
     // theta, phi and g (accumulated in place), and grad (when given) has the block's parameter gradients added.
     void block_backward(detail::nonlocal_plan& p, int b, const float* x, index chains, float* grad, workspace& ws) const {
         cudnnHandle_t h = ws.handle_->h;
-        cublasHandle_t blas = ws.blas_->get();
+        cublasHandle_t blas = ws.lane_.blas();
         cudaStream_t s = ws.get_stream();
         const block_ref& bl = arch_.blocks[static_cast<std::size_t>(b)];
         const index side = 16 >> b, n = side * side, m = n / 4, ci = bl.inner;

@@ -23,4 +23,5 @@
 #include "launch.cuh"
 #include "memory.cuh"
 #include "mlp.cuh"
+#include "network.cuh"
 #include "reductions.cuh"
