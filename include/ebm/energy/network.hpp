@@ -24,9 +24,11 @@
 // - Every other network (and any, with network_execution::blocks) runs layer by layer on blocks of chains (fixed by
 //   the network: one for convolutional nets, up to 32 where a chain's activations are small), each block through the
 //   whole network on one thread, chain-major as a batch: fully connected layers as one Eigen GEMM over the block,
-//   convolutions as im2col and an Eigen GEMM per chain (the same im2col/col2im functors the CUDA ConvNet launches:
-//   kernels/convolution.hpp). The Hessian-vector product always takes this path (for the ReLU/LeakyReLU forms it is
-//   zero, the networks being piecewise linear).
+//   convolutions as im2col and an Eigen GEMM per chain; units, pools and the attention's rows through the per-element
+//   functors of kernels/ (activation, convolution, pooling, softmax) that the GPU's network launches
+//   (backend/cuda/network.cuh over backend/network_gemm.hpp: the same layout, names and initialisation on the device).
+//   The Hessian-vector product always takes this path (for the ReLU/LeakyReLU forms it is zero, the networks being
+//   piecewise linear).
 // Blocks are spread over OpenMP threads inside each call (split_chains_across_threads = false), each thread with its
 // own scratch in the workspace, so no call allocates. Blocks start at fixed chains and the parameter gradient adds the
 // blocks' sums in block order (detail/chain_threads.hpp): every result is bit-identical for any thread count.
