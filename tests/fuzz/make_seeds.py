@@ -254,4 +254,33 @@ put("csv", "malformed-row", ("9\n" + header + "\n1,2,3\n\n2,x,1,1,1,1,1,1,1,1,0\
 put("csv", "bad-header", ("1\niteration,d\n0,1\n").encode())
 put("csv", "negative-iteration", ("18446744073709551615\n" + header + "\n-1,0,0,0,0,0,0,0,0,0,0\n").encode())
 put("csv", "crlf", ("3\n" + good.replace("\n", "\r\n")).encode())
+# ---- network descriptions (load_network_spec): the JSON file ------------------------------------------------------
+def conv(i, o, k, s=1, p=0, **extra):
+    return dict({"type": "Conv2d", "in_channels": i, "out_channels": o, "kernel_size": k, "stride": s, "padding": p},
+                **extra)
+
+
+networks = {
+    "mlp": {"input": [2], "layers": [{"type": "Linear", "in_features": 2, "out_features": 8}, {"type": "LeakyReLU",
+            "negative_slope": 0.2}, {"type": "Linear", "in_features": 8, "out_features": 1}]},
+    "conv-stack-silu": {"input": [1, 8, 8], "layers": [conv(1, 4, 3, 1, 1), {"type": "SiLU"}, conv(4, 8, 4, 2, 1),
+                        {"type": "ELU", "alpha": 0.5}, conv(8, 1, 4)]},
+    "pools-flatten": {"input": [2, 6, 6], "negate": True, "layers": [conv(2, 3, 3, 1, 1), {"type": "GELU"},
+                      {"type": "MaxPool2d", "kernel_size": 3, "stride": 1}, {"type": "AvgPool2d", "kernel_size": 2},
+                      {"type": "Flatten"}, {"type": "Linear", "in_features": 12, "out_features": 1}]},
+    "residual-nonlocal": {"input": [2, 4, 4], "layers": [
+        {"type": "ResidualBlock", "in_channels": 2, "out_channels": 4, "activation": {"type": "Tanh"}},
+        {"type": "NonLocalBlock", "channels": 4},
+        {"type": "Sequential", "name": "head", "layers": [conv(4, 1, 4, bias=False), {"type": "Softplus", "beta": 2}]},
+        {"type": "Flatten"}, {"type": "Linear", "in_features": 1, "out_features": 1}]},
+    "unit-on-input": {"input": [1, 3, 3], "layers": [{"type": "Sigmoid"}, conv(1, 1, 3)]},
+    "shape-mismatch": {"input": [3, 8, 8], "layers": [conv(1, 4, 3)]},
+    "unknown-layer": {"input": [2], "layers": [{"type": "Dense"}]},
+    "huge": {"input": [3, 4096, 4096], "layers": [conv(3, 4096, 3), conv(4096, 1, 4094)]},
+}
+for name, net in networks.items():
+    put("network", name, json.dumps(net).encode())
+put("network", "bad-json", b'{"input": [2], "layers": [')
+put("network", "not-object", b"[1, 2]")
+
 print("seed corpora written to", ROOT)

@@ -176,12 +176,20 @@ TEST_CASE("network: the toy MLP preset is ebm::mlp, on the dense kernels, and ag
     compare_dense("toy MLP {2, 32, 64, 64, 64, 1}", ebm::mlp_network({2, 32, 64, 64, 64, 1}, 0.05f), 3, n);
 }
 
-TEST_CASE("network: fully connected stacks of any width, ReLU, negated, or after a Flatten take the dense path") {
+TEST_CASE("network: fully connected stacks of any width, ReLU, slopes above 1, negated, or after a Flatten take the dense path") {
     namespace l = ebm::layers;
     compare_dense("widths 20, 7 (Eigen), ReLU, -U",
                   {.input = {3}, .layers = {l::linear{3, 20}, l::relu(), l::linear{20, 7}, l::leaky_relu(0.2f), l::linear{7, 1}},
                    .negate = true},
                   4, 70);
+    // PyTorch takes LeakyReLU slopes above 1, where max(z, slope z) is not LeakyReLU (found by
+    // tests/fuzz/network_fuzz.cpp): slope 5.2 on Eigen (width 8) and on the SIMD kernels (widths 16, 32).
+    compare_dense("slope 5.2, width 8 (Eigen)",
+                  {.input = {2}, .layers = {l::linear{2, 8}, l::leaky_relu(5.2f), l::linear{8, 1}}}, 5, 71);
+    compare_dense("slope 5.2, widths 16, 32 (SIMD)",
+                  {.input = {2}, .layers = {l::linear{2, 16}, l::leaky_relu(5.2f), l::linear{16, 32},
+                                            l::leaky_relu(1.5f), l::linear{32, 1}}},
+                  6, 33);
     compare_dense("image input, Flatten, width 16",
                   {.input = {1, 2, 3}, .layers = {l::flatten{}, l::linear{6, 16}, l::leaky_relu(0.1f), l::linear{16, 1}}}, 5, 9);
     for (const ebm::network_spec& other :
@@ -516,6 +524,9 @@ TEST_CASE("network: load_network_spec names the file it cannot open or parse") {
     const auto broken = write("broken.json", R"({"input": [1, 4, 4], "layers": [{"type": "ReLU"},]})");
     const std::string message = ebm_test::message_of([&] { (void)ebm::load_network_spec(broken); });
     CHECK(contains(message, "broken.json is not valid JSON"));
+    // A number beyond double is nlohmann's out_of_range, not a parse_error (found by tests/fuzz/network_fuzz.cpp).
+    const auto overflow = write("overflow.json", R"({"input": [1e4444], "layers": []})");
+    CHECK(contains(ebm_test::message_of([&] { (void)ebm::load_network_spec(overflow); }), "overflow.json is not valid JSON"));
     const auto good = write("good.json", R"({"input": [1, 4, 4], "negate": true, "layers": [{"type": "Flatten"},
         {"type": "Linear", "in_features": 16, "out_features": 1, "bias": false}]})");
     const ebm::network net(ebm::load_network_spec(good));

@@ -310,7 +310,7 @@ inline network_spec load_network_spec(const std::filesystem::path& path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number beyond double (out_of_range)
         detail::fail("load_network_spec", path.string() + " is not valid JSON: " + e.what(), path.string());
     }
     return network_spec_from_json(j);

@@ -172,7 +172,8 @@ private:
             Eigen::Map<matrix> a(ws.post[static_cast<std::size_t>(l)].data(), sizes_[static_cast<std::size_t>(l) + 1], n);
             z.noalias() = weight(p, l) * input;
             z.colwise() += bias(p, l);
-            a = z.cwiseMax(slopes_[static_cast<std::size_t>(l)] * z);
+            // z > 0 ? z : slope z (max(z, slope z) would be wrong for PyTorch's slopes above 1)
+            a = (z.array() > 0.0f).select(z, slopes_[static_cast<std::size_t>(l)] * z);
         }
         Eigen::Map<Eigen::Matrix<float, 1, Eigen::Dynamic>> out(ws.output.data(), n);
         out.noalias() = weight(p, hidden) * activation(hidden - 1, x, ws, n);

@@ -53,7 +53,7 @@ struct bias_leaky_relu {
     EBM_HOST_DEVICE void operator()(index k) const {
         const float v = z[k] + bias[k % width];
         z[k] = v;
-        a[k] = v > slope * v ? v : slope * v;  // max(v, slope v), as the CPU's cwiseMax
+        a[k] = v > slope * v ? v : slope * v;  // max(v, slope v): LeakyReLU for the slopes in [0, 1] it takes
     }
 };
 
