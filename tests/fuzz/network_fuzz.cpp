@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/host_blas.hpp"
+#include "../common/network_gemm_host.hpp"
 #include "fuzz_common.hpp"
 
 namespace {
@@ -40,15 +41,10 @@ void evaluate(const ebm::network_spec& spec) {
     const ebm_test::host_ops ops;
     const std::vector<float> theta(net.parameters().begin(), net.parameters().end());
     for (const ebm::index budget : {ebm::index{1}, ebm::index{1} << 30}) {
-        const ebm::network_gemm::plan p = ebm::network_gemm::make_plan(layout, chains, budget);
+        const ebm_test::network_gemm_host host(layout, chains, budget);
         const auto n = [](ebm::index k) { return static_cast<std::size_t>(k); };
-        std::vector<float> values(n(p.value_elements)), grads(n(p.value_elements)), columns(n(p.column_elements)),
-            channel_major(n(p.channel_major_elements)), spare(n(p.spare_elements)), ones(n(p.ones_elements), 1.0f),
-            tangent_values(n(p.value_elements)), tangent_grads(n(p.value_elements));
-        std::vector<std::int32_t> argmax(n(p.argmax_elements));
-        const ebm::network_gemm::buffers b{values.data(), grads.data(), columns.data(), channel_major.data(),
-                                           spare.data(),  argmax.data(), ones.data(),  tangent_values.data(),
-                                           tangent_grads.data()};
+        const ebm::network_gemm::plan& p = host.p;
+        const ebm::network_gemm::buffers& b = host.b;
         std::vector<float> ue(chains), ge(n(d * chains)), grad_e(grad.size(), 0.0f), hve(n(d * chains));
         ebm::network_gemm::forward(layout, p, b, ops, theta.data(), x.data(), ue.data());
         ebm::network_gemm::backward(layout, p, b, ops, theta.data(), x.data(), nullptr, nullptr, ge.data());
@@ -58,7 +54,7 @@ void evaluate(const ebm::network_spec& spec) {
         // Loose agreement: relative to the largest activation of the forward pass (cancellation makes a small
         // result's float error scale with the terms, not with the result); non-finite values are left alone.
         double scale = 1.0;
-        for (float a : values) scale = std::max(scale, std::isfinite(a) ? static_cast<double>(std::fabs(a)) : 0.0);
+        for (float a : host.values) scale = std::max(scale, std::isfinite(a) ? static_cast<double>(std::fabs(a)) : 0.0);
         const auto agree = [scale](const float* a, const float* r, std::size_t count, const char* what) {
             double largest_r = 1.0;
             for (std::size_t k = 0; k < count; ++k)

@@ -20,6 +20,7 @@
 #include <ebm/random/distributions.hpp>
 
 #include "common/host_blas.hpp"
+#include "common/network_gemm_host.hpp"
 #include "common/torch_support.hpp"
 
 namespace {
@@ -28,14 +29,7 @@ namespace l = ebm::layers;
 namespace ng = ebm::network_gemm;
 using idx = ebm::index;
 
-/// A plan with its host memory (filled with -9 where the engine must write before it reads).
-struct host_plan {
-    ng::plan p;
-    std::vector<float> values, grads, columns, channel_major, spare, ones, tangent_values, tangent_grads;
-    std::vector<std::int32_t> argmax;
-    ng::buffers b;
-    host_plan(const ebm::network_layout& layout, idx chains, idx budget) : p(ng::make_plan(layout, chains, budget)) {
-        const auto size = [](idx n) { return static_cast<std::size_t>(n); };
+using host_plan = ebm_test::network_gemm_host;
         values.assign(size(p.value_elements), -9.0f);
         grads.assign(size(p.value_elements), -9.0f);
         columns.assign(size(p.column_elements), -9.0f);

@@ -67,18 +67,6 @@ struct buffers {
     float* tangent_grads = nullptr;
 };
 
-inline bool needs_columns(const network_op& op) { return op.kernel != 1 || op.stride != 1 || op.padding != 0; }
-
-inline kernels::convolution_geometry geometry(const network_op& op, index first, index count) {
-    const auto u = [](index v) { return static_cast<unsigned>(v); };
-    return {u(op.in.channels), u(op.in.height), u(op.in.width), u(op.out.height), u(op.out.width),
-            u(op.kernel),      u(op.stride),    u(op.padding),  u(first),         u(count)};
-}
-
-inline kernels::pool_geometry pool_of(const network_op& op) {
-    return {op.in.channels, op.in.height, op.in.width, op.out.height, op.out.width, op.kernel, op.stride};
-}
-
 /// The plan of `layout` for `chains` chains; column_budget bounds a convolution's im2col matrix (floats). The
 /// convolution functors index in 32 bits: every extent must stay below 2^31.
 inline plan make_plan(const network_layout& layout, index chains, index column_budget) {
@@ -128,6 +116,10 @@ struct slots {
     [[nodiscard]] const float* value(index slot) const { return is_input(slot) ? x : b.values + start(slot); }
     [[nodiscard]] float* mutable_value(index slot) const { return b.values + start(slot); }
     [[nodiscard]] float* grad(index slot) const { return is_input(slot) ? gx : b.grads + start(slot); }
+    /// Chains per im2col chunk of a convolution of the layout.
+    [[nodiscard]] index chunk(const network_op& op) const {
+        return p.chunk[static_cast<std::size_t>(&op - layout.ops.data())];
+    }
 };
 
 /// The tangent pass's slots: the same layout in the tangent buffers, slot 0 the direction v (and hv its gradient).
@@ -177,11 +169,11 @@ void forward_op(const network_op& op, const slots& s, Ops& ops, const float* par
     switch (op.kind) {
         case network_op_kind::conv2d: {
             const index plane = op.out.plane(), rows = op.columns_rows();
-            const index chunk = s.p.chunk[static_cast<std::size_t>(&op - s.layout.ops.data())];
+            const index chunk = s.chunk(op);
             for (index first = 0; first < n; first += chunk) {
                 const index count = std::min(chunk, n - first);
-                if (needs_columns(op)) {
-                    const kernels::convolution_geometry g = geometry(op, first, count);
+                if (op.needs_columns()) {
+                    const kernels::convolution_geometry g = op.convolution(first, count);
                     const index cols = count * plane;
                     ops.elements(op.in.channels * cols,
                                  kernels::im2col{s.b.columns, in, kernels::nchw_layout(op.in.channels, op.in.plane()), g});
@@ -204,9 +196,9 @@ void forward_op(const network_op& op, const slots& s, Ops& ops, const float* par
                 ops.elements(n * n_out, kernels::bias_leaky_relu{out, parameters + op.bias, 1, n_out, 0.0f, false});
             return;
         case network_op_kind::activation: ops.elements(n * n_out, kernels::activation_forward{out, in, op.function}); return;
-        case network_op_kind::avg_pool: ops.elements(n * n_out, kernels::average_pool{out, in, pool_of(op)}); return;
+        case network_op_kind::avg_pool: ops.elements(n * n_out, kernels::average_pool{out, in, op.pool()}); return;
         case network_op_kind::max_pool:
-            ops.elements(n * n_out, kernels::max_pool{out, s.b.argmax + n * op.argmax, in, pool_of(op)});
+            ops.elements(n * n_out, kernels::max_pool{out, s.b.argmax + n * op.argmax, in, op.pool()});
             return;
         case network_op_kind::add: ops.elements(n * n_out, kernels::add_values{out, in, s.value(op.input2)}); return;
         case network_op_kind::attention: {  // A = softmax_rows(theta^T phi), y = g A^T
@@ -231,7 +223,7 @@ void forward_op_tangent(const network_op& op, const slots& v, const slots& t, Op
             return;
         case network_op_kind::max_pool:
             ops.elements(n * n_out, kernels::gather_switches{t.mutable_value(op.output), t.value(op.input),
-                                                             v.b.argmax + n * op.argmax, pool_of(op)});
+                                                             v.b.argmax + n * op.argmax, op.pool()});
             return;
         case network_op_kind::attention: {  // S_t = theta_t^T phi + theta^T phi_t, A_t = J(A) S_t, y_t = g_t A^T + g A_t^T
             const attention_products<Ops> at = attention_of(op, v, ops);
@@ -262,14 +254,14 @@ void parameter_gradient(const network_op& op, const slots& s, Ops& ops, float* g
         return;
     }
     const index plane = op.out.plane(), rows = op.columns_rows();
-    const index chunk = s.p.chunk[static_cast<std::size_t>(&op - s.layout.ops.data())];
+    const index chunk = s.chunk(op);
     for (index first = 0; first < n; first += chunk) {
         const index count = std::min(chunk, n - first);
         const index cols = count * plane;
         ops.elements(op.out.channels * cols,
                      kernels::nchw_to_cnhw{s.b.channel_major, g_out + first * n_out, op.out.channels, plane, count});
         ops.elements(op.in.channels * cols, kernels::im2col{s.b.columns, in, kernels::nchw_layout(op.in.channels, op.in.plane()),
-                                                            geometry(op, first, count)});
+                                                            op.convolution(first, count)});
         // dW^T [rows x O] += col [rows x cols] dout^T [cols x O];  db [O] += dout [O x cols] 1
         ops.gemm(true, false, rows, op.out.channels, cols, 1.0f, s.b.columns, cols, s.b.channel_major, cols, 1.0f,
                  grad + op.weight, rows);
@@ -298,16 +290,16 @@ void backward_op(const network_op& op, const slots& s, Ops& ops, const float* pa
     const float* g_out = s.grad(op.output);
     float* g_in = s.grad(op.input);
     if (g_in == nullptr && op.kind != network_op_kind::add) return;
-    const float beta = op.accumulate_input ? 1.0f : 0.0f;
+    const float beta = beta_of(op.accumulate_input);
     // Element passes write the spare buffer when the input's gradient already holds another operation's part.
     float* target = op.accumulate_input ? s.b.spare : g_in;
     switch (op.kind) {
         case network_op_kind::conv2d: {
             const index plane = op.out.plane(), rows = op.columns_rows();
-            const index chunk = s.p.chunk[static_cast<std::size_t>(&op - s.layout.ops.data())];
+            const index chunk = s.chunk(op);
             for (index first = 0; first < n; first += chunk) {
                 const index count = std::min(chunk, n - first);
-                if (!needs_columns(op)) {  // din_j^T [plane x C] = dout_j^T [plane x O] W [O x C]
+                if (!op.needs_columns()) {  // din_j^T [plane x C] = dout_j^T [plane x O] W [O x C]
                     ops.gemm_batched(false, true, plane, rows, op.out.channels, 1.0f, g_out + first * n_out, plane,
                                      n_out, parameters + op.weight, rows, 0, beta, g_in + first * n_in, plane, n_in,
                                      count);
@@ -319,9 +311,9 @@ void backward_op(const network_op& op, const slots& s, Ops& ops, const float* pa
                                  parameters + op.weight, rows, 0, 0.0f, s.b.columns, cols, plane, count);
                 ops.elements(op.in.channels * count * op.in.plane(),
                              kernels::col2im{target, kernels::nchw_layout(op.in.channels, op.in.plane()), s.b.columns,
-                                             nullptr, 0.0f, geometry(op, first, count)});
+                                             nullptr, 0.0f, op.convolution(first, count)});
             }
-            if (!needs_columns(op)) return;
+            if (!op.needs_columns()) return;
             break;
         }
         case network_op_kind::linear:  // din^T [F x n] = W^T [F x O] dout^T [O x n]
@@ -336,10 +328,10 @@ void backward_op(const network_op& op, const slots& s, Ops& ops, const float* pa
                                                                             op.function});
             break;
         case network_op_kind::avg_pool:
-            ops.elements(n * n_in, kernels::average_pool_backward{target, g_out, pool_of(op)});
+            ops.elements(n * n_in, kernels::average_pool_backward{target, g_out, op.pool()});
             break;
         case network_op_kind::max_pool:
-            ops.elements(n * n_in, kernels::max_pool_backward{target, g_out, s.b.argmax + n * op.argmax, pool_of(op)});
+            ops.elements(n * n_in, kernels::max_pool_backward{target, g_out, s.b.argmax + n * op.argmax, op.pool()});
             break;
         case network_op_kind::add:
             if (g_in != nullptr) pass_on(ops, n * n_out, g_out, g_in, op.accumulate_input);
@@ -419,12 +411,12 @@ void hessian_vector_product(const network_layout& layout, const plan& p, const b
     const buffers tb = detail::tangent_buffers(b);
     const detail::slots tangents{layout, p, tb, v, hv};
     for (const network_op& op : layout.ops) detail::forward_op_tangent(op, values, tangents, ops, parameters);
-    const detail::slots grads{layout, p, b, x, nullptr};  // dU/dx itself is not wanted: only its tangent
-    ops.elements(p.chains, kernels::top_gradient{grads.grad(layout.output_slot), nullptr, layout.negate ? -1.0f : 1.0f});
+    // dU/dx itself is not wanted (values has no gx): only its tangent, hv
+    ops.elements(p.chains, kernels::top_gradient{values.grad(layout.output_slot), nullptr, layout.negate ? -1.0f : 1.0f});
     ops.elements(p.chains, kernels::fill_value{tangents.grad(layout.output_slot), 0.0f});
     for (auto it = layout.ops.rbegin(); it != layout.ops.rend(); ++it) {
-        detail::backward_op(*it, grads, ops, parameters);
-        detail::backward_op(*it, tangents, ops, parameters, &grads);
+        detail::backward_op(*it, values, ops, parameters);
+        detail::backward_op(*it, tangents, ops, parameters, &values);
     }
 }
 

@@ -363,7 +363,7 @@ private:
             if (i + 1 < l.ops.size()) {
                 const network_op& unit = l.ops[i + 1];
                 if (unit.kind != network_op_kind::activation || unit.input != slot ||
-                    !onednn::conv_stack_unit::supports(unit.function))
+                    !onednn::conv_stack_unit::of(unit.function))
                     return nullptr;
                 f = unit.function;
                 slot = unit.output;
@@ -475,18 +475,12 @@ private:
 
     [[nodiscard]] const float* param(index offset) const { return parameters_.data() + offset; }
 
-    static kernels::convolution_geometry geometry(const network_op& op) {
-        const auto u = [](index v) { return static_cast<unsigned>(v); };
-        return {u(op.in.channels), u(op.in.height), u(op.in.width), u(op.out.height), u(op.out.width),
-                u(op.kernel),      u(op.stride),    u(op.padding),  0u,                1u};
-    }
-    static bool needs_columns(const network_op& op) { return op.kernel != 1 || op.stride != 1 || op.padding != 0; }
 
     // The input of one chain's convolution as the GEMM's right factor: the im2col matrix (rows x plane), or the
     // input itself.
     const float* columns_of(const network_op& op, const float* in, float* columns) const {
-        if (!needs_columns(op)) return in;
-        const kernels::im2col fill{columns, in, kernels::nchw_layout(op.in.channels, op.in.plane()), geometry(op)};
+        if (!op.needs_columns()) return in;
+        const kernels::im2col fill{columns, in, kernels::nchw_layout(op.in.channels, op.in.plane()), op.convolution()};
         const index n = op.in.channels * op.out.plane();
         for (index k = 0; k < n; ++k) fill(k);
         return columns;
@@ -519,7 +513,7 @@ private:
                 break;
             }
             case network_op_kind::avg_pool: {
-                const kernels::average_pool pool{out, in, pool_of(op)};
+                const kernels::average_pool pool{out, in, op.pool()};
                 for (index k = 0; k < count * n_out; ++k) pool(k);
                 break;
             }
@@ -539,7 +533,7 @@ private:
         for (const network_op& op : layout_.ops) {
             if (op.kind == network_op_kind::max_pool) {
                 const kernels::max_pool pool{p.mutable_value(layout_, op.output), switches(op, s),
-                                             p.value(layout_, op.input), pool_of(op)};
+                                             p.value(layout_, op.input), op.pool()};
                 for (index k = 0; k < count * op.out.size(); ++k) pool(k);
             } else {
                 forward_op(op, p, count, true);
@@ -565,7 +559,7 @@ private:
                                        count * op.out.size());
             } else if (op.kind == network_op_kind::max_pool) {
                 const kernels::gather_switches gather{t.mutable_value(layout_, op.output), t.value(layout_, op.input),
-                                                      switches(op, s), pool_of(op)};
+                                                      switches(op, s), op.pool()};
                 for (index k = 0; k < count * op.out.size(); ++k) gather(k);
             } else if (op.kind == network_op_kind::attention) {
                 attention_tangent(op, values, t, count);
@@ -622,14 +616,14 @@ private:
                 for (index j = 0; j < count; ++j) {
                     const auto product = cmap(param(op.weight), op.out.channels, rows).transpose() *
                                          cmap(g_out + j * n_out, op.out.channels, plane);
-                    if (!needs_columns(op)) {
+                    if (!op.needs_columns()) {
                         map(target + j * n_in, rows, plane).noalias() = product;
                         continue;
                     }
                     float* columns = p.buffers->columns.data();
                     map(columns, rows, plane).noalias() = product;
                     const kernels::col2im gather{target + j * n_in, kernels::nchw_layout(op.in.channels, op.in.plane()),
-                                                 columns, nullptr, 0.0f, geometry(op)};
+                                                 columns, nullptr, 0.0f, op.convolution()};
                     for (index k = 0; k < n_in; ++k) gather(k);
                 }
                 break;
@@ -649,12 +643,12 @@ private:
                 break;
             }
             case network_op_kind::avg_pool: {
-                const kernels::average_pool_backward gather{target, g_out, pool_of(op)};
+                const kernels::average_pool_backward gather{target, g_out, op.pool()};
                 for (index k = 0; k < count * n_in; ++k) gather(k);
                 break;
             }
             case network_op_kind::max_pool: {
-                const kernels::max_pool_backward gather{target, g_out, switches(op, s), pool_of(op)};
+                const kernels::max_pool_backward gather{target, g_out, switches(op, s), op.pool()};
                 for (index k = 0; k < count * n_in; ++k) gather(k);
                 break;
             }
@@ -798,9 +792,6 @@ private:
         }
     }
 
-    static kernels::pool_geometry pool_of(const network_op& op) {
-        return {op.in.channels, op.in.height, op.in.width, op.out.height, op.out.width, op.kernel, op.stride};
-    }
 
     network_spec spec_;
     network_layout layout_;

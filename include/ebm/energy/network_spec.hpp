@@ -43,6 +43,8 @@
 #include "../config.hpp"
 #include "../error.hpp"
 #include "../kernels/activation.hpp"
+#include "../kernels/convolution.hpp"
+#include "../kernels/pooling.hpp"
 #include "parameter_tensor.hpp"
 
 namespace ebm {
@@ -151,6 +153,18 @@ struct network_op {
     // last reader in forward order) and adds to it otherwise.
     bool accumulate_input = false, accumulate_input2 = false, accumulate_input3 = false;
     [[nodiscard]] index columns_rows() const { return in.channels * kernel * kernel; }
+    /// conv2d: whether it needs an im2col matrix (all but a 1x1, stride-1, unpadded convolution read their input).
+    [[nodiscard]] bool needs_columns() const { return kernel != 1 || stride != 1 || padding != 0; }
+    /// conv2d: its geometry for the chains [first, first + count) of a batch (kernels/convolution.hpp).
+    [[nodiscard]] kernels::convolution_geometry convolution(index first = 0, index count = 1) const {
+        const auto u = [](index v) { return static_cast<unsigned>(v); };
+        return {u(in.channels), u(in.height), u(in.width), u(out.height), u(out.width),
+                u(kernel),      u(stride),    u(padding),  u(first),      u(count)};
+    }
+    /// avg_pool / max_pool: its windows (kernels/pooling.hpp).
+    [[nodiscard]] kernels::pool_geometry pool() const {
+        return {in.channels, in.height, in.width, out.height, out.width, kernel, stride};
+    }
 };
 
 /// The compiled form of a network_spec: what a backend needs to evaluate it.

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -69,26 +70,20 @@ struct conv_stack_unit {
     bool fused = true;
     const char* name = "leaky_relu";
 
-    /// The unit for f, or none (supported false) for Softplus, whose threshold oneDNN's soft_relu does not have.
-    static conv_stack_unit of(const kernels::activation_function& f, bool& supported) {
+    /// The unit for f, or none for Softplus, whose threshold oneDNN's soft_relu does not have.
+    static std::optional<conv_stack_unit> of(const kernels::activation_function& f) {
         using kernels::activation_kind;
         using dnnl::algorithm;
-        supported = true;
         switch (f.kind) {
-            case activation_kind::relu: return {algorithm::eltwise_relu, 0.0f, true, "relu"};
-            case activation_kind::leaky_relu: return {algorithm::eltwise_relu, f.alpha, true, "leaky_relu"};
-            case activation_kind::elu: return {algorithm::eltwise_elu, f.alpha, false, "elu"};
-            case activation_kind::silu: return {algorithm::eltwise_swish, 1.0f, false, "silu"};
-            case activation_kind::gelu: return {algorithm::eltwise_gelu_erf, 0.0f, false, "gelu"};
-            case activation_kind::tanh: return {algorithm::eltwise_tanh, 0.0f, false, "tanh"};
-            case activation_kind::sigmoid: return {algorithm::eltwise_logistic, 0.0f, false, "sigmoid"};
-            default: supported = false; return {};
+            case activation_kind::relu: return conv_stack_unit{algorithm::eltwise_relu, 0.0f, true, "relu"};
+            case activation_kind::leaky_relu: return conv_stack_unit{algorithm::eltwise_relu, f.alpha, true, "leaky_relu"};
+            case activation_kind::elu: return conv_stack_unit{algorithm::eltwise_elu, f.alpha, false, "elu"};
+            case activation_kind::silu: return conv_stack_unit{algorithm::eltwise_swish, 1.0f, false, "silu"};
+            case activation_kind::gelu: return conv_stack_unit{algorithm::eltwise_gelu_erf, 0.0f, false, "gelu"};
+            case activation_kind::tanh: return conv_stack_unit{algorithm::eltwise_tanh, 0.0f, false, "tanh"};
+            case activation_kind::sigmoid: return conv_stack_unit{algorithm::eltwise_logistic, 0.0f, false, "sigmoid"};
+            default: return std::nullopt;
         }
-    }
-    static bool supports(const kernels::activation_function& f) {
-        bool supported = false;
-        (void)of(f, supported);
-        return supported;
     }
 };
 
@@ -168,7 +163,7 @@ public:
     /// The layers, in order (validated by the caller: shapes chain, the last gives 1 x 1 x 1 unpadded).
     explicit conv_stack(std::vector<conv_stack_layer> layers) : layers_(std::move(layers)) {
         for (std::size_t l = 0; l + 1 < layers_.size(); ++l)
-            if (!conv_stack_unit::supports(layers_[l].unit))
+            if (!conv_stack_unit::of(layers_[l].unit))
                 detail::fail("onednn::conv_stack", "layer " + std::to_string(l) + "'s activation has no oneDNN form (kind)",
                              static_cast<int>(layers_[l].unit.kind));
     }
@@ -339,8 +334,7 @@ private:
             const index pad_r_w = (lv.out_w - 1) * layer.stride + layer.kernel - w - layer.padding;
             lv.padding_r = {pad_r_h, pad_r_w};
             lv.activation = !last;
-            bool supported = false;  // checked by the constructor
-            lv.unit = conv_stack_unit::of(layer.unit, supported);
+            lv.unit = *conv_stack_unit::of(layer.unit);  // checked by the constructor
             lv.weight_offset = layer.weight_offset;
             lv.bias_offset = layer.bias_offset;
             const std::string name = "conv" + std::to_string(l) + (l == levels - 1 ? "(inner_product)" : "");
