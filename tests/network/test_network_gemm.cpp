@@ -30,19 +30,6 @@ namespace ng = ebm::network_gemm;
 using idx = ebm::index;
 
 using host_plan = ebm_test::network_gemm_host;
-        values.assign(size(p.value_elements), -9.0f);
-        grads.assign(size(p.value_elements), -9.0f);
-        columns.assign(size(p.column_elements), -9.0f);
-        channel_major.assign(size(p.channel_major_elements), -9.0f);
-        spare.assign(size(p.spare_elements), -9.0f);
-        ones.assign(size(p.ones_elements), 1.0f);
-        argmax.assign(size(p.argmax_elements), -1);
-        tangent_values.assign(size(p.value_elements), -9.0f);
-        tangent_grads.assign(size(p.value_elements), -9.0f);
-        b = {values.data(),         grads.data(), columns.data(), channel_major.data(), spare.data(), argmax.data(),
-             ones.data(),           tangent_values.data(), tangent_grads.data()};
-    }
-};
 
 /// max |a - b| / max(1, max |b|).
 double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
