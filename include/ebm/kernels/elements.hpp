@@ -66,4 +66,23 @@ struct add_values {
     EBM_HOST_DEVICE void operator()(index k) const { out[k] = a[k] + b[k]; }
 };
 
+/// out[k] = factor * (a[k] - b[k]) (out may equal a or b).
+struct scaled_difference {
+    float* out;
+    const float* a;
+    const float* b;
+    float factor;
+    EBM_HOST_DEVICE void operator()(index k) const { out[k] = factor * (a[k] - b[k]); }
+};
+
+/// out[k] = alpha * a[k] + beta * b[k] (out may equal a or b).
+struct linear_combination {
+    float* out;
+    const float* a;
+    const float* b;
+    float alpha;
+    float beta;
+    EBM_HOST_DEVICE void operator()(index k) const { out[k] = alpha * a[k] + beta * b[k]; }
+};
+
 }  // namespace ebm::kernels

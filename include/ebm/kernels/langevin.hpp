@@ -32,6 +32,26 @@ struct langevin_move {
     }
 };
 
+/// The transposed Jacobian of one move x' = clamp(x - h dU/dx(x) + s z) applied to w, in two passes around a
+/// Hessian-vector product: the move's Jacobian is (I - h H(x)) followed by the clamp's, diag(m) with m = 0 where the
+/// clamp bound (x' on the box's face) and 1 elsewhere, so J^T w = (I - h H)(m w) with H symmetric.
+/// First pass: w[k] <- m[k] w[k], from the state after the move.
+struct clamp_pullback {
+    float* w;
+    const float* next;  // x'
+    box clamp;
+    EBM_HOST_DEVICE void operator()(index k) const {
+        if (clamp.enabled() && !(next[k] > clamp.low && next[k] < clamp.high)) w[k] = 0.0f;
+    }
+};
+/// Second pass: w[k] <- w[k] - h (H w)[k].
+struct move_pullback {
+    float* w;
+    const float* hw;  // H(x) w
+    float step;       // h
+    EBM_HOST_DEVICE void operator()(index k) const { w[k] = w[k] - step * hw[k]; }
+};
+
 /// Terms of the MALA log proposal ratio for one element. With y = x - h g(x) + s z the forward residual is
 /// y - x + h g(x) and the backward residual is x - y + h g(y); the log ratio is
 /// -(|backward|^2 - |forward|^2) / (2 s^2).
