@@ -1,5 +1,5 @@
 // toy2d: Anatomy Fig. 6 — convergent and non-convergent ML on the gmm and rings toys — and the short-run paper's
-// 1D toy (Appendix 7.7, Fig. 8). Per toy and regime it writes a density panel (rows density / log-density; columns
+// 1D and 2D toys (Appendix 7.7, Figs. 8 and 9; --toy 1d, --toy 2d-short-run). Per toy and regime it writes a density panel (rows density / log-density; columns
 // ground truth, learned p_theta ∝ exp(-U), KDE of 10,000 short-run samples), a pixel-exact raw panel, the d_t / r_t
 // diagnostics with their correlations (Anatomy Fig. 4), the CSV log, and one metrics.json. Everything is written
 // into a temporary sibling folder that replaces --output only when the whole run succeeded. --device cuda trains on
@@ -285,53 +285,61 @@ json run_2d(const Toy& toy, const toy_spec& spec, const std::string& regime, lon
     return out;
 }
 
-// Short-run paper 1D toy: MLP 1-32-64-64-64-1 energy, uniform [-1,1] init each iteration, K = 100 decoupled Langevin
-// (lambda 1, sigma 0.01), Adam 1e-4, data noise 0.03, batch 64 (make_short_run_trainer as given).
-json run_1d(long iterations, const options& opt, const fs::path& dir) {
-    const auto toy = ebm::toy::mixture_1d();
-    const ebm::eval::grid g = ebm::eval::toy_grid(1, 1.0, opt.resolution);
-    const double bandwidth = 0.1;
+// The short-run paper's toys (Appendix 7.7, Figs. 8 and 9): an MLP dim-32-64-64-64-1 energy, uniform [-1,1]^dim
+// initialisation each iteration, K = 100 decoupled Langevin steps (lambda 1, sigma 0.01), Adam 1e-4, data noise 0.03,
+// batch 64 (make_short_run_trainer as given). In 1D the 3-mode mixture_1d; in 2D (`2d-short-run`) the gmm toy. The
+// paper names neither toy: both are our choices.
+template <class Toy>
+json run_short_run(const Toy& toy, ebm::index dim, double extent, double bandwidth, const std::string& toy_text,
+                   long iterations, const options& opt, const fs::path& dir) {
+    const std::string name = dim == 1 ? "1d" : "2d";
+    const std::string stem = name + "_short_run", tag = name + " short-run";
+    const ebm::eval::grid g = ebm::eval::toy_grid(static_cast<int>(dim), extent, opt.resolution);
     const ebm::short_run_settings s;
     // p_theta at the sampler's temperature: exp(-U/T), T = sigma^2/(2 lambda), as the Anatomy code plots exp(-F/T)
     // with T = eps^2/2 for its step-1 Langevin on F.
     const float temperature =
         ebm::langevin_decoupled{.step_size_lambda = s.step_size_lambda, .noise_sigma = s.noise_sigma}.implied_temperature();
-    auto energy_of = [&opt, temperature](const std::vector<float>& parameters) {
-        return ebm::tempered(net_with(1, opt.seed, parameters), temperature);
+    auto energy_of = [&opt, temperature, dim](const std::vector<float>& parameters) {
+        return ebm::tempered(net_with(dim, opt.seed, parameters), temperature);
     };
-    const auto p_init = ebm::eval::grid_density_from_energy(ebm::tempered(toy_net(1, opt.seed), temperature), g);
+    const auto p_init = ebm::eval::grid_density_from_energy(ebm::tempered(toy_net(dim, opt.seed), temperature), g);
     json trace = json::array();
-    const toy2d::run_result run = train_on(opt, 1, request(toy, "short-run", iterations, "1d short-run", opt, g, energy_of, trace));
+    const toy2d::run_result run = train_on(opt, dim, request(toy, "short-run", iterations, tag, opt, g, energy_of, trace));
     const auto& records = run.records;
     const double seconds = run.seconds;
     const auto eval_start = std::chrono::steady_clock::now();
     const grid_result r = evaluate(toy, energy_of(run.parameters), p_init, run.samples, g, bandwidth);
 
-    std::vector<double> x;
-    for (ebm::index i = 0; i < g.resolution; ++i) x.push_back(g.coordinate(i));
-    const double cell = g.cell_measure();
-    const ebm::io::series dens[3] = {{x, ebm::eval::to_density(r.q, cell), "ground truth", 0},
-                                     {x, ebm::eval::to_density(r.p, cell), "learned EBM p#d#gh#u", 4},
-                                     {x, ebm::eval::to_density(r.kde, cell), "KDE of short-run samples", 1, 2}};
-    const ebm::io::series logs[3] = {{x, ebm::eval::to_log_density(r.q, cell), "ground truth", 0},
-                                     {x, ebm::eval::to_log_density(r.p, cell), "learned EBM p#d#gh#u", 4},
-                                     {x, ebm::eval::to_log_density(r.kde, cell), "KDE of short-run samples", 1, 2}};
-    {
-        ebm::io::figure fig(dir / "1d_short_run_density.png", 1200, 480, 2, 1);
+    json files = {stem + "_density.png", stem + "_diagnostics.png", stem + ".csv"};
+    if (dim == 1) {
+        std::vector<double> x;
+        for (ebm::index i = 0; i < g.resolution; ++i) x.push_back(g.coordinate(i));
+        const double cell = g.cell_measure();
+        const ebm::io::series dens[3] = {{x, ebm::eval::to_density(r.q, cell), "ground truth", 0},
+                                         {x, ebm::eval::to_density(r.p, cell), "learned EBM p#d#gh#u", 4},
+                                         {x, ebm::eval::to_density(r.kde, cell), "KDE of short-run samples", 1, 2}};
+        const ebm::io::series logs[3] = {{x, ebm::eval::to_log_density(r.q, cell), "ground truth", 0},
+                                         {x, ebm::eval::to_log_density(r.p, cell), "learned EBM p#d#gh#u", 4},
+                                         {x, ebm::eval::to_log_density(r.kde, cell), "KDE of short-run samples", 1, 2}};
+        ebm::io::figure fig(dir / (stem + "_density.png"), 1200, 480, 2, 1);
         fig.line_panel("1D toy: density", "x", "density", dens);
         fig.line_panel("1D toy: log-density", "x", "log-density", logs, false, true, true);
         fig.finish();
+    } else {
+        density_figures(dir, stem, tag, r, g);
+        files.push_back(stem + "_density_raw.png");
     }
-    ebm::io::diagnostics_figure(dir / "1d_short_run_diagnostics.png", "1d short-run", records);
-    ebm::write_csv(dir / "1d_short_run.csv", records);
+    ebm::io::diagnostics_figure(dir / (stem + "_diagnostics.png"), tag, records);
+    ebm::write_csv(dir / (stem + ".csv"), records);
     json out = metrics_json(r);
     out.update(training_json(records, seconds));
     out["seconds_evaluation"] = seconds_since(eval_start);
     out["seed"] = opt.seed;
     out["device"] = opt.device;
-    out["settings"] = {{"toy", "mixture_1d: weights 0.3/0.4/0.3, means -0.6/0/0.6, sd 0.1"},
-                       {"net", "mlp 1-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
-                       {"init", "U[-1,1] each iteration"},
+    out["settings"] = {{"toy", toy_text},
+                       {"net", "mlp " + std::to_string(dim) + "-32-64-64-64-1, LeakyReLU(0.05), PyTorch default init"},
+                       {"init", dim == 1 ? "U[-1,1] each iteration" : "U[-1,1]^2 each iteration"},
                        {"sampler", "x <- x - lambda dU/dx + sigma z"},
                        {"langevin_steps", s.steps},
                        {"lambda", tidy(s.step_size_lambda)},
@@ -346,9 +354,9 @@ json run_1d(long iterations, const options& opt, const fs::path& dir) {
                        {"kde_samples", opt.kde_samples},
                        {"grid", {{"resolution", g.resolution}, {"extent", g.extent}}}};
     if (opt.trace_every > 0) out["kl_q_p_theta_trace"] = trace;
-    out["files"] = {"1d_short_run_density.png", "1d_short_run_diagnostics.png", "1d_short_run.csv"};
+    out["files"] = files;
     if (!opt.quiet)
-        std::fprintf(stderr, "[1d short-run] KL(q||p_theta)=%.4f  KL(q||KDE)=%.4f  H(q)=%.3f  H(p_theta)=%.3f\n",
+        std::fprintf(stderr, "[%s] KL(q||p_theta)=%.4f  KL(q||KDE)=%.4f  H(q)=%.3f  H(p_theta)=%.3f\n", tag.c_str(),
                      r.kl_q_p, r.kl_q_kde, r.h_q, r.h_p);
     return out;
 }
@@ -386,7 +394,13 @@ json run_all(const options& opt, const fs::path& temporary) {
         else
             run(ebm::toy::rings());
     }
-    if (all || opt.toy == "1d") metrics["1d"]["short-run"] = run_1d(n_1d, opt, temporary);
+    if (all || opt.toy == "1d")
+        metrics["1d"]["short-run"] = run_short_run(ebm::toy::mixture_1d(), 1, 1.0, 0.1,
+                                                   "mixture_1d: weights 0.3/0.4/0.3, means -0.6/0/0.6, sd 0.1", n_1d,
+                                                   opt, temporary);
+    if (all || opt.toy == "2d-short-run")
+        metrics["2d"]["short-run"] = run_short_run(ebm::toy::gmm(), 2, ebm::toy::plot_extent("gmm"), 0.1,
+                                                   "gmm: 8 Gaussians on the unit circle, sd 0.15", n_1d, opt, temporary);
     metrics["seconds_total"] = seconds_since(start);
     std::ofstream file(temporary / "metrics.json");
     file << metrics.dump(2) << '\n';
@@ -400,8 +414,8 @@ json run_all(const options& opt, const fs::path& temporary) {
 int main(int argc, char** argv) {
     program::ignore_broken_pipes();
     options opt;
-    CLI::App app{"toy2d: Anatomy Fig. 6 (gmm, rings; convergent / non-convergent ML) and the short-run 1D toy"};
-    app.add_option("--toy", opt.toy, "toy to run")->check(CLI::IsMember({"gmm", "rings", "1d", "all"}))->capture_default_str();
+    CLI::App app{"toy2d: Anatomy Fig. 6 (gmm, rings; convergent / non-convergent ML) and the short-run 1D and 2D toys"};
+    app.add_option("--toy", opt.toy, "toy to run")->check(CLI::IsMember({"gmm", "rings", "1d", "2d-short-run", "all"}))->capture_default_str();
     app.add_option("--regime", opt.regime, "learning regime of the 2D toys")
         ->check(CLI::IsMember({"convergent", "non-convergent", "both"}))
         ->capture_default_str();
@@ -412,7 +426,7 @@ int main(int argc, char** argv) {
                    "iterations of convergent ML (default 4000; paper 200000)")->check(positive);
     app.add_option("--non-convergent-iterations", opt.non_convergent_iterations,
                    "iterations of non-convergent ML (default 10000; paper 100000)")->check(positive);
-    app.add_option("--short-run-iterations", opt.short_run_iterations, "iterations of the 1D short-run toy (default 3000)")
+    app.add_option("--short-run-iterations", opt.short_run_iterations, "iterations of the 1D and 2D short-run toys (default 3000)")
         ->check(positive);
     app.add_option("--seed", opt.seed, "seed of the network initialisation, data and chains")
         ->check(program::unsigned_integer)

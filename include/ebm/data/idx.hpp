@@ -145,7 +145,8 @@ inline idx_array read_idx(const std::filesystem::path& path) {
     bool empty = false;
     for (std::size_t k = 0; k < dims; ++k) {
         result.shape.push_back(detail::read_be32(bytes.data() + 4 + 4 * k));
-        shape_text += (k > 0 ? "x" : "") + std::to_string(result.shape.back());
+        if (k > 0) shape_text += 'x';  // not "x" + std::string: GCC 12 warns falsely there (-Wrestrict, its bug 105329)
+        shape_text += std::to_string(result.shape.back());
         empty = empty || result.shape.back() == 0;
     }
     // The shape's product, checked against what the file holds before it is multiplied out: a forged shape

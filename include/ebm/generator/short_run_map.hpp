@@ -10,13 +10,17 @@
 // Jacobian (I - h H(x_k)) diag(m_k), with H the energy's Hessian-vector product and m_k the clamp's mask
 // (kernels::clamp_pullback). The states x_0 .. x_{K-1} it needs are kept every `checkpoint_every` steps; the others
 // are recomputed from the nearest kept one (the same noise, the same bits): checkpoint_every = 1 keeps all K
-// (memory K + 1 batches, no recomputation), c > 1 keeps ceil(K / c) + 1 plus c - 1 for a segment (about 2 sqrt(K) for
-// c = sqrt(K)) and costs K - ceil(K / c) more gradient evaluations per pullback.
+// (memory K + 1 batches, no recomputation), c > 1 keeps ceil(K / c) + 1 plus min(c, K) - 1 for a segment (about
+// 2 sqrt(K) for c = sqrt(K)) and costs K - ceil(K / c) more gradient evaluations per pullback.
+//
+// For energies whose Hessian vanishes (networks of ReLU/LeakyReLU units, detail::hessian_vanishes) the products are
+// skipped: each move's Jacobian is then its clamp mask, and without a clamp the pullback is w itself.
 //
 // Written once for both backends, against the execution interface (backend/execution.hpp); chains are cut into the
 // policy's groups of chains_per_task as in the sampler. The energy is held by reference: keep it alive, and do not
 // change its parameters between a map() and its pullback().
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -25,6 +29,7 @@
 #include "../batch.hpp"
 #include "../concepts/energy_function.hpp"
 #include "../concepts/hessian_vector_energy.hpp"
+#include "../energy/scaled.hpp"
 #include "../error.hpp"
 #include "../kernels/elements.hpp"
 #include "../kernels/langevin.hpp"
@@ -32,6 +37,21 @@
 #include "../sampler/langevin.hpp"
 
 namespace ebm {
+
+namespace detail {
+/// True when the energy's Hessian is zero wherever it exists: a network of ReLU/LeakyReLU units, pools and affine
+/// layers says so (piecewise_linear()), and a scaled one stays so. Then each move's Jacobian is its clamp mask, and
+/// pullback() computes no products (their exact value, zero, changes nothing).
+template <class E>
+bool hessian_vanishes(const E& energy) {
+    if constexpr (requires { { energy.piecewise_linear() } -> std::convertible_to<bool>; }) return energy.piecewise_linear();
+    else return false;
+}
+template <class E>
+bool hessian_vanishes(const scaled_energy<E>& energy) {
+    return hessian_vanishes(energy.inner());
+}
+}  // namespace detail
 
 struct short_run_map_options {
     bool noise = false;               // u fixed by (seed, chain, first_step + k) when set; u = 0 otherwise
@@ -68,7 +88,7 @@ public:
         kept_ = (steps_ + c - 1) / c + 1;  // x_0, x_c, x_2c, ... and x_K
         batch_floats_ = d * max_chains;
         kept_states_ = X::template make_buffer<float>(kept_ * batch_floats_);
-        if (c > 1) segment_ = X::template make_buffer<float>((c - 1) * batch_floats_);
+        if (segment_states() > 0) segment_ = X::template make_buffer<float>(segment_states() * batch_floats_);
         direction_ = X::template make_buffer<float>(batch_floats_);
         product_ = X::template make_buffer<float>(batch_floats_);
     }
@@ -79,13 +99,13 @@ public:
     /// The execution lane of the map's first group of chains (element passes on its batches go there).
     [[nodiscard]] typename X::lane lane() const { return chains_.lane(); }
     /// Batches of max_chains states held for pullback() (kept states and the recomputed segment).
-    [[nodiscard]] index stored_batches() const {
-        return kept_ + (options_.checkpoint_every > 1 ? options_.checkpoint_every - 1 : 0);
-    }
+    [[nodiscard]] index stored_batches() const { return kept_ + segment_states(); }
     /// Gradient evaluations of map() and pullback() per chain; Hessian-vector products of pullback() per chain.
     [[nodiscard]] index map_gradients() const { return steps_; }
-    [[nodiscard]] index pullback_gradients() const { return steps_ - (kept_ - 1); }
-    [[nodiscard]] index pullback_products() const { return steps_; }
+    [[nodiscard]] index pullback_gradients() const {
+        return detail::hessian_vanishes(*energy_) && !move_.clamp.enabled() ? 0 : steps_ - (kept_ - 1);
+    }
+    [[nodiscard]] index pullback_products() const { return detail::hessian_vanishes(*energy_) ? 0 : steps_; }
 
     /// x = M_θ(z, u) for the chains of z (x may alias z); keeps what pullback() needs.
     void map(const_batch_view_for<E> z, batch_view_for<E> x) {
@@ -117,12 +137,17 @@ public:
             detail::fail("short_run_map::pullback", "w and dz must hold the last map()'s " + detail::to_text(mapped_) + " chains",
                          w.count != mapped_ ? w.count : dz.count);
         const index d = dimension(), c = options_.checkpoint_every;
+        const bool products = !detail::hessian_vanishes(*energy_);
         for_each_group(w.count, [&](index g, detail::task_range r, typename X::lane lane) {
             auto& ws = chains_.workspaces[static_cast<std::size_t>(g)];
             const index n = r.count * d;
             float* dir = direction_.data() + r.first * d;
             float* hw = product_.data() + r.first * d;
             X::copy(lane, dir, w.chain(r.first), n);
+            if (!products && !move_.clamp.enabled()) {  // every move's Jacobian is the identity
+                X::copy(lane, dz.chain(r.first), dir, n);
+                return;
+            }
             for (index s = kept_ - 2; s >= 0; --s) {  // segment s: the moves from x_{sc} to x_{min(sc + c, K)}
                 const index first = s * c, last = std::min(first + c, steps_);
                 // x_j of the segment: kept at its ends, recomputed between them.
@@ -135,6 +160,7 @@ public:
                     move(g, r, {state(j), d, r.count}, state(j + 1), j);
                 for (index j = last - 1; j >= first; --j) {
                     X::for_each(lane, n, kernels::clamp_pullback{dir, state(j + 1), move_.clamp});
+                    if (!products) continue;
                     energy_->hessian_vector_product(basic_const_batch_view<space>{state(j), d, r.count},
                                                     basic_const_batch_view<space>{dir, d, r.count},
                                                     basic_batch_view<space>{hw, d, r.count}, ws);
@@ -152,6 +178,8 @@ private:
             detail::fail(where, std::string(name) + " must hold between 1 and max_chains = " + detail::to_text(chains_.max_chains) + " chains", count);
         if (data == nullptr) detail::fail(where, std::string(name) + " must not be null", "nullptr");
     }
+    /// States between two kept ones: a segment has min(c, K) moves.
+    [[nodiscard]] index segment_states() const { return std::min(options_.checkpoint_every, steps_) - 1; }
     /// f(g, range, lane) for each group of the first `count` chains, the first step written for the kernels; then waits.
     template <class F>
     void for_each_group(index count, F&& f) {

@@ -208,6 +208,10 @@ TEST_CASE("short_run_map::pullback against forward-mode products: the short-run 
             ebm::langevin_decoupled policy{.step_size_lambda = 1.0f, .noise_sigma = 0.01f, .steps = 8, .chains_per_task = 2};
             if (clamp) policy.clamp = {-1.0f, 1.0f};
             const double error = forward_mode_error(energy, policy, {.noise = true, .seed = 9, .checkpoint_every = 3}, 3, 41);
+            // LeakyReLU: the Hessian vanishes, so the pullback computes no products (the reference above does).
+            const ebm::short_run_map<ebm::network> m(energy, policy, 3, {.checkpoint_every = 3});
+            CHECK(m.pullback_products() == 0);
+            CHECK(m.pullback_gradients() == (clamp ? 8 - 3 : 0));
             std::printf("pullback vs forward mode, short-run ConvNet (clamp %d): rel. error %.2e\n", clamp ? 1 : 0, error);
             CHECK(error < 1e-5);
         }
@@ -237,7 +241,7 @@ TEST_CASE("short_run_map checkpointing: every c keeps ceil(K/c) + 1 states, reco
     for (const idx c : {1, 3, 4, 10, 16}) {
         INFO("checkpoint_every " << c);
         ebm::short_run_map m(energy, policy, chains, {.noise = true, .seed = 2, .checkpoint_every = c});
-        CHECK(m.stored_batches() == (10 + c - 1) / c + 1 + (c > 1 ? c - 1 : 0));
+        CHECK(m.stored_batches() == (10 + c - 1) / c + 1 + std::min<idx>(c, 10) - 1);
         CHECK(m.pullback_gradients() == 10 - (10 + c - 1) / c);
         CHECK(m.pullback_products() == 10);
         std::vector<float> x(z.size()), dz(z.size());
@@ -273,4 +277,12 @@ TEST_CASE("short_run_map: bad arguments are clear errors") {
     m.map({z.data(), 3, 4}, {x.data(), 3, 4});
     EBM_CHECK_ERROR(m.pullback({z.data(), 3, 5}, {x.data(), 3, 5}), "short_run_map::pullback", "last map()'s 4 chains", "5");
     EBM_CHECK_ERROR(m.pullback({wrong.data(), 4, 4}, {x.data(), 3, 4}), "short_run_map::pullback", "w dimension", "4");
+}
+
+TEST_CASE("short_run_map: the Hessian vanishes for ReLU/LeakyReLU networks, also scaled, and for no other energy") {
+    CHECK(ebm::detail::hessian_vanishes(ebm::network(ebm::short_run_network(32, 4, 1))));
+    CHECK(ebm::detail::hessian_vanishes(ebm::scaled(ebm::network(ebm::mlp_network({2, 8, 1}, 0.2f)), 0.1f)));
+    CHECK_FALSE(ebm::detail::hessian_vanishes(ebm::network(silu_mlp(3))));
+    CHECK_FALSE(ebm::detail::hessian_vanishes(ebm::scaled(ebm::network(silu_mlp(3)), 0.1f)));
+    CHECK_FALSE(ebm::detail::hessian_vanishes(ebm::network(ebm::nonlocal_network(1, 4))));  // softmax attention
 }
