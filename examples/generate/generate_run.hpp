@@ -45,21 +45,12 @@ struct generate_options {
     int threads = 0;
 };
 
-/// Panels of host images (values in [-1, 1], CHW) in rows of `columns`.
+/// Host images (values in [-1, 1], CHW) in rows of `columns`: each one is grid()'s picture of that single chain.
 inline ebm::io::image strip(const std::vector<const float*>& panels, ebm::index channels, ebm::index side,
                             ebm::index columns) {
     std::vector<ebm::io::image> images;
-    const ebm::index plane = side * side;
-    for (const float* chain : panels) {
-        ebm::io::image img(side, side, channels == 1 ? 1 : 3);
-        for (ebm::index p = 0; p < plane; ++p)
-            for (ebm::index ch = 0; ch < img.channels; ++ch) {
-                const float v = std::clamp((chain[ch * plane + p] + 1.0f) * 127.5f, 0.0f, 255.0f);
-                img.pixels[static_cast<std::size_t>(p * img.channels + ch)] = static_cast<std::uint8_t>(std::lround(v));
-            }
-        images.push_back(std::move(img));
-    }
-    return ebm::io::compose(images, columns, 2, {0, 0, 0});
+    for (const float* chain : panels) images.push_back(grid(ebm::const_batch_view{chain, channels * side * side, 1}, channels, side, 1));
+    return ebm::io::compose(images, columns, 0, {0, 0, 0});
 }
 
 inline void write_json(const std::filesystem::path& path, const nlohmann::json& j) {
