@@ -138,6 +138,8 @@ int run_reconstruction(const generate_options& o, const ebm::train_config& c, co
                 p0.fill(z.view().chains(0, n), rng, ebm::purpose::init_noise, static_cast<std::uint32_t>(first));
                 X::wait_all();
                 auto each = [&](ebm::index t, ebm::basic_const_batch_view<space> x) {
+                    if (t == o.iterations)  // the final images: M(z_T), the descent's last map
+                        ebm::copy_to_host(x, ebm::batch_view{reconstructed.chain(first), d, n});
                     if (first > 0) return;
                     const auto at = std::find(shown_at.begin(), shown_at.end(), t);
                     if (at == shown_at.end()) return;
@@ -152,10 +154,6 @@ int run_reconstruction(const generate_options& o, const ebm::train_config& c, co
                                      ebm::basic_const_batch_view<space>(observed.view().chains(0, n)),
                                      z.view().chains(0, n), each);
                 for (std::size_t t = 0; t < curve.size(); ++t) curve[t] += r.mse[t] * static_cast<double>(n);
-                // The final images and latents.
-                generator.map(ebm::basic_const_batch_view<space>(z.view().chains(0, n)), observed.view().chains(0, n));
-                ebm::copy_to_host(ebm::basic_const_batch_view<space>(observed.view().chains(0, n)),
-                                  ebm::batch_view{reconstructed.chain(first), d, n});
                 ebm::copy_to_host(ebm::basic_const_batch_view<space>(z.view().chains(0, n)),
                                   ebm::batch_view{latents.chain(first), d, n});
                 std::printf("generate: images %lld-%lld, MSE per pixel %.5f -> %.5f\n", static_cast<long long>(first),

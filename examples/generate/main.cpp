@@ -24,6 +24,7 @@
 #include <ebm/train/checkpoint.hpp>
 #include <ebm/train/config.hpp>
 
+#include "common/checkpoint_choice.hpp"
 #include "common/device.hpp"
 #include "common/options.hpp"
 #include "generate_run.hpp"
@@ -95,16 +96,7 @@ int main(int argc, char** argv) {
 
     try {
         program::require_device("generate", o.device);
-        if (o.run.empty() == o.checkpoint.empty())
-            ebm::detail::fail("generate", "give exactly one of --run and --checkpoint",
-                              o.run.empty() ? std::string("neither")
-                                            : "--run '" + o.run + "' and --checkpoint '" + o.checkpoint + "'");
-        fs::path path = o.checkpoint;
-        if (!o.run.empty()) {
-            const auto latest = ebm::checkpoint_folder(o.run).latest();
-            if (!latest) ebm::detail::fail("generate", "no checkpoint in the run folder", o.run);
-            path = *latest;
-        }
+        const fs::path path = program::chosen_checkpoint("generate", o.run, o.checkpoint);
         const ebm::checkpoint_info info = ebm::read_checkpoint_info(path);
         const ebm::train_config c = ebm::parse_config(info.config);
         if (o.device == "cuda") return run_generate_cuda(o, path, info, c);

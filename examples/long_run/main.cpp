@@ -24,6 +24,7 @@
 #include <ebm/train/checkpoint.hpp>
 #include <ebm/train/config.hpp>
 
+#include "common/checkpoint_choice.hpp"
 #include "common/device.hpp"
 #include "common/options.hpp"
 #include "common/result_folder.hpp"
@@ -85,16 +86,7 @@ int main(int argc, char** argv) {
     ebm::train_config c;
     try {  // the inputs are checked before the output folder is touched
         program::require_device("long_run", o.device);
-        if (o.run.empty() == o.checkpoint.empty())
-            ebm::detail::fail("long_run", "give exactly one of --run and --checkpoint",
-                              o.run.empty() ? std::string("neither")
-                                            : "--run '" + o.run + "' and --checkpoint '" + o.checkpoint + "'");
-        path = o.checkpoint;
-        if (!o.run.empty()) {
-            const auto latest = ebm::checkpoint_folder(o.run).latest();
-            if (!latest) ebm::detail::fail("long_run", "no checkpoint in the run folder", o.run);
-            path = *latest;
-        }
+        path = program::chosen_checkpoint("long_run", o.run, o.checkpoint);
         info = ebm::read_checkpoint_info(path);
         c = ebm::parse_config(info.config);
         if (o.chain.adapt > 0 && o.chain.sampler != "mala")

@@ -23,6 +23,7 @@
 #include <ebm/train/checkpoint.hpp>
 #include <ebm/train/config.hpp>
 
+#include "common/checkpoint_choice.hpp"
 #include "common/device.hpp"
 #include "common/options.hpp"
 #include "sample_run.hpp"
@@ -75,16 +76,7 @@ int main(int argc, char** argv) {
 
     try {
         program::require_device("sample_images", o.device);
-        if (o.run.empty() == o.checkpoint.empty())
-            ebm::detail::fail("sample_images", "give exactly one of --run and --checkpoint",
-                              o.run.empty() ? std::string("neither")
-                                            : "--run '" + o.run + "' and --checkpoint '" + o.checkpoint + "'");
-        fs::path path = o.checkpoint;
-        if (!o.run.empty()) {
-            const auto latest = ebm::checkpoint_folder(o.run).latest();
-            if (!latest) ebm::detail::fail("sample_images", "no checkpoint in the run folder", o.run);
-            path = *latest;
-        }
+        const fs::path path = program::chosen_checkpoint("sample_images", o.run, o.checkpoint);
         const ebm::checkpoint_info info = ebm::read_checkpoint_info(path);
         const ebm::train_config c = ebm::parse_config(info.config);
         if (o.device == "cuda") return run_sampling_cuda(o, path, info, c);
