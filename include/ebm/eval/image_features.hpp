@@ -92,45 +92,78 @@ public:
     /// The same into a caller's dimension x images.count matrix (column i = image i).
     void compute(const_batch_view images, index image_size, Eigen::Ref<Eigen::MatrixXf> out) const {
         const char* where = "eval::image_features";
-        detail::require_positive(where, "image_size", image_size);
-        if (image_size % 8 != 0) detail::fail(where, "image_size must be a multiple of 8", image_size);
+        check_image_size(where, image_size);
         detail::require_batch(where, "images", images, channels_ * image_size * image_size);
         if (out.rows() != dimension || out.cols() != images.count)
             detail::fail(where, "out must be " + detail::to_text(dimension) + " x " + detail::to_text(images.count),
                          detail::to_text(out.rows()) + " x " + detail::to_text(out.cols()));
-
-        const index side = image_size / stride;        // conv output side S/2
-        const index positions = side * side;
-        const index cell = side / grid;                // S/8
-        const float cell_scale = 1.0f / static_cast<float>(cell * cell);
-        const index taps = patch_size();
         const index count = images.count;
-
 #pragma omp parallel
         {
-            // Per-thread buffers, made once per call: the patches of one image and the filter responses.
-            row_matrix patches(taps, positions);
-            row_matrix response(filter_count, positions);
+            scratch s = make_scratch(image_size);  // per thread, once per call
 #pragma omp for schedule(static)
-            for (index i = 0; i < count; ++i) {
-                im2col(images.chain(i), image_size, side, patches);
-                response.noalias() = weights_ * patches;
-                for (index f = 0; f < filter_count; ++f)
-                    for (index cy = 0; cy < grid; ++cy)
-                        for (index cx = 0; cx < grid; ++cx) {
-                            float sum = 0.0f;
-                            for (index y = cy * cell; y < (cy + 1) * cell; ++y)
-                                for (index x = cx * cell; x < (cx + 1) * cell; ++x)
-                                    sum += std::max(response(f, y * side + x), 0.0f);
-                            out(f * grid * grid + cy * grid + cx, i) = sum * cell_scale;
-                        }
-            }
+            for (index i = 0; i < count; ++i) compute_one(images.chain(i), s, &out(0, i));
         }
     }
 
-private:
-    // Row-major, so that im2col writes and the pooling reads run along memory.
+    // ---- One image at a time, with the caller's scratch (energy/feature_energy.hpp evaluates and differentiates
+    // the map inside a sampling loop, where nothing may be allocated).
+
+    /// Row-major, so that im2col writes and the pooling reads run along memory.
     using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    /// Buffers for one image of one size: its patches (patch_size() x positions) and its filter responses
+    /// (filter_count x positions), positions = (image_size / 2)².
+    struct scratch {
+        index image_size = 0;
+        row_matrix patches, response;
+    };
+    [[nodiscard]] scratch make_scratch(index image_size) const {
+        check_image_size("eval::image_features::make_scratch", image_size);
+        const index positions = (image_size / stride) * (image_size / stride);
+        return {image_size, row_matrix(patch_size(), positions), row_matrix(filter_count, positions)};
+    }
+
+    /// The features of one image (channels x s.image_size x s.image_size floats) into out[0, dimension). Leaves the
+    /// image's responses in s for vector_jacobian().
+    void compute_one(const float* image, scratch& s, float* out) const {
+        const index side = s.image_size / stride, cell = side / grid;
+        const float cell_scale = 1.0f / static_cast<float>(cell * cell);
+        im2col(image, s.image_size, side, s.patches);
+        s.response.noalias() = weights_ * s.patches;
+        for (index f = 0; f < filter_count; ++f)
+            for (index cy = 0; cy < grid; ++cy)
+                for (index cx = 0; cx < grid; ++cx) {
+                    float sum = 0.0f;
+                    for (index y = cy * cell; y < (cy + 1) * cell; ++y)
+                        for (index x = cx * cell; x < (cx + 1) * cell; ++x)
+                            sum += std::max(s.response(f, y * side + x), 0.0f);
+                    out[f * grid * grid + cy * grid + cx] = sum * cell_scale;
+                }
+    }
+
+    /// g = Σ_j c_j ∂h_j/∂x (c: dimension weights; g: one image) for the image compute_one() last saw with this
+    /// scratch: the cell means spread c back over their cells, ReLU passes where a response is positive (its
+    /// derivative is taken as 0 at 0, as PyTorch's), the filters' transpose gives the patches' gradient, and each
+    /// patch entry adds to the pixel it was read from (the edge replication sends a border's copies back to it).
+    /// Overwrites the scratch.
+    void vector_jacobian(const float* c, scratch& s, float* g) const {
+        const index size = s.image_size, side = size / stride, cell = side / grid;
+        const float cell_scale = 1.0f / static_cast<float>(cell * cell);
+        for (index f = 0; f < filter_count; ++f)
+            for (index y = 0; y < side; ++y)
+                for (index x = 0; x < side; ++x) {
+                    float& r = s.response(f, y * side + x);
+                    r = r > 0.0f ? c[f * grid * grid + (y / cell) * grid + x / cell] * cell_scale : 0.0f;
+                }
+        s.patches.noalias() = weights_.transpose() * s.response;
+        col2im(s.patches, size, side, g);
+    }
+
+private:
+    void check_image_size(const char* where, index image_size) const {
+        detail::require_positive(where, "image_size", image_size);
+        if (image_size % 8 != 0) detail::fail(where, "image_size must be a multiple of 8", image_size);
+    }
 
     // patches(c * 25 + ky * 5 + kx, oy * side + ox) = x[c, clamp(2 oy + ky - 2), clamp(2 ox + kx - 2)].
     void im2col(const float* image, index size, index side, row_matrix& patches) const {
@@ -145,6 +178,25 @@ private:
                         for (index ox = 0; ox < side; ++ox) {
                             const index x = std::clamp(ox * stride + kx - padding, index{0}, size - 1);
                             patches(row, oy * side + ox) = in[x];
+                        }
+                    }
+                }
+    }
+
+    // The adjoint of im2col: image = 0, then image[c, clamp(..), clamp(..)] += patches(row, position).
+    void col2im(const row_matrix& patches, index size, index side, float* image) const {
+        const index plane = size * size;
+        std::fill(image, image + channels_ * plane, 0.0f);
+        for (index c = 0; c < channels_; ++c)
+            for (index ky = 0; ky < kernel_size; ++ky)
+                for (index kx = 0; kx < kernel_size; ++kx) {
+                    const index row = (c * kernel_size + ky) * kernel_size + kx;
+                    for (index oy = 0; oy < side; ++oy) {
+                        const index y = std::clamp(oy * stride + ky - padding, index{0}, size - 1);
+                        float* out = image + c * plane + y * size;
+                        for (index ox = 0; ox < side; ++ox) {
+                            const index x = std::clamp(ox * stride + kx - padding, index{0}, size - 1);
+                            out[x] += patches(row, oy * side + ox);
                         }
                     }
                 }
