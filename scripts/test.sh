@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install dependencies, build, run every test with ctest (the fuzz corpora
-# are replayed there too); then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer
-# (scripts/test_sanitizers.sh, the `debug` preset: about 33 minutes on 2 cores, build included); then every file
-# reader fuzzed for 10 s (scripts/fuzz.sh, clang with libFuzzer). 54 minutes in all from a fresh clone on 2 cores.
+# are replayed there too); then the suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (scripts/test_sanitizers.sh, the `debug` preset without CUDA: about 36 minutes on 2 cores, build included); then
+# every file reader fuzzed for 10 s (scripts/fuzz.sh, clang with libFuzzer). CI allows 90 minutes for all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The test run needs oneDNN: a failed download is an error here, not a silent skip of the ConvNet tests.

@@ -126,6 +126,7 @@ public:
     /// The features of one image (channels x s.image_size x s.image_size floats) into out[0, dimension). Leaves the
     /// image's responses in s for vector_jacobian().
     void compute_one(const float* image, scratch& s, float* out) const {
+        check_scratch("eval::image_features::compute_one", s);
         const index side = s.image_size / stride, cell = side / grid;
         const float cell_scale = 1.0f / static_cast<float>(cell * cell);
         im2col(image, s.image_size, side, s.patches);
@@ -147,6 +148,7 @@ public:
     /// patch entry adds to the pixel it was read from (the edge replication sends a border's copies back to it).
     /// Overwrites the scratch.
     void vector_jacobian(const float* c, scratch& s, float* g) const {
+        check_scratch("eval::image_features::vector_jacobian", s);
         const index size = s.image_size, side = size / stride, cell = side / grid;
         const float cell_scale = 1.0f / static_cast<float>(cell * cell);
         for (index f = 0; f < filter_count; ++f)
@@ -160,6 +162,14 @@ public:
     }
 
 private:
+    // A scratch made by make_scratch() of a map with this many channels (its image size is then valid).
+    void check_scratch(const char* where, const scratch& s) const {
+        const index side = s.image_size / stride;
+        if (s.image_size <= 0 || s.image_size % 8 != 0 || s.patches.rows() != patch_size() ||
+            s.patches.cols() != side * side || s.response.rows() != filter_count || s.response.cols() != side * side)
+            detail::fail(where, "the scratch was not made by this map's make_scratch(); its image_size", s.image_size);
+    }
+
     void check_image_size(const char* where, index image_size) const {
         detail::require_positive(where, "image_size", image_size);
         if (image_size % 8 != 0) detail::fail(where, "image_size must be a multiple of 8", image_size);

@@ -173,4 +173,14 @@ TEST_CASE("feature_energy: bad input") {
     EBM_CHECK_ERROR(larger.energy(ebm::const_batch_view{x.data(), 64, 1}, u, ws), "feature_energy::energy", "x", "64");
     ebm::batch big(256, 1);
     EBM_CHECK_ERROR(larger.energy(big.view(), u, ws), "feature_energy::energy", "workspace", "(got 1)");
+
+    // The one-image building blocks of eval::image_features refuse a scratch that is not theirs.
+    const ebm::eval::image_features grey(1), rgb(3);
+    auto s = grey.make_scratch(8);
+    std::vector<float> out(1024), image(3 * 64);
+    EBM_CHECK_ERROR(rgb.compute_one(image.data(), s, out.data()), "eval::image_features::compute_one", "scratch", "(got 8)");
+    ebm::eval::image_features::scratch empty;
+    EBM_CHECK_ERROR(grey.vector_jacobian(out.data(), empty, image.data()), "eval::image_features::vector_jacobian",
+                    "scratch", "(got 0)");
+    EBM_CHECK_ERROR((void)grey.make_scratch(12), "eval::image_features::make_scratch", "multiple of 8", "(got 12)");
 }
