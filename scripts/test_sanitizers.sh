@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite under AddressSanitizer (with LeakSanitizer) and UndefinedBehaviorSanitizer: configures and
+# The test suite under AddressSanitizer (with LeakSanitizer) and UndefinedBehaviorSanitizer: configures and
 # builds the `debug` preset (build/debug: -O1 -g1, -fsanitize=address,undefined,float-cast-overflow,
-# -fno-sanitize-recover=all, _GLIBCXX_ASSERTIONS) with tests, examples and benchmarks, then runs every ctest entry.
+# -fno-sanitize-recover=all, _GLIBCXX_ASSERTIONS; no CUDA) with tests, examples and benchmarks, then runs every ctest
+# entry but those excluded below (each with its reason, printed).
 # Any sanitizer report aborts the program under test, so it fails its ctest entry. scripts/test.sh runs this after
 # the release suite (CI: .ci/run). Usage: scripts/test_sanitizers.sh [--quick] [extra ctest arguments, e.g. -R x]
 #   --quick   only the unit suites of randomness, samplers, initializers, optimizers, data readers, configuration,
@@ -24,7 +25,7 @@ EBM_ONEDNN_REQUIRED=1 scripts/setup.sh --with-torch
 # halt_on_error / abort_on_error: the first report ends the program with a non-zero status (ctest: Failed).
 # detect_leaks: LeakSanitizer at exit; tests/sanitizers/lsan.supp lists the leaks that are not ebm's (each explained).
 # protect_shadow_gap=0: the CUDA driver maps memory where ASan would otherwise protect its shadow gap (only matters
-# for the CUDA tests on a machine with a GPU). Options given by the caller come last and win.
+# for a debug build configured with -DEBM_ENABLE_CUDA=ON, run on a machine with a GPU). Options given by the caller come last and win.
 # The same options apply while building: doctest_discover_tests runs each test program to list its cases.
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:protect_shadow_gap=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$(pwd)/tests/sanitizers/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
