@@ -122,9 +122,12 @@ private:
     void check(const char* where, const_batch_view x, std::span<float> u, const workspace& ws) const {
         detail::require_batch(where, "x", x, dimension());
         if (static_cast<index>(u.size()) < x.count) detail::fail(where, "u must hold x.count entries", u.size());
-        if (x.count > ws.max_chains || ws.threads.empty() || ws.threads.front().image_size != image_size_)
-            detail::fail(where, "the workspace was made for at most " + detail::to_text(ws.max_chains) +
-                                    " chains of another size; x.count", x.count);
+        // Checked here, before the chains are spread over threads (an exception must not leave a parallel region).
+        if (x.count > ws.max_chains || ws.threads.empty() ||
+            ws.threads.front().image_size != image_size_ || ws.threads.front().patches.rows() != features_.patch_size() ||
+            ws.features.rows() != feature_count || ws.features.cols() != ws.max_chains)
+            detail::fail(where, "the workspace must come from this energy's make_workspace() for at most " +
+                                    detail::to_text(ws.max_chains) + " chains; x.count", x.count);
     }
 
     void evaluate(const_batch_view x, std::span<float> u, batch_view* g, workspace& ws) const {

@@ -172,6 +172,10 @@ TEST_CASE("feature_energy: bad input") {
     EBM_CHECK_ERROR(larger.energy(ebm::const_batch_view{x.data(), 64, 1}, u, ws), "feature_energy::energy", "x", "64");
     ebm::batch big(256, 1);
     EBM_CHECK_ERROR(larger.energy(big.view(), u, ws), "feature_energy::energy", "workspace", "(got 1)");
+    // A workspace of a 3-channel energy of the same image size: refused before any thread starts.
+    const ebm::feature_energy colour(3, 8);
+    auto colour_ws = colour.make_workspace(2);
+    EBM_CHECK_ERROR(e.energy(two, u, colour_ws), "feature_energy::energy", "make_workspace", "(got 2)");
 
     // The one-image building blocks of eval::image_features refuse a scratch that is not theirs.
     const ebm::eval::image_features grey(1), rgb(3);
