@@ -175,8 +175,11 @@ private:
         if (image_size % 8 != 0) detail::fail(where, "image_size must be a multiple of 8", image_size);
     }
 
-    // patches(c * 25 + ky * 5 + kx, oy * side + ox) = x[c, clamp(2 oy + ky - 2), clamp(2 ox + kx - 2)].
-    void im2col(const float* image, index size, index side, row_matrix& patches) const {
+    // The patches' index map, walked once for both directions: f(row, position, pixel) for every entry, where
+    // patches(c * 25 + ky * 5 + kx, oy * side + ox) = image[c, clamp(2 oy + ky - 2), clamp(2 ox + kx - 2)] and pixel
+    // is that element's index in the image.
+    template <class F>
+    void for_each_patch_entry(index size, index side, F&& f) const {
         const index plane = size * size;
         for (index c = 0; c < channels_; ++c)
             for (index ky = 0; ky < kernel_size; ++ky)
@@ -184,32 +187,22 @@ private:
                     const index row = (c * kernel_size + ky) * kernel_size + kx;
                     for (index oy = 0; oy < side; ++oy) {
                         const index y = std::clamp(oy * stride + ky - padding, index{0}, size - 1);
-                        const float* in = image + c * plane + y * size;
                         for (index ox = 0; ox < side; ++ox) {
                             const index x = std::clamp(ox * stride + kx - padding, index{0}, size - 1);
-                            patches(row, oy * side + ox) = in[x];
+                            f(row, oy * side + ox, c * plane + y * size + x);
                         }
                     }
                 }
     }
 
-    // The adjoint of im2col: image = 0, then image[c, clamp(..), clamp(..)] += patches(row, position).
+    void im2col(const float* image, index size, index side, row_matrix& patches) const {
+        for_each_patch_entry(size, side, [&](index row, index position, index pixel) { patches(row, position) = image[pixel]; });
+    }
+
+    // The adjoint of im2col: image = 0, then each patch entry adds to the pixel it was read from.
     void col2im(const row_matrix& patches, index size, index side, float* image) const {
-        const index plane = size * size;
-        std::fill(image, image + channels_ * plane, 0.0f);
-        for (index c = 0; c < channels_; ++c)
-            for (index ky = 0; ky < kernel_size; ++ky)
-                for (index kx = 0; kx < kernel_size; ++kx) {
-                    const index row = (c * kernel_size + ky) * kernel_size + kx;
-                    for (index oy = 0; oy < side; ++oy) {
-                        const index y = std::clamp(oy * stride + ky - padding, index{0}, size - 1);
-                        float* out = image + c * plane + y * size;
-                        for (index ox = 0; ox < side; ++ox) {
-                            const index x = std::clamp(ox * stride + kx - padding, index{0}, size - 1);
-                            out[x] += patches(row, oy * side + ox);
-                        }
-                    }
-                }
+        std::fill(image, image + channels_ * size * size, 0.0f);
+        for_each_patch_entry(size, side, [&](index row, index position, index pixel) { image[pixel] += patches(row, position); });
     }
 
     index channels_;
