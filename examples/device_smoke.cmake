@@ -1,4 +1,4 @@
-# cmake -DTOY2D=.. -DLANDSCAPE=.. -DTRAIN=.. -DSAMPLE=.. -DEVALUATE=.. -DOUT=<folder> -DCUDA_BUILT=ON|OFF
+# cmake -DTOY2D=.. -DLANDSCAPE=.. -DTRAIN=.. -DSAMPLE=.. -DEVALUATE=.. -DGENERATE=.. -DOUT=<folder> -DCUDA_BUILT=ON|OFF
 #       -DNETWORK_CONFIG=<fashion_mnist_network.json> -DNETWORK_JSON=<small_network.json> [-DPYTHON=<python3>]
 #       -P device_smoke.cmake
 # Every program's --device cuda: on a GPU, each runs and writes the same files as its --device cpu run, and a
@@ -90,6 +90,36 @@ if(outcome STREQUAL "ran")
       message(FATAL_ERROR "sample_images --device cuda did not write ${f}")
     endif()
   endforeach()
+  # generate on both devices: that short-run ConvNet and a tiny non-local net (nonzero Hessian), the same files, and
+  # reconstruction errors within 1e-3 of each other (the GPU's Hessian-vector products are the composed network's)
+  run(TRUE ${TRAIN} --preset short_run --set model.architecture=nonlocal --set data.limit=64 --set model.features=4
+      --set sampler.steps=3 --set training.batch_size=8 --set training.iterations=1 --device cpu --threads 2
+      --output ${OUT}/train_nonlocal)
+  foreach(model train train_nonlocal)
+    foreach(device cuda cpu)
+      run(TRUE ${GENERATE} interpolate --run ${OUT}/${model} --pairs 2 --points 3 --device ${device} --threads 2
+          --output ${OUT}/generate_${model}_${device})
+      run(TRUE ${GENERATE} reconstruct --run ${OUT}/${model} --images 3 --batch 2 --iterations 3 --sequence 2
+          --sequence-every 1 --baseline-images 20 --noise --device ${device} --threads 2
+          --output ${OUT}/generate_${model}_${device})
+      file(READ ${OUT}/generate_${model}_${device}/reconstruction.json j)
+      string(JSON mse_${device} GET "${j}" mse_per_pixel)
+      string(JSON recorded GET "${j}" device)
+      if(NOT recorded STREQUAL device)
+        message(FATAL_ERROR "generate --device ${device}: reconstruction.json records device ${recorded}")
+      endif()
+    endforeach()
+    same_files(${OUT}/generate_${model}_cpu ${OUT}/generate_${model}_cuda)
+    if(DEFINED PYTHON)  # CMake has no floating-point comparison
+      execute_process(COMMAND ${PYTHON} -c
+                      "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 1e-3 * max(abs(b), 1e-30) else 1)"
+                      ${mse_cuda} ${mse_cpu} RESULT_VARIABLE rc)
+      if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "generate reconstruct (${model}): MSE ${mse_cuda} on cuda, ${mse_cpu} on cpu")
+      endif()
+    endif()
+    message(STATUS "generate (${model}): reconstruction MSE ${mse_cuda} on cuda, ${mse_cpu} on cpu")
+  endforeach()
   # evaluate_energy on the GPU: initial weights, the short-run samples as input
   run(TRUE ${EVALUATE} --arch short_run --n-f 4 --channels 1 --init-seed 1 --save-weights ${OUT}/w.safetensors
       --input ${OUT}/samples/short_run.npy --energies ${OUT}/u_cuda.npy --gradients ${OUT}/g_cuda.npy --device cuda)
@@ -134,6 +164,7 @@ sys.exit(0 if err <= 1e-4 else 1)
     message(STATUS "no python3 with numpy: the JSON network's energies were written on both devices, not compared")
   endif()
 elseif(outcome STREQUAL "refused")
+  run(TRUE ${GENERATE} interpolate --checkpoint ${OUT}/none.safetensors --output ${OUT}/generate --device cuda)
   run(TRUE ${EVALUATE} --arch short_run --init-seed 1 --save-weights ${OUT}/w.safetensors --device cuda)
   run(TRUE ${EVALUATE} --arch ${NETWORK_JSON} --init-seed 1 --save-weights ${OUT}/w.safetensors --device cuda)
 endif()

@@ -103,109 +103,103 @@ int run_interpolation(const generate_options& o, const ebm::train_config& c, con
 template <class Energy, class Policy>
 int run_reconstruction(const generate_options& o, const ebm::train_config& c, const Energy& energy,
                        const Policy& policy, nlohmann::json summary) {
-    if constexpr (!ebm::hessian_vector_energy<Energy>) {
-        ebm::detail::fail("generate reconstruct",
-                          "the model has no Hessian-vector product on this device (on cuda only networks described "
-                          "in JSON have one); run with --device cpu",
-                          o.device);
-        return 1;
-    } else {
-        using backend = ebm::backend_of_t<Energy>;
-        using X = ebm::execution<backend>;
-        using space = typename backend::memory_space;
-        const ebm::data::dataset test = load_held_out(c, static_cast<ebm::index>(o.images));
-        const ebm::index d = energy.dimension(), images = test.size();
-        const ebm::index batch = std::min<ebm::index>(static_cast<ebm::index>(o.batch), images);
-        ebm::short_run_map generator(energy, policy, batch, {.noise = o.noise, .seed = o.seed});
-        const ebm::philox rng(ebm::seed{o.seed});
-        const ebm::uniform_noise p0{c.init.low, c.init.high};
-        ebm::batch_in<backend> observed(d, batch), z(d, batch);
-        ebm::batch reconstructed(d, images), latents(d, images), host(d, batch);
-        std::vector<double> curve(static_cast<std::size_t>(o.iterations + 1), 0.0);
-        // The sequence picture: the first `sequence` images, observed, then M(z_t) every sequence_every iterations.
-        const ebm::index shown = std::min<ebm::index>(static_cast<ebm::index>(o.sequence), batch);
-        std::vector<ebm::index> shown_at;
-        for (ebm::index t = 0; t <= o.iterations; t += static_cast<ebm::index>(o.sequence_every)) shown_at.push_back(t);
-        if (shown_at.back() != o.iterations) shown_at.push_back(static_cast<ebm::index>(o.iterations));
-        ebm::batch sequence(d, shown * (1 + static_cast<ebm::index>(shown_at.size())));
-        for (ebm::index i = 0; i < shown; ++i)
-            std::copy(test.image(i), test.image(i) + d, sequence.chain(i * (1 + static_cast<ebm::index>(shown_at.size()))));
-        const auto start = std::chrono::steady_clock::now();
-        auto descend = [&](auto descent) {
-            for (ebm::index first = 0; first < images; first += batch) {
-                const ebm::index n = std::min(batch, images - first);
-                ebm::copy_from_host(ebm::const_batch_view{test.image(first), d, n}, observed.view().chains(0, n));
-                p0.fill(z.view().chains(0, n), rng, ebm::purpose::init_noise, static_cast<std::uint32_t>(first));
-                X::wait_all();
-                auto each = [&](ebm::index t, ebm::basic_const_batch_view<space> x) {
-                    if (t == o.iterations)  // the final images: M(z_T), the descent's last map
-                        ebm::copy_to_host(x, ebm::batch_view{reconstructed.chain(first), d, n});
-                    if (first > 0) return;
-                    const auto at = std::find(shown_at.begin(), shown_at.end(), t);
-                    if (at == shown_at.end()) return;
-                    ebm::copy_to_host(x.chains(0, shown), host.view().chains(0, shown));
-                    const auto column = 1 + (at - shown_at.begin());
-                    for (ebm::index i = 0; i < shown; ++i)
-                        std::copy(host.chain(i), host.chain(i) + d,
-                                  sequence.chain(i * (1 + static_cast<ebm::index>(shown_at.size())) + column));
-                };
-                const ebm::reconstruction_result r =
-                    ebm::reconstruct(generator, ebm::reconstruction<decltype(descent)>{o.iterations, descent},
-                                     ebm::basic_const_batch_view<space>(observed.view().chains(0, n)),
-                                     z.view().chains(0, n), each);
-                for (std::size_t t = 0; t < curve.size(); ++t) curve[t] += r.mse[t] * static_cast<double>(n);
-                ebm::copy_to_host(ebm::basic_const_batch_view<space>(z.view().chains(0, n)),
-                                  ebm::batch_view{latents.chain(first), d, n});
-                std::printf("generate: images %lld-%lld, MSE per pixel %.5f -> %.5f\n", static_cast<long long>(first),
-                            static_cast<long long>(first + n - 1), r.mse.front(), r.mse.back());
-                std::fflush(stdout);
-            }
-        };
-        const auto rate = static_cast<float>(o.learning_rate);
-        if (o.optimizer == "adam") descend(ebm::adam{.learning_rate = rate});
-        else descend(ebm::sgd{.learning_rate = rate});
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        for (double& v : curve) v /= static_cast<double>(images);
+    static_assert(ebm::hessian_vector_energy<Energy>,
+                  "generate reconstruct: every model of train_images has a Hessian-vector product on both devices");
+    using backend = ebm::backend_of_t<Energy>;
+    using X = ebm::execution<backend>;
+    using space = typename backend::memory_space;
+    const ebm::data::dataset test = load_held_out(c, static_cast<ebm::index>(o.images));
+    const ebm::index d = energy.dimension(), images = test.size();
+    const ebm::index batch = std::min<ebm::index>(static_cast<ebm::index>(o.batch), images);
+    ebm::short_run_map generator(energy, policy, batch, {.noise = o.noise, .seed = o.seed});
+    const ebm::philox rng(ebm::seed{o.seed});
+    const ebm::uniform_noise p0{c.init.low, c.init.high};
+    ebm::batch_in<backend> observed(d, batch), z(d, batch);
+    ebm::batch reconstructed(d, images), latents(d, images), host(d, batch);
+    std::vector<double> curve(static_cast<std::size_t>(o.iterations + 1), 0.0);
+    // The sequence picture: the first `sequence` images, observed, then M(z_t) every sequence_every iterations.
+    const ebm::index shown = std::min<ebm::index>(static_cast<ebm::index>(o.sequence), batch);
+    std::vector<ebm::index> shown_at;
+    for (ebm::index t = 0; t <= o.iterations; t += static_cast<ebm::index>(o.sequence_every)) shown_at.push_back(t);
+    if (shown_at.back() != o.iterations) shown_at.push_back(static_cast<ebm::index>(o.iterations));
+    ebm::batch sequence(d, shown * (1 + static_cast<ebm::index>(shown_at.size())));
+    for (ebm::index i = 0; i < shown; ++i)
+        std::copy(test.image(i), test.image(i) + d, sequence.chain(i * (1 + static_cast<ebm::index>(shown_at.size()))));
+    const auto start = std::chrono::steady_clock::now();
+    auto descend = [&](auto descent) {
+        for (ebm::index first = 0; first < images; first += batch) {
+            const ebm::index n = std::min(batch, images - first);
+            ebm::copy_from_host(ebm::const_batch_view{test.image(first), d, n}, observed.view().chains(0, n));
+            p0.fill(z.view().chains(0, n), rng, ebm::purpose::init_noise, static_cast<std::uint32_t>(first));
+            X::wait_all();
+            auto each = [&](ebm::index t, ebm::basic_const_batch_view<space> x) {
+                if (t == o.iterations)  // the final images: M(z_T), the descent's last map
+                    ebm::copy_to_host(x, ebm::batch_view{reconstructed.chain(first), d, n});
+                if (first > 0) return;
+                const auto at = std::find(shown_at.begin(), shown_at.end(), t);
+                if (at == shown_at.end()) return;
+                ebm::copy_to_host(x.chains(0, shown), host.view().chains(0, shown));
+                const auto column = 1 + (at - shown_at.begin());
+                for (ebm::index i = 0; i < shown; ++i)
+                    std::copy(host.chain(i), host.chain(i) + d,
+                              sequence.chain(i * (1 + static_cast<ebm::index>(shown_at.size())) + column));
+            };
+            const ebm::reconstruction_result r =
+                ebm::reconstruct(generator, ebm::reconstruction<decltype(descent)>{o.iterations, descent},
+                                 ebm::basic_const_batch_view<space>(observed.view().chains(0, n)),
+                                 z.view().chains(0, n), each);
+            for (std::size_t t = 0; t < curve.size(); ++t) curve[t] += r.mse[t] * static_cast<double>(n);
+            ebm::copy_to_host(ebm::basic_const_batch_view<space>(z.view().chains(0, n)),
+                              ebm::batch_view{latents.chain(first), d, n});
+            std::printf("generate: images %lld-%lld, MSE per pixel %.5f -> %.5f\n", static_cast<long long>(first),
+                        static_cast<long long>(first + n - 1), r.mse.front(), r.mse.back());
+            std::fflush(stdout);
+        }
+    };
+    const auto rate = static_cast<float>(o.learning_rate);
+    if (o.optimizer == "adam") descend(ebm::adam{.learning_rate = rate});
+    else descend(ebm::sgd{.learning_rate = rate});
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (double& v : curve) v /= static_cast<double>(images);
 
-        // Per-image MSE of the final reconstructions, against the observed images.
-        double mse = 0;
-        for (ebm::index i = 0; i < images; ++i)
-            for (ebm::index k = 0; k < d; ++k) {
-                const double r = static_cast<double>(reconstructed.chain(i)[k]) - test.image(i)[k];
-                mse += r * r;
-            }
-        mse /= static_cast<double>(images * d);
-        const baseline_errors base = pixel_baselines(c, test, static_cast<ebm::index>(o.baseline_images));
+    // Per-image MSE of the final reconstructions, against the observed images.
+    double mse = 0;
+    for (ebm::index i = 0; i < images; ++i)
+        for (ebm::index k = 0; k < d; ++k) {
+            const double r = static_cast<double>(reconstructed.chain(i)[k]) - test.image(i)[k];
+            mse += r * r;
+        }
+    mse /= static_cast<double>(images * d);
+    const baseline_errors base = pixel_baselines(c, test, static_cast<ebm::index>(o.baseline_images));
 
-        const std::filesystem::path folder = o.output;
-        std::vector<const float*> panels;
-        for (ebm::index k = 0; k < sequence.count(); ++k) panels.push_back(sequence.chain(k));
-        ebm::io::write_png(folder / "reconstruction.png",
-                           strip(panels, c.data.channels, c.data.image_size, 1 + static_cast<ebm::index>(shown_at.size())));
-        const std::vector<ebm::index> shape = {images, c.data.channels, c.data.image_size, c.data.image_size};
-        ebm::io::write_npy(folder / "reconstruction.npy", reconstructed.view().values(), shape);
-        ebm::io::write_npy(folder / "latents.npy", latents.view().values(), shape);
-        summary["images"] = images;
-        summary["iterations"] = o.iterations;
-        summary["optimizer"] = o.optimizer;
-        summary["learning_rate"] = o.learning_rate;
-        summary["pixel_scale"] = "[-1, 1]";
-        summary["mse_per_pixel"] = mse;
-        summary["mse_per_pixel_01"] = mse / 4.0;  // the same on [0, 1] pixels
-        summary["mse_curve"] = curve;
-        summary["sequence_iterations"] = shown_at;
-        summary["baselines"] = {{"mean_training_image", base.mean_image},
-                                {"nearest_training_image", base.nearest_image},
-                                {"training_images", base.training_images}};
-        summary["paper_table_1b"] = {{"cifar10", 0.0387}, {"celeba", 0.0271}, {"lsun_bedroom", 0.0272}};
-        summary["seconds"] = seconds;
-        write_json(folder / "reconstruction.json", summary);
-        std::printf("generate: %lld held-out images, MSE per pixel on [-1, 1] %.5f (mean training image %.5f, nearest "
-                    "training image %.5f) -> %s\n",
-                    static_cast<long long>(images), mse, base.mean_image, base.nearest_image,
-                    (folder / "reconstruction.json").string().c_str());
-        return 0;
-    }
+    const std::filesystem::path folder = o.output;
+    std::vector<const float*> panels;
+    for (ebm::index k = 0; k < sequence.count(); ++k) panels.push_back(sequence.chain(k));
+    ebm::io::write_png(folder / "reconstruction.png",
+                       strip(panels, c.data.channels, c.data.image_size, 1 + static_cast<ebm::index>(shown_at.size())));
+    const std::vector<ebm::index> shape = {images, c.data.channels, c.data.image_size, c.data.image_size};
+    ebm::io::write_npy(folder / "reconstruction.npy", reconstructed.view().values(), shape);
+    ebm::io::write_npy(folder / "latents.npy", latents.view().values(), shape);
+    summary["images"] = images;
+    summary["iterations"] = o.iterations;
+    summary["optimizer"] = o.optimizer;
+    summary["learning_rate"] = o.learning_rate;
+    summary["pixel_scale"] = "[-1, 1]";
+    summary["mse_per_pixel"] = mse;
+    summary["mse_per_pixel_01"] = mse / 4.0;  // the same on [0, 1] pixels
+    summary["mse_curve"] = curve;
+    summary["sequence_iterations"] = shown_at;
+    summary["baselines"] = {{"mean_training_image", base.mean_image},
+                            {"nearest_training_image", base.nearest_image},
+                            {"training_images", base.training_images}};
+    summary["paper_table_1b"] = {{"cifar10", 0.0387}, {"celeba", 0.0271}, {"lsun_bedroom", 0.0272}};
+    summary["seconds"] = seconds;
+    write_json(folder / "reconstruction.json", summary);
+    std::printf("generate: %lld held-out images, MSE per pixel on [-1, 1] %.5f (mean training image %.5f, nearest "
+                "training image %.5f) -> %s\n",
+                static_cast<long long>(images), mse, base.mean_image, base.nearest_image,
+                (folder / "reconstruction.json").string().c_str());
+    return 0;
 }
 
 /// Loads the checkpoint at `path` into a trainer around `net` and runs o.command with the training chain as M_θ.

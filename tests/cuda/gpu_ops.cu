@@ -4,6 +4,7 @@
 #include "gpu_ops.hpp"
 
 #include <ebm/backend/cuda/cuda.cuh>
+#include <ebm/concepts/hessian_vector_energy.hpp>
 #include <ebm/energy/sampling_targets.hpp>
 #include <ebm/train/checkpoint.hpp>
 
@@ -279,19 +280,22 @@ void target_on_device(const std::string& name, idx dimension, std::vector<float>
 
 std::vector<float> network_hessian_vector(const model& m, const std::vector<float>& x, const std::vector<float>& v,
                                           idx count) {
-    if (m.type != architecture::composed)
-        throw std::invalid_argument("gpu_ops::network_hessian_vector: expected a composed network, got " + name_of(m));
-    cb::network e(m.spec);
-    upload_checked(e, m);
-    auto ws = e.make_workspace(count);
-    auto xd = device_batch(x, e.dimension(), count);
-    auto vd = device_batch(v, e.dimension(), count);
-    ebm::batch_in<ebm::cuda> hv(e.dimension(), count);
-    e.hessian_vector_product(std::as_const(xd).view(), std::as_const(vd).view(), hv.view(), ws);
-    X::wait_all();
-    std::vector<float> host;
-    to_host(std::as_const(hv).view(), host);
-    return host;
+    return with_energy(m, [&](auto& e) -> std::vector<float> {
+        if constexpr (!ebm::hessian_vector_energy<std::remove_cvref_t<decltype(e)>>) {
+            throw std::invalid_argument("gpu_ops::network_hessian_vector: " + name_of(m) +
+                                        " has no Hessian-vector product on the device");
+        } else {
+            auto ws = e.make_workspace(count);
+            auto xd = device_batch(x, e.dimension(), count);
+            auto vd = device_batch(v, e.dimension(), count);
+            ebm::batch_in<ebm::cuda> hv(e.dimension(), count);
+            e.hessian_vector_product(std::as_const(xd).view(), std::as_const(vd).view(), hv.view(), ws);
+            X::wait_all();
+            std::vector<float> host;
+            to_host(std::as_const(hv).view(), host);
+            return host;
+        }
+    });
 }
 
 ebm::sampler_stats hmc(const model& m, std::vector<float>& x, idx count, float epsilon, idx leapfrog, idx steps,

@@ -86,7 +86,8 @@ void target_on_device(const std::string& name, ebm::index dimension, std::vector
                       std::vector<float>& u, std::vector<float>& g, std::vector<float>& hv, float epsilon,
                       ebm::index steps, std::vector<std::int64_t>& accepted);
 
-/// Hessian-vector products hv_i = (d2U/dx2)(x_i) v_i of `count` chains of a composed network (architecture composed).
+/// Hessian-vector products hv_i = (d2U/dx2)(x_i) v_i of `count` chains of a device network (every architecture but
+/// mlp: the composed network, and the ConvNet and non-local presets through the same engine).
 std::vector<float> network_hessian_vector(const model& m, const std::vector<float>& x, const std::vector<float>& v,
                                           ebm::index count);
 

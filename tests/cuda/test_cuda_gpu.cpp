@@ -438,6 +438,29 @@ TEST_CASE("MLP: device init, energies, dU/dx and weighted parameter gradient vs 
 
 namespace {
 
+/// (d2U/dx2) v of n chains on the device against the CPU network's, within 1e-4 of the largest (exact zero for
+/// piecewise-linear nets, where the device product must be zero too).
+template <class CpuEnergy>
+void compare_hessian_vector(const CpuEnergy& cpu, const gpu_ops::model& m, idx n, std::uint64_t seed) {
+    INFO(gpu_ops::name_of(m) << ", Hv of " << n << " chains, states from seeds " << seed << " and " << seed + 1);
+    const idx d = cpu.dimension();
+    const auto x = states(d, n, seed), v = states(d, n, seed + 1);
+    const auto hv = gpu_ops::network_hessian_vector(m, x, v, n);
+    auto ws = cpu.make_workspace(n);
+    ebm::batch hv_cpu(d, n);
+    cpu.hessian_vector_product(ebm::const_batch_view(x.data(), d, n), ebm::const_batch_view(v.data(), d, n),
+                               hv_cpu.view(), ws);
+    const std::vector<float> reference(hv_cpu.data(), hv_cpu.data() + d * n);
+    if (cpu.layout().piecewise_linear) {
+        CHECK(std::all_of(hv.begin(), hv.end(), [](float h) { return h == 0.0f; }));
+        CHECK(std::all_of(reference.begin(), reference.end(), [](float h) { return h == 0.0f; }));
+        return;
+    }
+    CHECK(std::any_of(reference.begin(), reference.end(), [](float h) { return h != 0.0f; }));
+    CHECK_MESSAGE(max_relative_difference(hv, reference) < 1e-4,
+                  "Hv: max |gpu - cpu| relative to the largest = " << max_relative_difference(hv, reference));
+}
+
 /// Composed networks of every operation kind (backend/network_gemm.hpp on cuBLAS) against ebm::network.
 std::vector<std::pair<const char*, ebm::network_spec>> composed_networks() {
     namespace l = ebm::layers;
@@ -480,16 +503,7 @@ TEST_CASE("cuda_backend::network: device init, energies, dU/dx, parameter gradie
                           -0.3f, 0.3f);
         for (const idx n : {idx{1}, idx{7}}) compare_energy(cpu, model_of(cpu), n, seed_value + 2);
         // (d2U/dx2) v: the tangent passes on the device against the CPU network's (exact zero for piecewise-linear nets)
-        const idx n = 5, d = cpu.dimension();
-        const auto x = states(d, n, seed_value + 3), v = states(d, n, seed_value + 4);
-        const auto hv = gpu_ops::network_hessian_vector(model_of(cpu), x, v, n);
-        auto ws = cpu.make_workspace(n);
-        ebm::batch hv_cpu(d, n);
-        cpu.hessian_vector_product(ebm::const_batch_view(x.data(), d, n), ebm::const_batch_view(v.data(), d, n),
-                                   hv_cpu.view(), ws);
-        const std::vector<float> reference(hv_cpu.data(), hv_cpu.data() + d * n);
-        CHECK_MESSAGE(max_relative_difference(hv, reference) < 1e-4,
-                      "Hv: max |gpu - cpu| relative to the largest = " << max_relative_difference(hv, reference));
+        compare_hessian_vector(cpu, model_of(cpu), 5, seed_value + 3);
         ++seed_value;
     }
 }
@@ -502,21 +516,23 @@ TEST_CASE("cuda_backend::network: Langevin and MALA steps, and two training iter
     compare_training(cpu, model_of(cpu), 4, images, 2);
 }
 
-TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {
+TEST_CASE("convnet::short_run 32/64/128 px: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN), Hv") {
     for (const auto& [size, n_f, n] : {std::tuple<idx, idx, idx>{32, 8, 6}, {64, 4, 4}, {128, 4, 2}}) {
         INFO("image size " << size << ", n_f " << n_f << ", init seed 5");
         const ebm::convnet cpu = ebm::convnet::short_run(size, n_f, 3, 0.2f, {}, ebm::seed{5});
         const auto m = model_of(cpu, gpu_ops::architecture::short_run, size, n_f, 0.2f);
         compare_initialisation(m, m.parameters, 5);
         compare_energy(cpu, m, n, 6);
+        compare_hessian_vector(cpu, m, n, 16);  // the composed engine on the convnet's parameters: zero
     }
 }
 
-TEST_CASE("convnet::vanilla: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN)") {
+TEST_CASE("convnet::vanilla: device init, energies, dU/dx, parameter gradient (default engine vs oneDNN), Hv") {
     const ebm::convnet cpu = ebm::convnet::vanilla(3, 8, 0.05f, {}, ebm::seed{7});
     const auto m = model_of(cpu, gpu_ops::architecture::vanilla, 32, 8, 0.05f);
     compare_initialisation(m, m.parameters, 7);
     compare_energy(cpu, m, 4, 8);
+    compare_hessian_vector(cpu, m, 4, 17);
 }
 
 /// TF32 against the CPU's FP32: energies within 2e-2 of the largest; dU/dx and the parameter gradient within 0.1 in
@@ -626,13 +642,15 @@ TEST_CASE("nonlocal_net with cuDNN's timed algorithms and with TF32 vs oneDNN") 
     compare_energy_tf32(cpu, m, 6, 11);
 }
 
-TEST_CASE("nonlocal_net: device init, energies, dU/dx, parameter gradient, with zero and random output projections") {
+TEST_CASE("nonlocal_net: device init, energies, dU/dx, parameter gradient, with zero and random output projections, Hv") {
     ebm::nonlocal_net cpu(3, 8, 0.05f, ebm::seed{9});
     const auto m0 = model_of(cpu, gpu_ops::architecture::nonlocal, 32, 8, 0.05f);
     compare_initialisation(m0, m0.parameters, 9);
     compare_energy(cpu, m0, 6, 10);  // identity blocks (zero output projections), as initialised
     perturb_projections(cpu);        // projections seed 99: the attention path counts
     compare_energy(cpu, model_of(cpu, gpu_ops::architecture::nonlocal, 32, 8, 0.05f), 6, 11);
+    // the composed engine on the non-local net's parameters (nonzero: the attention's softmax has curvature)
+    compare_hessian_vector(cpu, model_of(cpu, gpu_ops::architecture::nonlocal, 32, 8, 0.05f), 6, 18);
 }
 
 // ---- samplers ----------------------------------------------------------------------------------------------------

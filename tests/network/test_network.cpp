@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -213,6 +214,34 @@ TEST_CASE("network: the NonlocalNet preset has the parameter layout the CUDA non
             CHECK(net.parameter_tensors()[t].shape == cuda_layout.tensors[t].shape);
             CHECK(net.parameter_tensors()[t].offset == cuda_layout.tensors[t].offset);
             CHECK(net.layout().init_bound[t] == cuda_layout.init_bound(t));
+        }
+        // cuda_backend::nonlocal_net's Hessian-vector product runs this preset's engine on its own parameters.
+        CHECK_FALSE(net.layout().piecewise_linear);
+    }
+}
+
+TEST_CASE("network: the ConvNet presets have the parameter layout the CUDA convnet shares") {
+    // ebm::convnet is convnet_network(arch); cuda_backend::convnet lays its parameters out by convnet_parameter_tensors
+    // and runs its Hessian-vector product through convnet_network(arch)'s layout on them: the lists must agree.
+    const std::vector<std::pair<std::string, ebm::convnet_architecture>> architectures = {
+        {"short_run 32", ebm::short_run_architecture(32, 8, 3, 0.2f)},
+        {"short_run 64", ebm::short_run_architecture(64, 4, 1, 0.2f)},
+        {"short_run 128", ebm::short_run_architecture(128, 4, 3, 0.2f)},
+        {"vanilla", ebm::vanilla_architecture(3, 8, 0.05f)}};
+    for (const auto& [name, arch] : architectures) {
+        INFO(name);
+        const std::vector<ebm::parameter_tensor> cuda_tensors = ebm::convnet_parameter_tensors(arch);
+        for (const bool negate : {false, true}) {
+            const ebm::network_layout layout = ebm::compile_network(ebm::convnet_network(arch, negate));
+            REQUIRE(layout.tensors.size() == cuda_tensors.size());
+            CHECK(layout.parameter_count == cuda_tensors.back().offset + cuda_tensors.back().count());
+            for (std::size_t t = 0; t < cuda_tensors.size(); ++t) {
+                CHECK(layout.tensors[t].name == cuda_tensors[t].name);
+                CHECK(layout.tensors[t].shape == cuda_tensors[t].shape);
+                CHECK(layout.tensors[t].offset == cuda_tensors[t].offset);
+            }
+            CHECK(layout.piecewise_linear);
+            CHECK(layout.negate == negate);
         }
     }
 }

@@ -28,8 +28,9 @@ struct compute_options {
     std::size_t search_workspace_limit = std::size_t{512} << 20;
     /// ConvNet engine (the non-local net always uses cuDNN for its convolutions and cuBLAS for the rest).
     convolution_engine convolutions = convolution_engine::gemm;
-    /// GEMM engine: the largest im2col matrix, in floats (default 64 Mi floats = 256 MiB); a batch whose matrix would
-    /// be larger is processed in chunks of chains (same results, more and smaller GEMMs).
+    /// GEMM engines (the ConvNet's, the composed network's, and the Hessian-vector products of the ConvNet and the
+    /// non-local net): the largest im2col matrix, in floats (default 64 Mi floats = 256 MiB); a batch whose matrix
+    /// would be larger is processed in chunks of chains (same results, more and smaller GEMMs).
     std::size_t gemm_column_floats = std::size_t{64} << 20;
     /// MLP only: an unadjusted Langevin chain runs as one kernel for all its steps (a team of four warps per chain,
     /// the weights in shared memory, no launch per step) when the network fits; the same states, bit for bit, as the

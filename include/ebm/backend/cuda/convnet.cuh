@@ -35,6 +35,8 @@
 #include "../../batch.hpp"
 #include "../../config.hpp"
 #include "../../energy/convnet_architecture.hpp"
+#include "../../energy/hessian_vector.hpp"
+#include "../../energy/network_presets.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
 #include "check.cuh"
@@ -47,6 +49,7 @@
 #include "cublas_ops.cuh"
 #include "launch.cuh"
 #include "memory.cuh"
+#include "network_plans.cuh"
 
 namespace ebm::cuda_backend {
 
@@ -237,12 +240,14 @@ public:
         std::unique_ptr<detail::cudnn_handle_owner> handle_;
         std::vector<std::unique_ptr<detail::convnet_plan>> plans_;
         device_buffer<float> top_;  // capacity
+        detail::network_plans hessian_plans_;  // made by the first Hessian-vector product for a batch size
     };
 
     explicit convnet(convnet_architecture arch, bool negate_output = false, seed init_seed = seed{0})
         : arch_(std::move(arch)), negate_(negate_output) {
         validate();
         tensors_ = convnet_parameter_tensors(arch_);
+        hessian_layout_ = compile_network(convnet_network(arch_, negate_));
         for (std::size_t t = 0; t < tensors_.size(); t += 2) {
             weight_offsets_.push_back(tensors_[t].offset);
             bias_offsets_.push_back(tensors_[t + 1].offset);
@@ -251,8 +256,8 @@ public:
         reset_parameters(init_seed);
     }
     convnet(const convnet& other) : arch_(other.arch_), negate_(other.negate_), options_(other.options_), tensors_(other.tensors_),
-                                    weight_offsets_(other.weight_offsets_),
-                                    bias_offsets_(other.bias_offsets_), parameters_(other.parameters_.size()) {
+                                    weight_offsets_(other.weight_offsets_), bias_offsets_(other.bias_offsets_),
+                                    hessian_layout_(other.hessian_layout_), parameters_(other.parameters_.size()) {
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
                                   cudaMemcpyDeviceToDevice));
     }
@@ -357,6 +362,24 @@ public:
         detail::convnet_plan& plan = plan_for(ws, x.count);
         forward(plan, x, u.data(), ws);
         backward(plan, x, weights.data(), grad.data(), nullptr, ws);
+    }
+
+    /// A chain of convolutions and LeakyReLUs: the Hessian is zero wherever it exists (short_run_map then skips the
+    /// products).
+    [[nodiscard]] bool piecewise_linear() const { return hessian_layout_.piecewise_linear; }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i, exact and so zero: the composed network's tangent passes (backend/network_gemm.hpp,
+    /// as cuda_backend::network and the CPU ebm::convnet compute it) on these parameters, in its flat order. The
+    /// first call for a batch size makes that engine's buffers; FP32 or TF32 as the workspace.
+    void hessian_vector_product(const_device_batch_view x, const_device_batch_view v, device_batch_view hv,
+                                workspace& ws) const {
+        const char* where = "cuda::convnet::hessian_vector_product";
+        ebm::detail::check_hessian_vector_call(where, dimension(), x, v, hv);
+        if (x.count <= 0 || x.count > ws.capacity_ || x.data == nullptr || v.data == nullptr || hv.data == nullptr)
+            ebm::detail::fail(where, "x, v and hv must hold between 1 and the workspace capacity " +
+                                         ebm::detail::to_text(ws.capacity_) + " chains", x.count);
+        ws.hessian_plans_.hessian_vector_product(hessian_layout_, ws.lane_, ws.options_.gemm_column_floats,
+                                                 parameters_.data(), x.data, v.data, hv.data, x.count);
     }
 
 private:
@@ -525,6 +548,7 @@ private:
     compute_options options_;
     std::vector<parameter_tensor> tensors_;
     std::vector<index> weight_offsets_, bias_offsets_;
+    network_layout hessian_layout_;  // the same net as a composed network (convnet_network): its Hessian-vector product
     device_buffer<float> parameters_;
 };
 

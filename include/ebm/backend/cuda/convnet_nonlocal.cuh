@@ -43,6 +43,8 @@
 #include "../../batch.hpp"
 #include "../../config.hpp"
 #include "../../energy/convnet_nonlocal_layout.hpp"
+#include "../../energy/hessian_vector.hpp"
+#include "../../energy/network_presets.hpp"
 #include "../../energy/parameter_tensor.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
@@ -53,6 +55,7 @@
 #include "../../kernels/noise.hpp"
 #include "launch.cuh"
 #include "memory.cuh"
+#include "network_plans.cuh"
 #include "mlp.cuh"
 
 namespace ebm::cuda_backend {
@@ -260,6 +263,7 @@ public:
         std::unique_ptr<detail::cudnn_handle_owner> handle_;
         device_buffer<float> ones_;                     // capacity ones (bias gradients of the FC layers as GEMV)
         std::vector<std::unique_ptr<detail::nonlocal_plan>> plans_;
+        detail::network_plans hessian_plans_;  // made by the first Hessian-vector product for a batch size
     };
 
     /// As ebm::nonlocal_net(channels, n_f, negative_slope, init_seed): 32 x 32 inputs with 1 or 3 channels.
@@ -270,12 +274,13 @@ public:
         if (n_f < 2) ebm::detail::fail("cuda::nonlocal_net", "n_f must be >= 2 (the non-local blocks halve it)", n_f);
         ebm::detail::require_in_closed("cuda::nonlocal_net", "negative_slope", negative_slope, 0.0f, 1.0f);
         arch_ = ebm::detail::nonlocal_layout(channels, n_f);
+        hessian_layout_ = compile_network(nonlocal_network(channels, n_f, negative_slope));
         parameters_.resize(arch_.size);
         reset_parameters(init_seed);
     }
     nonlocal_net(const nonlocal_net& other)
         : channels_(other.channels_), n_f_(other.n_f_), slope_(other.slope_), options_(other.options_),
-          arch_(other.arch_), parameters_(other.arch_.size) {
+          arch_(other.arch_), hessian_layout_(other.hessian_layout_), parameters_(other.arch_.size) {
         EBM_CUDA_CHECK(cudaMemcpy(parameters_.data(), other.parameters_.data(), parameters_.bytes(),
                                   cudaMemcpyDeviceToDevice));
     }
@@ -339,11 +344,13 @@ public:
 
     /// A workspace for up to max_chains chains with its own stream, cuDNN and cuBLAS handles, and the plan for
     /// max_chains (other batch sizes get theirs on first use).
-    /// Arithmetic and cuDNN algorithm choice (compute_options.hpp; `convolutions` does not apply) of the workspaces
-    /// made from now on.
+    /// Arithmetic and cuDNN algorithm choice (compute_options.hpp; `convolutions` does not apply, gemm_column_floats
+    /// only to the Hessian-vector product) of the workspaces made from now on.
     void set_compute_options(const compute_options& options) {
-        if (options.search_workspace_limit == 0)
-            ebm::detail::fail("cuda::nonlocal_net::set_compute_options", "search_workspace_limit must be positive", 0);
+        const char* where = "cuda::nonlocal_net::set_compute_options";
+        if (options.search_workspace_limit == 0) ebm::detail::fail(where, "search_workspace_limit must be positive", 0);
+        if (options.gemm_column_floats == 0 || options.gemm_column_floats > (std::size_t{1} << 31))
+            ebm::detail::fail(where, "gemm_column_floats must be in [1, 2^31]", options.gemm_column_floats);
         options_ = options;
     }
     [[nodiscard]] const compute_options& get_compute_options() const { return options_; }
@@ -396,6 +403,23 @@ public:
         detail::nonlocal_plan& plan = plan_for(ws, x.count);
         forward(plan, x, u.data(), ws);
         backward(plan, x, weights.data(), grad.data(), nullptr, ws);
+    }
+
+    /// False: the attention's softmax has curvature.
+    [[nodiscard]] bool piecewise_linear() const { return hessian_layout_.piecewise_linear; }
+
+    /// hv_i = (d2U/dx2)(x_i) v_i, exact: the composed network's tangent passes (backend/network_gemm.hpp, as
+    /// cuda_backend::network and the CPU ebm::nonlocal_net compute it) on these parameters, in its flat order. The
+    /// first call for a batch size makes that engine's buffers; FP32 or TF32 as the workspace.
+    void hessian_vector_product(const_device_batch_view x, const_device_batch_view v, device_batch_view hv,
+                                workspace& ws) const {
+        const char* where = "cuda::nonlocal_net::hessian_vector_product";
+        ebm::detail::check_hessian_vector_call(where, dimension(), x, v, hv);
+        if (x.count <= 0 || x.count > ws.capacity_ || x.data == nullptr || v.data == nullptr || hv.data == nullptr)
+            ebm::detail::fail(where, "x, v and hv must hold between 1 and the workspace capacity " +
+                                         ebm::detail::to_text(ws.capacity_) + " chains", x.count);
+        ws.hessian_plans_.hessian_vector_product(hessian_layout_, ws.lane_, ws.options_.gemm_column_floats,
+                                                 parameters_.data(), x.data, v.data, hv.data, x.count);
     }
 
 private:
@@ -688,6 +712,7 @@ private:
     float slope_ = 0.05f;
     compute_options options_;
     ebm::detail::nonlocal_layout arch_;  // the CPU net's tensor list, in its order (so the offsets agree)
+    network_layout hessian_layout_;      // the same net as a composed network (nonlocal_network): its Hv product
     device_buffer<float> parameters_;
 };
 

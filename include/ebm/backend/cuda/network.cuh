@@ -39,21 +39,10 @@
 #include "cuda_tag.hpp"
 #include "launch.cuh"
 #include "memory.cuh"
+#include "network_plans.cuh"
 
 namespace ebm::cuda_backend {
 
-namespace detail {
-
-/// One batch size: network_gemm's plan and its device memory.
-struct network_plan {
-    network_gemm::plan p;
-    device_buffer<float> values, grads, columns, channel_major, spare, ones;
-    device_buffer<std::int32_t> argmax;
-    device_buffer<float> tangent_values, tangent_grads;  // made by the first Hessian-vector product
-    network_gemm::buffers b;
-};
-
-}  // namespace detail
 
 class network {
 public:
@@ -71,7 +60,7 @@ public:
         compute_options options_;
         index parameter_count_ = 0, activation_floats_ = 0;  // of the network that made it (checked at each call)
         detail::blas_lane lane_;  // stream, cuBLAS handle and its fixed workspace
-        std::vector<std::unique_ptr<detail::network_plan>> plans_;
+        detail::network_plans plans_;
     };
 
     /// The network of `spec`, initialised as ebm::network(spec, init_seed) (PyTorch's defaults from the seed).
@@ -151,7 +140,7 @@ public:
         ws.parameter_count_ = parameter_count();
         ws.activation_floats_ = layout().activation_floats;
         ws.lane_ = detail::blas_lane(options_.tf32);
-        ws.plans_.push_back(make_plan(ws, max_chains));
+        ws.plans_.plan_for(layout(), ws.lane_, max_chains, ws.options_.gemm_column_floats);
         ws.lane_.synchronize();
         return ws;
     }
@@ -198,15 +187,8 @@ public:
         const char* where = "cuda::network::hessian_vector_product";
         ebm::detail::check_hessian_vector_call(where, dimension(), x, v, hv);
         check_workspace(where, x.count, ws);
-        detail::network_plan& plan = plan_for(ws, x.count);
-        if (plan.b.tangent_values == nullptr) {  // once per batch size, outside any captured chain
-            plan.tangent_values.resize(plan.p.value_elements);
-            plan.tangent_grads.resize(plan.p.value_elements);
-            plan.b.tangent_values = plan.tangent_values.data();
-            plan.b.tangent_grads = plan.tangent_grads.data();
-        }
-        const detail::cublas_ops ops = ws.lane_.ops();
-        network_gemm::hessian_vector_product(layout(), plan.p, plan.b, ops, parameters_.data(), x.data, v.data, hv.data);
+        ws.plans_.hessian_vector_product(layout(), ws.lane_, ws.options_.gemm_column_floats, parameters_.data(), x.data,
+                                         v.data, hv.data, x.count);
     }
 
 private:
@@ -228,27 +210,7 @@ private:
     }
 
     detail::network_plan& plan_for(workspace& ws, index chains) const {
-        for (const auto& p : ws.plans_)
-            if (p->p.chains == chains) return *p;
-        ws.plans_.push_back(make_plan(ws, chains));
-        return *ws.plans_.back();
-    }
-
-    std::unique_ptr<detail::network_plan> make_plan(workspace& ws, index chains) const {
-        auto plan = std::make_unique<detail::network_plan>();
-        plan->p = network_gemm::make_plan(layout(), chains, static_cast<index>(ws.options_.gemm_column_floats));
-        const network_gemm::plan& p = plan->p;
-        plan->values.resize(p.value_elements);
-        plan->grads.resize(p.value_elements);
-        plan->columns.resize(p.column_elements);
-        plan->channel_major.resize(p.channel_major_elements);
-        plan->spare.resize(p.spare_elements);
-        plan->ones.resize(p.ones_elements);
-        plan->argmax.resize(p.argmax_elements);
-        launch_elements(p.ones_elements, kernels::fill_value{plan->ones.data(), 1.0f}, ws.get_stream());
-        plan->b = {plan->values.data(), plan->grads.data(),  plan->columns.data(), plan->channel_major.data(),
-                   plan->spare.data(),  plan->argmax.data(), plan->ones.data()};
-        return plan;
+        return ws.plans_.plan_for(layout(), ws.lane_, chains, ws.options_.gemm_column_floats);
     }
 
     network_spec spec_;
