@@ -208,6 +208,34 @@ TEST_CASE("isotropic_mixture: the CPU's batch path (chains across SIMD lanes) gi
     }
 }
 
+TEST_CASE("banana and funnel: the CPU's batch paths (vectorised across chains) give the per-chain density's bits") {
+    const auto check_bits = [](const auto& target, ebm::index n, std::uint64_t seed) {
+        const ebm::index d = target.dimension();
+        CAPTURE(d);
+        CAPTURE(n);
+        const ebm::batch x = ebm_test::dyadic_points(d, n, 3.0, seed);
+        std::vector<float> u(static_cast<std::size_t>(n)), u_energy(u.size());
+        ebm::batch g(d, n);
+        auto ws = target.make_workspace(n);
+        target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
+        target.energy(x, u_energy, ws);
+        std::size_t differing = 0;
+        std::vector<float> g_chain(static_cast<std::size_t>(d));
+        for (ebm::index i = 0; i < n; ++i) {
+            const float u_chain = target.density()(x.chain(i), g_chain.data());
+            differing += u[static_cast<std::size_t>(i)] != u_chain;
+            differing += u_energy[static_cast<std::size_t>(i)] != u_chain;
+            for (ebm::index k = 0; k < d; ++k) differing += g.chain(i)[k] != g_chain[static_cast<std::size_t>(k)];
+        }
+        CHECK_MESSAGE(differing == 0, differing << " of " << n * (d + 2) << " values differ in their bits");
+    };
+    for (const ebm::index n : {1, 15, 16, 17, 64, 101}) {
+        check_bits(ebm::banana(), n, 11);
+        check_bits(ebm::banana(1.7f, 0.3f), n, 12);
+    }
+    for (const ebm::index n : {1, 63, 64, 65, 130}) check_bits(ebm::funnel(10), n, 13);
+}
+
 TEST_CASE("funnel: energy, gradient and exact draws") {
     const ebm::funnel target(10);
     check_against(target, [](const float* x) { return funnel_formula(x, 10); }, 2.0, 1e-4);
