@@ -148,26 +148,43 @@ struct funnel {
         hv[0] = portable::fused_multiply_add(portable::fused_multiply_add(0.5f * e, sq, 1.0f / 9.0f), v[0], -e * xv);
         for (index k = 1; k < d; ++k) hv[k] = e * portable::fused_multiply_add(-x[k], v[0], v[k]);
     }
-    /// The host's batch path: e^(-v) of a block of chains in one vectorised pass, then operator()'s arithmetic.
+    /// The host's batch path: for a block of chains, e^(-v) in one vectorised pass and the sums of squares with the
+    /// chains interleaved (each chain's sum in operator()'s order: a sum alone waits for each addition), then
+    /// operator()'s remaining arithmetic.
     void batch(const float* x, index count, float* u, float* g) const {
-        constexpr index block = 64;
-        alignas(64) float e[block];
+        constexpr index block = 64, interleave = 16;
+        alignas(64) float e[block], sq[block];
         for (index first = 0; first < count; first += block) {
             const index n = count - first < block ? count - first : block;
+            const float* xb = x + first * d;
 #pragma omp simd
-            for (index l = 0; l < n; ++l) e[l] = portable::exp(-x[(first + l) * d]);
+            for (index l = 0; l < n; ++l) e[l] = portable::exp(-xb[l * d]);
+            for (index l0 = 0; l0 < n; l0 += interleave) {
+                const index m = n - l0 < interleave ? n - l0 : interleave;
+                float s[interleave] = {};
+                for (index k = 1; k < d; ++k)
+                    for (index l = 0; l < m; ++l) {
+                        const float xk = xb[(l0 + l) * d + k];
+                        s[l] = portable::fused_multiply_add(xk, xk, s[l]);
+                    }
+                for (index l = 0; l < m; ++l) sq[l0 + l] = s[l];
+            }
             for (index l = 0; l < n; ++l) {
                 const index i = first + l;
-                u[i] = evaluate(x + i * d, g != nullptr ? g + i * d : nullptr, e[l]);
+                u[i] = finish(x + i * d, g != nullptr ? g + i * d : nullptr, e[l], sq[l]);
             }
         }
     }
 
 private:
     EBM_HOST_DEVICE float evaluate(const float* x, float* g, float e) const {  // e = e^(-v)
-        const float v = x[0];
         float sq = 0;
         for (index k = 1; k < d; ++k) sq = portable::fused_multiply_add(x[k], x[k], sq);
+        return finish(x, g, e, sq);
+    }
+    /// The rest of evaluate() given sq = sum_{k >= 1} x_k^2.
+    EBM_HOST_DEVICE float finish(const float* x, float* g, float e, float sq) const {
+        const float v = x[0];
         const float half_rest = 0.5f * static_cast<float>(d - 1);
         if (g != nullptr) {
             g[0] = portable::fused_multiply_add(-0.5f * e, sq, v / 9.0f) + half_rest;
