@@ -43,7 +43,6 @@
 
 namespace ebm::cuda_backend {
 
-
 class network {
 public:
     using memory_space = ebm::device_space;  // its data lives in device memory: the backend is ebm::cuda
