@@ -175,6 +175,27 @@ TEST_CASE("gaussian_target: the CPU's batch path (chains in SIMD lanes) computes
     }
 }
 
+/// Values (energies from both calls, gradients) where chain_energy's CPU batch path and the per-chain density differ
+/// in their bits at the states x.
+template <class Target>
+std::size_t batch_path_differences(const Target& target, const ebm::batch& x) {
+    const ebm::index d = target.dimension(), n = x.count();
+    std::vector<float> u(static_cast<std::size_t>(n)), u_energy(u.size());
+    ebm::batch g(d, n);
+    auto ws = target.make_workspace(n);
+    target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
+    target.energy(x, u_energy, ws);
+    std::size_t differing = 0;
+    std::vector<float> g_chain(static_cast<std::size_t>(d));
+    for (ebm::index i = 0; i < n; ++i) {
+        const float u_chain = target.density()(x.chain(i), g_chain.data());
+        differing += u[static_cast<std::size_t>(i)] != u_chain;
+        differing += u_energy[static_cast<std::size_t>(i)] != u_chain;
+        for (ebm::index k = 0; k < d; ++k) differing += g.chain(i)[k] != g_chain[static_cast<std::size_t>(k)];
+    }
+    return differing;
+}
+
 TEST_CASE("isotropic_mixture: the CPU's batch path (chains across SIMD lanes) gives the per-chain density's bits") {
     for (int d : {1, 2, 3, 16, 17}) {  // up to the lanes path's dimension, and one past it (the per-chain loop)
         for (int components : {1, 8, 16}) {
@@ -187,23 +208,8 @@ TEST_CASE("isotropic_mixture: the CPU's batch path (chains across SIMD lanes) gi
                 means.push_back(m);
             }
             const ebm::isotropic_mixture target(means, 0.3);
-            for (const ebm::index n : {1, 15, 16, 29, 64}) {  // a part block, whole blocks, whole and part
-                const ebm::batch x = ebm_test::dyadic_points(d, n, 2.0, 7);
-                std::vector<float> u(static_cast<std::size_t>(n)), u_energy(u.size());
-                ebm::batch g(d, n);
-                auto ws = target.make_workspace(n);
-                target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
-                target.energy(x, u_energy, ws);
-                std::size_t differing = 0;
-                std::vector<float> g_chain(static_cast<std::size_t>(d));
-                for (ebm::index i = 0; i < n; ++i) {
-                    const float u_chain = target.density()(x.chain(i), g_chain.data());
-                    differing += u[static_cast<std::size_t>(i)] != u_chain;
-                    differing += u_energy[static_cast<std::size_t>(i)] != u_chain;
-                    for (int k = 0; k < d; ++k) differing += g.chain(i)[k] != g_chain[static_cast<std::size_t>(k)];
-                }
-                CHECK(differing == 0);
-            }
+            for (const ebm::index n : {1, 15, 16, 29, 64})  // a part block, whole blocks, whole and part
+                CHECK(batch_path_differences(target, ebm_test::dyadic_points(d, n, 2.0, 7)) == 0);
         }
     }
 }
@@ -213,20 +219,7 @@ TEST_CASE("banana and funnel: the CPU's batch paths (vectorised across chains) g
         const ebm::index d = target.dimension();
         CAPTURE(d);
         CAPTURE(n);
-        const ebm::batch x = ebm_test::dyadic_points(d, n, 3.0, seed);
-        std::vector<float> u(static_cast<std::size_t>(n)), u_energy(u.size());
-        ebm::batch g(d, n);
-        auto ws = target.make_workspace(n);
-        target.energy_and_gradient(x, u, g, ws);  // chain_energy takes the batch path on the CPU
-        target.energy(x, u_energy, ws);
-        std::size_t differing = 0;
-        std::vector<float> g_chain(static_cast<std::size_t>(d));
-        for (ebm::index i = 0; i < n; ++i) {
-            const float u_chain = target.density()(x.chain(i), g_chain.data());
-            differing += u[static_cast<std::size_t>(i)] != u_chain;
-            differing += u_energy[static_cast<std::size_t>(i)] != u_chain;
-            for (ebm::index k = 0; k < d; ++k) differing += g.chain(i)[k] != g_chain[static_cast<std::size_t>(k)];
-        }
+        const std::size_t differing = batch_path_differences(target, ebm_test::dyadic_points(d, n, 3.0, seed));
         CHECK_MESSAGE(differing == 0, differing << " of " << n * (d + 2) << " values differ in their bits");
     };
     for (const ebm::index n : {1, 15, 16, 17, 64, 101}) {

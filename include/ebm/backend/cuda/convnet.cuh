@@ -35,7 +35,6 @@
 #include "../../batch.hpp"
 #include "../../config.hpp"
 #include "../../energy/convnet_architecture.hpp"
-#include "../../energy/hessian_vector.hpp"
 #include "../../energy/network_presets.hpp"
 #include "../../error.hpp"
 #include "../../random/philox.hpp"
@@ -373,13 +372,8 @@ public:
     /// first call for a batch size makes that engine's buffers; FP32 or TF32 as the workspace.
     void hessian_vector_product(const_device_batch_view x, const_device_batch_view v, device_batch_view hv,
                                 workspace& ws) const {
-        const char* where = "cuda::convnet::hessian_vector_product";
-        ebm::detail::check_hessian_vector_call(where, dimension(), x, v, hv);
-        if (x.count <= 0 || x.count > ws.capacity_ || x.data == nullptr || v.data == nullptr || hv.data == nullptr)
-            ebm::detail::fail(where, "x, v and hv must hold between 1 and the workspace capacity " +
-                                         ebm::detail::to_text(ws.capacity_) + " chains", x.count);
-        ws.hessian_plans_.hessian_vector_product(hessian_layout_, ws.lane_, ws.options_.gemm_column_floats,
-                                                 parameters_.data(), x.data, v.data, hv.data, x.count);
+        ws.hessian_plans_.hessian_vector_product("cuda::convnet::hessian_vector_product", ws.capacity_, hessian_layout_,
+                                                 ws.lane_, ws.options_.gemm_column_floats, parameters_.data(), x, v, hv);
     }
 
 private:

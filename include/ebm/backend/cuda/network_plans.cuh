@@ -8,7 +8,9 @@
 #include <memory>
 #include <vector>
 
+#include "../../batch.hpp"
 #include "../../config.hpp"
+#include "../../energy/hessian_vector.hpp"
 #include "../../energy/network_spec.hpp"
 #include "../../error.hpp"
 #include "../../kernels/elements.hpp"
@@ -52,6 +54,18 @@ public:
         }
         const cublas_ops ops = lane.ops();
         network_gemm::hessian_vector_product(layout, plan.p, plan.b, ops, parameters, x, v, hv);
+    }
+
+    /// The same for a caller's device batches, checked first: x of the layout's dimension, v and hv of x's shape,
+    /// between 1 and `capacity` chains (the caller's workspace); `where` names the caller in the messages.
+    void hessian_vector_product(const char* where, index capacity, const network_layout& layout, const blas_lane& lane,
+                                std::size_t column_floats, const float* parameters, const_device_batch_view x,
+                                const_device_batch_view v, device_batch_view hv) {
+        ebm::detail::check_hessian_vector_call(where, layout.dimension(), x, v, hv);
+        if (x.count <= 0 || x.count > capacity || x.data == nullptr || v.data == nullptr || hv.data == nullptr)
+            ebm::detail::fail(where, "x, v and hv must hold between 1 and the workspace capacity " +
+                                         ebm::detail::to_text(capacity) + " chains", x.count);
+        hessian_vector_product(layout, lane, column_floats, parameters, x.data, v.data, hv.data, x.count);
     }
 
 private:
